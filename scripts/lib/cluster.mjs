@@ -1,0 +1,169 @@
+// The private PostgreSQL cluster of the local stack, or the server named by DATABASE_URL.
+// PostgreSQL refuses to run as root, so when invoked as root the server runs as an unprivileged
+// user (the system's `postgres` account, or a `supasync` account created for it).
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync, statSync, chmodSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const LOCAL_DIR = path.join(ROOT, ".local");
+export const DATA_DIR = path.join(LOCAL_DIR, "pgdata");
+export const DB_PORT = Number(process.env.SUPASYNC_DB_PORT ?? 54322);
+export const DB_PASSWORD = "postgres";
+
+export function log(...args) {
+  console.error("[supasync]", ...args);
+}
+
+export function findPgBin() {
+  if (process.env.PG_BIN) return process.env.PG_BIN;
+  const roots = ["/usr/lib/postgresql", "/usr/local/pgsql"];
+  const candidates = [];
+  for (const root of roots) {
+    if (!existsSync(root)) continue;
+    for (const v of readdirSync(root)) {
+      const bin = path.join(root, v, "bin");
+      if (existsSync(path.join(bin, "postgres")) && Number.parseInt(v, 10) >= 15) candidates.push([Number.parseInt(v, 10), bin]);
+    }
+  }
+  candidates.sort((a, b) => b[0] - a[0]);
+  if (candidates.length) return candidates[0][1];
+  try {
+    const bin = execFileSync("pg_config", ["--bindir"], { encoding: "utf8" }).trim();
+    if (existsSync(path.join(bin, "postgres"))) return bin;
+  } catch { /* fall through to the message below */ }
+  throw new Error(
+    "No PostgreSQL 15+ server found. Install one (Debian: apt-get install postgresql-15) or set DATABASE_URL.",
+  );
+}
+
+const isRoot = () => process.getuid?.() === 0;
+
+function runUser() {
+  if (!isRoot()) return null;
+  for (const name of ["postgres", "supasync"]) {
+    if (spawnSync("id", ["-u", name]).status === 0) return name;
+  }
+  execFileSync("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "supasync"]);
+  return "supasync";
+}
+
+function asUser(user, cmd, args, opts = {}) {
+  if (!user) return spawnSync(cmd, args, { encoding: "utf8", ...opts });
+  return spawnSync("runuser", ["-u", user, "--", cmd, ...args], { encoding: "utf8", ...opts });
+}
+
+// The data directory lives inside the project; a checkout under a 0700 temp dir would hide it from
+// the server's account, so grant traverse-only (o+x) on the ancestors that lack it.
+function ensureTraversable(user, dir) {
+  const parts = path.resolve(dir).split(path.sep).filter(Boolean);
+  let p = "/";
+  for (const part of parts) {
+    p = path.join(p, part);
+    if (asUser(user, "test", ["-x", p]).status !== 0) {
+      const mode = statSync(p).mode & 0o7777;
+      chmodSync(p, mode | 0o001);
+      log(`granted traverse permission on ${p} so the ${user} account can reach the data directory`);
+    }
+  }
+}
+
+function check(res, what) {
+  if (res.status !== 0) {
+    throw new Error(`${what} failed (exit ${res.status}):\n${res.stdout ?? ""}${res.stderr ?? ""}`);
+  }
+  return res;
+}
+
+export function localUrl(db = "postgres") {
+  return `postgresql://postgres:${DB_PASSWORD}@127.0.0.1:${DB_PORT}/${db}?sslmode=disable`;
+}
+
+function isRunning(bin) {
+  if (!existsSync(path.join(DATA_DIR, "postmaster.pid"))) return false;
+  return spawnSync(path.join(bin, "pg_isready"), ["-h", "127.0.0.1", "-p", String(DB_PORT)]).status === 0;
+}
+
+/**
+ * Creates (first time) and starts the private cluster. Returns { url, stop, startedHere }.
+ * stop() only stops a server this call started, so a test run never takes down a running `npm start`.
+ */
+export function startCluster() {
+  const bin = findPgBin();
+  const user = runUser();
+  if (isRunning(bin)) {
+    log(`reusing the private cluster already running on port ${DB_PORT}`);
+    return { url: localUrl(), stop() {}, startedHere: false };
+  }
+  mkdirSync(LOCAL_DIR, { recursive: true });
+  if (user) ensureTraversable(user, LOCAL_DIR);
+  if (!existsSync(path.join(DATA_DIR, "PG_VERSION"))) {
+    log(`creating the private cluster in ${path.relative(ROOT, DATA_DIR)} (${bin})`);
+    mkdirSync(DATA_DIR, { recursive: true, mode: 0o700 });
+    const pwfile = path.join(LOCAL_DIR, "pwfile");
+    writeFileSync(pwfile, DB_PASSWORD + "\n", { mode: 0o644 });
+    if (user) {
+      execFileSync("chown", ["-R", `${user}:`, DATA_DIR]);
+    }
+    check(
+      asUser(user, path.join(bin, "initdb"), [
+        "-D", DATA_DIR, "-U", "postgres", "--auth=scram-sha-256", `--pwfile=${pwfile}`,
+        "--encoding=UTF8", "--locale=C.UTF-8",
+      ]),
+      "initdb",
+    );
+    const conf = [
+      "# written by scripts/lib/cluster.mjs",
+      "listen_addresses = '127.0.0.1'",
+      `port = ${DB_PORT}`,
+      "unix_socket_directories = ''",
+      "shared_preload_libraries = 'pg_stat_statements'",
+      "max_connections = 200",
+      "shared_buffers = '256MB'",
+      "fsync = on",
+      "log_min_messages = warning",
+      "log_min_error_statement = panic",
+      // One forgotten session must not freeze the pull fence (see README, Operations).
+      "idle_in_transaction_session_timeout = '5min'",
+    ].join("\n");
+    const confPath = path.join(DATA_DIR, "postgresql.auto.conf");
+    writeFileSync(confPath, readFileSync(confPath, "utf8") + "\n" + conf + "\n");
+    if (user) execFileSync("chown", [`${user}:`, confPath]);
+  }
+  const logFile = path.join(DATA_DIR, "server.log");
+  check(
+    asUser(user, path.join(bin, "pg_ctl"), ["-D", DATA_DIR, "-l", logFile, "-w", "-t", "60", "start"]),
+    "pg_ctl start",
+  );
+  log(`private cluster started on 127.0.0.1:${DB_PORT}`);
+  let stopped = false;
+  return {
+    url: localUrl(),
+    startedHere: true,
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      asUser(user, path.join(bin, "pg_ctl"), ["-D", DATA_DIR, "-m", "fast", "-w", "stop"]);
+      log("private cluster stopped");
+    },
+  };
+}
+
+/** The server to use: DATABASE_URL when set, else the private cluster. */
+export function server() {
+  if (process.env.DATABASE_URL) {
+    return { url: process.env.DATABASE_URL, stop() {}, startedHere: false, external: true };
+  }
+  return startCluster();
+}
+
+/** The same server URL pointing at another database name. */
+export function withDatabase(url, db) {
+  const u = new URL(url);
+  u.pathname = "/" + db;
+  if (!u.searchParams.has("sslmode") && ["127.0.0.1", "localhost"].includes(u.hostname)) {
+    u.searchParams.set("sslmode", "disable");
+  }
+  return u.toString();
+}

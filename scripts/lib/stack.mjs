@@ -1,0 +1,242 @@
+// Building blocks of the local stack: databases prepared with the real Supabase CLI, local keys,
+// and the API gateway that serves the sync function and the JWKS the way hosted Supabase does.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import postgres from "postgres";
+import * as jose from "jose";
+import { LOCAL_DIR, ROOT, log, withDatabase } from "./cluster.mjs";
+
+export const API_PORT = Number(process.env.SUPASYNC_API_PORT ?? 54321);
+export const LOCAL_DB_NAME = "supasync";
+// The well-known local-development secret of the Supabase CLI; never used outside a local stack.
+export const LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long";
+
+const bin = (name) => path.join(ROOT, "node_modules", ".bin", name);
+
+function sql(url, opts = {}) {
+  return postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10, ...opts });
+}
+
+/** Creates (or with reset, re-creates) `dbName` on the server of `serverUrl`. Returns its URL. */
+export async function createDatabase(serverUrl, dbName, { reset = false } = {}) {
+  const admin = sql(withDatabase(serverUrl, "postgres"));
+  try {
+    const [{ exists }] = await admin`select exists (select 1 from pg_database where datname = ${dbName}) as exists`;
+    if (exists && reset) {
+      await admin.unsafe(`drop database ${quoteIdent(dbName)} with (force)`);
+    }
+    if (!exists || reset) {
+      await admin.unsafe(`create database ${quoteIdent(dbName)}`);
+      log(`created database ${dbName}`);
+    }
+  } finally {
+    await admin.end();
+  }
+  return withDatabase(serverUrl, dbName);
+}
+
+export async function dropDatabase(serverUrl, dbName) {
+  const admin = sql(withDatabase(serverUrl, "postgres"));
+  try {
+    await admin.unsafe(`drop database if exists ${quoteIdent(dbName)} with (force)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+const quoteIdent = (s) => '"' + s.replaceAll('"', '""') + '"';
+
+/** True where the database is a real Supabase one (hosted, or `supabase start`). */
+export async function isSupabaseDatabase(dbUrl) {
+  const db = sql(dbUrl);
+  try {
+    const [{ yes }] = await db`select exists (select 1 from pg_roles where rolname = 'supabase_auth_admin') as yes`;
+    return yes;
+  } finally {
+    await db.end();
+  }
+}
+
+/**
+ * Brings a database to the project's schema: the Supabase-compatibility bootstrap where needed,
+ * then `supabase db push` (history in supabase_migrations.schema_migrations), then the seed.
+ */
+export async function migrate(dbUrl, { seed = true } = {}) {
+  if (!(await isSupabaseDatabase(dbUrl))) {
+    const db = sql(dbUrl);
+    try {
+      await db.unsafe(readFileSync(path.join(ROOT, "scripts/sql/supabase-compat.sql"), "utf8"));
+    } finally {
+      await db.end();
+    }
+  }
+  const args = ["db", "push", "--db-url", dbUrl, "--yes", "--workdir", ROOT];
+  if (seed) args.push("--include-seed");
+  const res = spawnSync(bin("supabase"), args, { encoding: "utf8", cwd: ROOT });
+  if (res.status !== 0) {
+    throw new Error(`supabase db push failed:\n${res.stdout}\n${res.stderr}`);
+  }
+  const applied = (res.stdout + res.stderr).match(/Applying migration/g)?.length ?? 0;
+  log(applied ? `applied ${applied} migration(s)` : "schema is up to date");
+}
+
+/** Local signing material, created once per checkout and kept in .local/ (git-ignored). */
+export async function localKeys() {
+  mkdirSync(LOCAL_DIR, { recursive: true });
+  const file = path.join(LOCAL_DIR, "keys.json");
+  if (!existsSync(file)) {
+    const { privateKey } = await jose.generateKeyPair("ES256", { extractable: true });
+    const privateJwk = await jose.exportJWK(privateKey);
+    const kid = (await jose.calculateJwkThumbprint(privateJwk)).slice(0, 16);
+    writeFileSync(file, JSON.stringify({ es256: { ...privateJwk, kid, alg: "ES256", use: "sig" } }, null, 2), {
+      mode: 0o600,
+    });
+  }
+  const { es256 } = JSON.parse(readFileSync(file, "utf8"));
+  const { d: _d, ...publicJwk } = es256;
+  const secret = new TextEncoder().encode(LOCAL_JWT_SECRET);
+  // Fixed iat/exp like the Supabase CLI's demo keys, so the values are stable across runs.
+  const apiKey = (role) =>
+    new jose.SignJWT({ role, iss: "supabase-demo" })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setIssuedAt(1641769200)
+      .setExpirationTime(1799535600)
+      .sign(secret);
+  return {
+    jwtSecret: LOCAL_JWT_SECRET,
+    anonKey: await apiKey("anon"),
+    serviceRoleKey: await apiKey("service_role"),
+    privateJwk: es256,
+    publicJwk,
+  };
+}
+
+/** A Supabase-Auth-shaped access token for `user` ({ id, email }), signed with the local ES256 key. */
+export async function signAccessToken(keys, apiUrl, user, { expiresIn = 3600, claims = {} } = {}) {
+  const key = await jose.importJWK(keys.privateJwk, "ES256");
+  const now = Math.floor(Date.now() / 1000);
+  return new jose.SignJWT({
+    aud: "authenticated",
+    role: "authenticated",
+    email: user.email,
+    phone: "",
+    app_metadata: { provider: "email", providers: ["email"] },
+    user_metadata: {},
+    aal: "aal1",
+    amr: [{ method: "password", timestamp: now }],
+    session_id: crypto.randomUUID(),
+    is_anonymous: false,
+    ...claims,
+  })
+    .setProtectedHeader({ alg: "ES256", kid: keys.privateJwk.kid, typ: "JWT" })
+    .setSubject(user.id)
+    .setIssuer(`${apiUrl}/auth/v1`)
+    .setIssuedAt(now)
+    .setExpirationTime(now + expiresIn)
+    .sign(key);
+}
+
+export async function findUser(dbUrl, email) {
+  const db = sql(dbUrl);
+  try {
+    const rows = await db`select id, email from auth.users where lower(email) = lower(${email})`;
+    return rows[0] ?? null;
+  } finally {
+    await db.end();
+  }
+}
+
+function waitForPort(url, child, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = async () => {
+      if (child.exitCode !== null) return reject(new Error(`sync function exited with code ${child.exitCode}`));
+      try {
+        await fetch(url);
+        return resolve();
+      } catch {
+        if (Date.now() > deadline) return reject(new Error(`sync function did not start on ${url}`));
+        setTimeout(attempt, 200);
+      }
+    };
+    attempt();
+  });
+}
+
+/**
+ * Serves the API on `apiPort`: `/functions/v1/sync/*` (the Deno function, run as a child process)
+ * and `/auth/v1/.well-known/jwks.json`. Returns { apiUrl, stop }.
+ */
+export async function startApi({ dbUrl, keys, apiPort = API_PORT, functionPort = apiPort + 9, env = {}, quiet = false }) {
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const child = spawn(
+    bin("deno"),
+    ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", path.join(ROOT, "supabase/functions/sync/index.ts")],
+    {
+      cwd: ROOT,
+      stdio: ["ignore", quiet ? "ignore" : "inherit", "inherit"],
+      env: {
+        ...process.env,
+        SUPABASE_URL: apiUrl,
+        SUPABASE_DB_URL: dbUrl,
+        SUPABASE_ANON_KEY: keys.anonKey,
+        SUPABASE_JWT_SECRET: keys.jwtSecret,
+        SYNC_FUNCTION_PORT: String(functionPort),
+        ...env,
+      },
+    },
+  );
+  const jwks = JSON.stringify({ keys: [keys.publicJwk] });
+  const server = http.createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url, apiUrl);
+      if (url.pathname === "/auth/v1/.well-known/jwks.json") {
+        res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=600" });
+        return res.end(jwks);
+      }
+      if (url.pathname === "/functions/v1/sync" || url.pathname.startsWith("/functions/v1/sync/")) {
+        const chunks = [];
+        for await (const c of req) chunks.push(c);
+        const headers = { ...req.headers };
+        delete headers.host;
+        delete headers.connection;
+        delete headers["content-length"];
+        const upstream = await fetch(`http://127.0.0.1:${functionPort}${url.pathname.slice("/functions/v1".length)}${url.search}`, {
+          method: req.method,
+          headers,
+          body: ["GET", "HEAD"].includes(req.method) ? undefined : Buffer.concat(chunks),
+        });
+        const out = Buffer.from(await upstream.arrayBuffer());
+        const outHeaders = Object.fromEntries(upstream.headers);
+        delete outHeaders["content-encoding"];
+        delete outHeaders["transfer-encoding"];
+        outHeaders["content-length"] = String(out.length);
+        res.writeHead(upstream.status, outHeaders);
+        return res.end(out);
+      }
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "not_found", message: `no route for ${url.pathname}` }));
+    } catch (err) {
+      res.writeHead(502, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "bad_gateway", message: String(err?.message ?? err) }));
+    }
+  });
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(apiPort, "127.0.0.1", resolve);
+  });
+  await waitForPort(`http://127.0.0.1:${functionPort}/sync/health`, child);
+  return {
+    apiUrl,
+    functionPid: child.pid,
+    async stop() {
+      server.close();
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        await new Promise((r) => child.once("exit", r));
+      }
+    },
+  };
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+// The local stack without Docker: `start`, `status`, `reset`, `token <email> [--expires-in S]`.
+import { parseArgs } from "node:util";
+import { localUrl, log, server } from "./lib/cluster.mjs";
+import {
+  API_PORT, LOCAL_DB_NAME, createDatabase, findUser, isSupabaseDatabase, localKeys, migrate, signAccessToken, startApi,
+} from "./lib/stack.mjs";
+
+const [command, ...rest] = process.argv.slice(2);
+const apiUrl = `http://127.0.0.1:${API_PORT}`;
+
+function dbUrlFor(serverUrl) {
+  return process.env.DATABASE_URL ?? serverUrl.replace(/\/postgres\?/, `/${LOCAL_DB_NAME}?`);
+}
+
+async function statusLines() {
+  const keys = await localKeys();
+  const dbUrl = process.env.DATABASE_URL ?? localUrl(LOCAL_DB_NAME);
+  return [
+    `API_URL=${apiUrl}`,
+    `DB_URL=${dbUrl}`,
+    `FUNCTIONS_URL=${apiUrl}/functions/v1`,
+    `JWKS_URL=${apiUrl}/auth/v1/.well-known/jwks.json`,
+    `ANON_KEY=${keys.anonKey}`,
+    `SERVICE_ROLE_KEY=${keys.serviceRoleKey}`,
+    `JWT_SECRET=${keys.jwtSecret}`,
+  ];
+}
+
+async function start({ reset }) {
+  const srv = server();
+  let api;
+  const shutdown = async (code = 0) => {
+    try {
+      await api?.stop();
+    } finally {
+      srv.stop();
+      process.exit(code);
+    }
+  };
+  process.on("SIGINT", () => shutdown(0));
+  process.on("SIGTERM", () => shutdown(0));
+  try {
+    if (process.env.DATABASE_URL && reset && (await isSupabaseDatabase(process.env.DATABASE_URL))) {
+      throw new Error("refusing to reset a Supabase database named by DATABASE_URL");
+    }
+    const dbUrl = process.env.DATABASE_URL
+      ? (reset ? await createDatabase(process.env.DATABASE_URL, new URL(process.env.DATABASE_URL).pathname.slice(1), { reset }) : process.env.DATABASE_URL)
+      : await createDatabase(srv.url, LOCAL_DB_NAME, { reset });
+    await migrate(dbUrl, { seed: true });
+    const keys = await localKeys();
+    api = await startApi({ dbUrl, keys });
+    console.log("\nsupasync local stack is up. Ctrl-C stops it.\n");
+    console.log((await statusLines()).join("\n"));
+    console.log(`\nSeed users (password password123): admin@crm.test, bm.jakarta@crm.test, rm1.jakarta@crm.test, ...`);
+    console.log(`A token: npm run token -- rm1.jakarta@crm.test\n`);
+  } catch (err) {
+    log(err.message);
+    await shutdown(1);
+  }
+}
+
+async function token(args) {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { "expires-in": { type: "string", default: "3600" } },
+  });
+  const email = positionals[0];
+  if (!email) {
+    console.error("usage: npm run token -- <email> [--expires-in SECONDS]");
+    process.exit(2);
+  }
+  const dbUrl = process.env.DATABASE_URL ?? localUrl(LOCAL_DB_NAME);
+  const user = await findUser(dbUrl, email);
+  if (!user) {
+    console.error(`no user with email ${email} (seed users: admin@crm.test, rm1.jakarta@crm.test, ...)`);
+    process.exit(1);
+  }
+  const keys = await localKeys();
+  console.log(await signAccessToken(keys, apiUrl, user, { expiresIn: Number(values["expires-in"]) }));
+}
+
+switch (command) {
+  case "start":
+    await start({ reset: false });
+    break;
+  case "reset":
+    await start({ reset: true });
+    break;
+  case "status":
+    console.log((await statusLines()).join("\n"));
+    break;
+  case "token":
+    await token(rest);
+    break;
+  default:
+    console.error("usage: node scripts/stack.mjs start|reset|status|token <email>");
+    process.exit(2);
+}

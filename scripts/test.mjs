@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+// `npm test`: a throwaway database built from the migrations and the seed, every pgTAP file under
+// supabase/tests through pg_prove, then the Deno tests against the real function over HTTP.
+// Exits non-zero on any failure; the last line is "N passed, M failed".
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import path from "node:path";
+import postgres from "postgres";
+import { findPgBin, log, ROOT, server } from "./lib/cluster.mjs";
+import { createDatabase, dropDatabase, localKeys, migrate, startApi } from "./lib/stack.mjs";
+
+const args = new Set(process.argv.slice(2));
+const only = { sql: args.has("--sql"), deno: args.has("--deno") };
+const runSql = !only.deno || only.sql;
+const runDeno = !only.sql || only.deno;
+
+function has(cmd) {
+  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+}
+
+// pgTAP and pg_prove come from Debian's packages; install them when we can, else say what is missing.
+function ensureTools() {
+  const missing = [];
+  let pgtapPresent = true;
+  if (!process.env.DATABASE_URL) {
+    const shareDir = execFileSync(path.join(findPgBin(), "pg_config"), ["--sharedir"], { encoding: "utf8" }).trim();
+    pgtapPresent = existsSync(path.join(shareDir, "extension", "pgtap.control"));
+  }
+  const major = path.basename(path.dirname(findPgBinSafe() ?? "/15/bin"));
+  if (!pgtapPresent) missing.push(`postgresql-${major}-pgtap`);
+  if (!has("pg_prove")) missing.push("libtap-parser-sourcehandler-pgtap-perl");
+  if (!missing.length) return;
+  if (process.getuid?.() === 0 && has("apt-get")) {
+    log(`installing ${missing.join(" ")} from Debian's packages`);
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
+    execFileSync("apt-get", ["install", "-y", "-qq", ...missing], { stdio: "inherit", env });
+    return;
+  }
+  console.error(`npm test needs: ${missing.join(", ")} (Debian: sudo apt-get install ${missing.join(" ")})`);
+  process.exit(1);
+}
+
+function findPgBinSafe() {
+  try {
+    return findPgBin();
+  } catch {
+    return null;
+  }
+}
+
+function runPgProve(dbUrl) {
+  const files = readdirSync(path.join(ROOT, "supabase/tests"))
+    .filter((f) => f.endsWith(".sql"))
+    .sort()
+    .map((f) => path.join("supabase/tests", f));
+  const u = new URL(dbUrl);
+  const res = spawnSync(
+    "pg_prove",
+    ["--host", u.hostname, "--port", u.port || "5432", "--username", decodeURIComponent(u.username),
+     "--dbname", u.pathname.slice(1), "--ext", ".sql", ...files],
+    {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password), PGOPTIONS: "--client-min-messages=warning" },
+    },
+  );
+  process.stdout.write(res.stdout);
+  process.stderr.write(res.stderr);
+  const tests = Number(res.stdout.match(/Tests=(\d+)/)?.[1] ?? 0);
+  // pg_prove reports failures as "Failed N/M subtests" per file; count them.
+  let failed = 0;
+  for (const m of res.stdout.matchAll(/Failed (\d+)\/(\d+) subtests/g)) failed += Number(m[1]);
+  if (res.status !== 0 && failed === 0) failed = 1;
+  return { passed: tests - failed, failed };
+}
+
+async function runDenoTests(dbUrl) {
+  const keys = await localKeys();
+  const apiPort = 55000 + (process.pid % 500) * 2;
+  const api = await startApi({ dbUrl, keys, apiPort, functionPort: apiPort + 1, quiet: true, env: { SYNC_LOG: "off" } });
+  try {
+    const res = spawnSync(
+      path.join(ROOT, "node_modules/.bin/deno"),
+      ["test", "--allow-all", "--no-check=remote", "supabase/functions/tests/"],
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+        env: {
+          ...process.env,
+          API_URL: api.apiUrl,
+          DB_URL: dbUrl,
+          ANON_KEY: keys.anonKey,
+          SERVICE_ROLE_KEY: keys.serviceRoleKey,
+          JWT_SECRET: keys.jwtSecret,
+          LOCAL_ES256_JWK: JSON.stringify(keys.privateJwk),
+          FUNCTION_PID: String(api.functionPid),
+          NO_COLOR: "1",
+        },
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
+    process.stdout.write(res.stdout);
+    process.stderr.write(res.stderr);
+    const m = res.stdout.match(/(\d+) passed.*?\| (\d+) failed/);
+    const passed = Number(m?.[1] ?? 0);
+    let failed = Number(m?.[2] ?? 0);
+    if (res.status !== 0 && failed === 0) failed = 1;
+    return { passed, failed };
+  } finally {
+    await api.stop();
+  }
+}
+
+async function main() {
+  ensureTools();
+  const srv = server();
+  const dbName = `supasync_test_${Date.now().toString(36)}_${process.pid}`;
+  let total = { passed: 0, failed: 0 };
+  let dbUrl;
+  try {
+    dbUrl = await createDatabase(srv.url, dbName);
+    await migrate(dbUrl, { seed: true });
+    const db = postgres(dbUrl, { max: 1, onnotice: () => {} });
+    await db`create extension if not exists pgtap with schema extensions`;
+    await db.end();
+    if (runSql) {
+      const r = runPgProve(dbUrl);
+      total = { passed: total.passed + r.passed, failed: total.failed + r.failed };
+    }
+    if (runDeno && existsSync(path.join(ROOT, "supabase/functions/tests"))) {
+      const r = await runDenoTests(dbUrl);
+      total = { passed: total.passed + r.passed, failed: total.failed + r.failed };
+    }
+  } catch (err) {
+    console.error(err);
+    total.failed += 1;
+  } finally {
+    if (dbUrl && !process.env.KEEP_TEST_DB) await dropDatabase(srv.url, dbName).catch(() => {});
+    srv.stop();
+  }
+  console.log(`\n${total.passed} passed, ${total.failed} failed`);
+  process.exit(total.failed ? 1 : 0);
+}
+
+await main();

@@ -1,0 +1,74 @@
+-- The sync backend's internal schema and its registry of syncable tables.
+-- Nothing in `sync` is exposed through the Data API; clients reach it only through the small
+-- public RPC surface (sync_push, sync_pull) and the Edge Function.
+
+create extension if not exists pgcrypto with schema extensions;
+
+create schema if not exists sync;
+comment on schema sync is
+  'Internals of the sync backend: registry of syncable tables, field-rule matrix, conflict audit, idempotency records. Not exposed through the API.';
+revoke all on schema sync from public;
+-- Triggers and policy helpers run as the calling role, so it needs to resolve names in `sync`;
+-- table privileges below decide what it may actually read.
+grant usage on schema sync to authenticated, service_role;
+-- Revoke-all-then-grant: no function in `sync` is callable by anyone until a migration grants it.
+alter default privileges in schema sync revoke execute on functions from public;
+
+create type sync.scope_kind as enum ('owned', 'child', 'branch', 'shared');
+comment on type sync.scope_kind is
+  'How a row''s visibility is decided: owned (an owner column and a branch column), child (visible when its parent row is), branch (visible within its branch), shared (reference data every signed-in user reads).';
+
+create type sync.conflict_strategy as enum ('client_wins', 'server_wins', 'field_merge', 'manual');
+
+create table sync.tables (
+  table_name text primary key,
+  entity_name text not null unique,
+  scope sync.scope_kind not null,
+  parent_table text references sync.tables (table_name),
+  parent_column text,
+  owner_column text,
+  branch_column text,
+  sync_order integer not null unique,
+  conflict_strategy sync.conflict_strategy not null default 'client_wins',
+  registered_at timestamptz not null default now(),
+  constraint child_tables_name_their_parent check (
+    (scope = 'child') = (parent_table is not null and parent_column is not null)
+  ),
+  constraint owned_tables_name_owner_and_branch check (
+    scope <> 'owned' or (owner_column is not null and branch_column is not null)
+  ),
+  constraint branch_tables_name_their_branch check (scope <> 'branch' or branch_column is not null)
+);
+comment on table sync.tables is
+  'The registry of syncable tables (all in schema public). One row per table, written by sync.register_table(); parents sort before children in sync_order. A DBA changes a table''s conflict strategy with one update of this table.';
+comment on column sync.tables.entity_name is 'Protocol 1 entityType (camelCase singular, e.g. keyPerson); snake_case spellings are accepted too.';
+create index tables_parent_table_idx on sync.tables (parent_table);
+
+-- The field-rule matrix: role x table x column -> may write. '*' is the rule for every column of
+-- the table that has no row of its own. Missing rules deny (fail closed).
+create table sync.field_rules (
+  app_role text not null check (app_role in ('rm', 'bm', 'admin')),
+  table_name text not null references sync.tables (table_name) on delete cascade,
+  column_name text not null,
+  may_write boolean not null,
+  note text,
+  primary key (app_role, table_name, column_name)
+);
+comment on table sync.field_rules is
+  'Field-level write rules: may role app_role change column_name of table_name? column_name ''*'' covers the table''s other columns. Enforced by sync.enforce_field_rules() on every write path; service_role is unrestricted.';
+create index field_rules_table_name_idx on sync.field_rules (table_name);
+
+-- The columns every syncable table carries and that only the database writes.
+create function sync.server_columns() returns text[]
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select array['id', 'version', 'created_at', 'updated_at', 'created_by', 'updated_by', 'deleted_at', 'change_xid']
+$$;
+comment on function sync.server_columns() is
+  'Columns owned by the database on every syncable table; never taken from client data.';
+
+revoke all on all tables in schema sync from public, anon, authenticated, service_role;
+grant select on sync.tables, sync.field_rules to authenticated, service_role;
+revoke all on function sync.server_columns() from public;
+grant execute on function sync.server_columns() to authenticated, service_role;

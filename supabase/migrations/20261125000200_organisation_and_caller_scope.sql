@@ -1,0 +1,101 @@
+-- Branches and staff profiles, and the helpers that tell policies who the caller is and what they
+-- may see. Profiles are keyed by the auth user's id; a user without a profile sees and writes nothing.
+
+create table public.branches (
+  id uuid primary key default gen_random_uuid(),
+  code text not null unique check (code ~ '^[A-Z0-9_-]{2,16}$'),
+  name text not null check (length(name) between 1 and 200),
+  version bigint not null default 1,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  created_by uuid,
+  updated_by uuid,
+  deleted_at timestamptz,
+  change_xid xid8 not null default pg_current_xact_id()
+);
+create index branches_change_xid_id_idx on public.branches (change_xid, id);
+
+create table public.profiles (
+  id uuid primary key references auth.users (id) on delete cascade,
+  role text not null check (role in ('rm', 'bm', 'admin')),
+  branch_id uuid references public.branches (id),
+  full_name text not null check (length(full_name) between 1 and 200),
+  email text,
+  phone text check (length(phone) <= 40),
+  version bigint not null default 1,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  created_by uuid,
+  updated_by uuid,
+  deleted_at timestamptz,
+  change_xid xid8 not null default pg_current_xact_id(),
+  constraint staff_below_admin_belong_to_a_branch check (role = 'admin' or branch_id is not null)
+);
+comment on table public.profiles is 'Staff: one row per auth user. role rm (relationship manager), bm (branch manager) or admin.';
+create index profiles_branch_id_idx on public.profiles (branch_id);
+create index profiles_change_xid_id_idx on public.profiles (change_xid, id);
+
+create function sync.current_app_role() returns text
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select p.role from public.profiles p where p.id = auth.uid() and p.deleted_at is null
+$$;
+comment on function sync.current_app_role() is
+  'The caller''s application role (rm, bm, admin) from their profile, or null. Security definer so policies on profiles can use it without recursion.';
+
+create function sync.current_branch_id() returns uuid
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select p.branch_id from public.profiles p where p.id = auth.uid() and p.deleted_at is null
+$$;
+comment on function sync.current_branch_id() is 'The caller''s branch from their profile, or null.';
+
+-- Invoker and without SET clauses so the planner inlines it into policies; the scalar subqueries
+-- become init plans, evaluated once per statement rather than once per row.
+create function sync.in_scope(p_owner uuid, p_branch uuid) returns boolean
+language sql stable
+as $$
+  select case (select sync.current_app_role())
+    when 'admin' then true
+    when 'bm' then p_branch = (select sync.current_branch_id())
+    when 'rm' then p_owner = (select auth.uid())
+    else false
+  end
+$$;
+comment on function sync.in_scope(uuid, uuid) is
+  'Row scope of owned tables: admin sees all, bm their branch, rm the rows they own.';
+
+create function sync.in_branch(p_branch uuid) returns boolean
+language sql stable
+as $$
+  select (select sync.current_app_role()) = 'admin'
+      or ((select sync.current_app_role()) is not null and p_branch = (select sync.current_branch_id()))
+$$;
+comment on function sync.in_branch(uuid) is 'Row scope of branch tables: admin sees all, staff their own branch.';
+
+create function sync.is_admin() returns boolean
+language sql stable
+as $$
+  select (select sync.current_app_role()) is not distinct from 'admin'
+$$;
+
+create function sync.valid_assignment(p_owner uuid, p_branch uuid) returns boolean
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select p_owner is null
+      or exists (
+        select 1 from public.profiles p
+         where p.id = p_owner and p.role = 'rm' and p.branch_id = p_branch and p.deleted_at is null
+      )
+$$;
+comment on function sync.valid_assignment(uuid, uuid) is
+  'An owned row may only be assigned to an rm of the row''s own branch (so a bm reassigns within their branch).';
+
+grant execute on function sync.current_app_role(), sync.current_branch_id(), sync.in_scope(uuid, uuid),
+  sync.in_branch(uuid), sync.is_admin(), sync.valid_assignment(uuid, uuid) to authenticated, service_role;

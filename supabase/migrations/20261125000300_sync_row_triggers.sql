@@ -1,0 +1,188 @@
+-- Triggers, not clients, own the server columns of every syncable table; client deletes become
+-- tombstones; the field-rule matrix is enforced on every write path (PostgREST, RPC, the function).
+
+-- Roles that reach the database on behalf of an API caller. The table owner and maintenance jobs are
+-- not among them: they may hard-delete (retention purge) and are not bound by field rules.
+create function sync.is_api_role() returns boolean
+language sql stable parallel safe
+set search_path = ''
+as $$
+  select current_user in ('anon', 'authenticated', 'service_role')
+$$;
+
+create function sync.stamp_row() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_now timestamptz := clock_timestamp();
+  v_uid uuid := auth.uid();
+  v_server text[] := sync.server_columns();
+begin
+  if tg_op = 'INSERT' then
+    new.version := 1;
+    new.created_at := v_now;
+    new.updated_at := v_now;
+    new.created_by := v_uid;
+    new.updated_by := v_uid;
+    new.deleted_at := null;
+    new.change_xid := pg_current_xact_id();
+    return new;
+  end if;
+
+  new.id := old.id;
+  new.created_at := old.created_at;
+  new.created_by := old.created_by;
+
+  if old.deleted_at is not null then
+    -- A tombstone is final for API callers: no silent resurrection by a late edit.
+    if sync.is_api_role()
+       and (new.deleted_at is null or (to_jsonb(new) - v_server) <> (to_jsonb(old) - v_server)) then
+      raise exception using
+        errcode = '55000',
+        message = format('%s row %s is deleted and cannot be changed', tg_table_name, old.id),
+        hint = 'deleted rows stay deleted; create a new row instead';
+    end if;
+    if new.deleted_at is not null then
+      new.deleted_at := old.deleted_at;
+    end if;
+  elsif new.deleted_at is not null then
+    new.deleted_at := v_now;
+  end if;
+
+  if (to_jsonb(new) - v_server) = (to_jsonb(old) - v_server)
+     and new.deleted_at is not distinct from old.deleted_at then
+    -- Nothing changed: keep the row's identity in the change feed instead of re-sending it.
+    new.version := old.version;
+    new.updated_at := old.updated_at;
+    new.updated_by := old.updated_by;
+    new.change_xid := old.change_xid;
+    return new;
+  end if;
+
+  new.version := old.version + 1;
+  new.updated_at := greatest(v_now, old.updated_at);
+  new.updated_by := v_uid;
+  new.change_xid := pg_current_xact_id();
+  return new;
+end
+$$;
+comment on function sync.stamp_row() is
+  'BEFORE INSERT/UPDATE on syncable tables: version starts at 1 and rises by one per change; updated_at from the database clock; created_by/updated_by from auth.uid(); id, created_at, created_by immutable; change_xid records the writing transaction for the commit-safe pull cursor.';
+
+create function sync.tombstone_on_delete() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if not sync.is_api_role() then
+    return old;
+  end if;
+  if old.deleted_at is null then
+    -- Runs as the caller, so the table's update policy and triggers apply to the tombstone.
+    execute format('update %I.%I set deleted_at = now() where id = $1', tg_table_schema, tg_table_name)
+      using old.id;
+  end if;
+  return null;
+end
+$$;
+comment on function sync.tombstone_on_delete() is
+  'BEFORE DELETE on syncable tables: an API caller''s DELETE becomes a tombstone (deleted_at set, version bumped) so every device learns of it; only the owner (retention purge) hard-deletes.';
+
+-- The columns of p_columns that p_role may not write to p_table, in the order given.
+create function sync.denied_columns(p_role text, p_table text, p_columns text[]) returns text[]
+language sql stable
+set search_path = ''
+as $$
+  select coalesce(array_agg(u.col order by u.ord), '{}')
+    from unnest(p_columns) with ordinality u (col, ord)
+   where not coalesce(
+           (select r.may_write from sync.field_rules r
+             where r.app_role = p_role and r.table_name = p_table and r.column_name = u.col),
+           (select r.may_write from sync.field_rules r
+             where r.app_role = p_role and r.table_name = p_table and r.column_name = '*'),
+           false)
+$$;
+
+-- Raises 42501 naming role, table and column when p_role may not write one of p_columns.
+create function sync.assert_may_write(p_role text, p_table text, p_columns text[]) returns void
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_denied text[];
+begin
+  if p_role is null then
+    raise exception using
+      errcode = '42501',
+      message = format('permission denied: %s has no profile and may not write %s', current_user, p_table);
+  end if;
+  v_denied := sync.denied_columns(p_role, p_table, p_columns);
+  if cardinality(v_denied) > 0 then
+    raise exception using
+      errcode = '42501',
+      message = format('permission denied: role %s may not write %s.%s', p_role, p_table, v_denied[1]),
+      detail = format('denied columns: %s', array_to_string(v_denied, ', ')),
+      hint = 'see sync.field_rules';
+  end if;
+end
+$$;
+
+create function sync.enforce_field_rules() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_new jsonb := to_jsonb(new);
+  v_old jsonb := case when tg_op = 'UPDATE' then to_jsonb(old) end;
+  v_role text;
+  v_written text[];
+  v_denied text[];
+  v_col text;
+  v_default_expr text;
+  v_default jsonb;
+begin
+  if current_user not in ('anon', 'authenticated') then
+    return new;
+  end if;
+  v_role := sync.current_app_role();
+
+  if tg_op = 'UPDATE' then
+    select coalesce(array_agg(n.key), '{}') into v_written
+      from jsonb_each(v_new) n
+     where n.key <> all (sync.server_columns()) and n.value is distinct from v_old -> n.key;
+  else
+    select coalesce(array_agg(n.key), '{}') into v_written
+      from jsonb_each(v_new) n
+     where n.key <> all (sync.server_columns()) and n.value <> 'null'::jsonb;
+    if v_role is not null then
+      -- A column the role may not write may still hold its default on insert (an rm's new customer
+      -- defaults to being theirs, in their branch).
+      v_denied := sync.denied_columns(v_role, tg_table_name, v_written);
+      foreach v_col in array v_denied loop
+        select pg_catalog.pg_get_expr(d.adbin, d.adrelid) into v_default_expr
+          from pg_catalog.pg_attrdef d
+          join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+         where d.adrelid = tg_relid and a.attname = v_col;
+        if v_default_expr is not null then
+          execute format('select to_jsonb(%s)', v_default_expr) into v_default;
+          if v_default = v_new -> v_col then
+            v_written := array_remove(v_written, v_col);
+          end if;
+        end if;
+      end loop;
+    end if;
+  end if;
+
+  if v_role is null or cardinality(v_written) > 0 then
+    perform sync.assert_may_write(v_role, tg_table_name, v_written);
+  end if;
+  return new;
+end
+$$;
+comment on function sync.enforce_field_rules() is
+  'BEFORE INSERT/UPDATE on syncable tables: refuses (42501) a change to a column the caller''s role may not write, per sync.field_rules. service_role and the owner are unrestricted.';
+
+grant execute on function sync.is_api_role(), sync.stamp_row(), sync.tombstone_on_delete(),
+  sync.enforce_field_rules(), sync.denied_columns(text, text, text[]),
+  sync.assert_may_write(text, text, text[]) to authenticated, service_role;

@@ -1,0 +1,178 @@
+-- Registering a table is how a table becomes syncable: its shape is checked, the standard triggers
+-- and the row-level security policies of its scope kind are attached, and it joins the registry.
+-- Adding a syncable table is therefore one migration: create the table, call sync.register_table().
+
+-- What is wrong with a table's shape for syncing; empty when nothing is.
+create function sync.shape_problems(
+  p_table regclass,
+  p_parent_column text default null,
+  p_owner_column text default null,
+  p_branch_column text default null
+) returns setof text
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_col record;
+  v_indexed text;
+begin
+  for v_col in
+    select req.col, req.typ, a.attnum, pg_catalog.format_type(a.atttypid, a.atttypmod) as actual, a.attnotnull
+      from (values ('id', 'uuid'), ('version', 'bigint'), ('created_at', 'timestamp with time zone'),
+                   ('updated_at', 'timestamp with time zone'), ('created_by', 'uuid'), ('updated_by', 'uuid'),
+                   ('deleted_at', 'timestamp with time zone'), ('change_xid', 'xid8')) req (col, typ)
+      left join pg_catalog.pg_attribute a
+        on a.attrelid = p_table and a.attname = req.col and not a.attisdropped
+  loop
+    if v_col.attnum is null then
+      return next format('missing sync column %s %s', v_col.col, v_col.typ);
+    elsif v_col.actual <> v_col.typ then
+      return next format('sync column %s is %s, expected %s', v_col.col, v_col.actual, v_col.typ);
+    elsif v_col.col in ('id', 'version', 'created_at', 'updated_at', 'change_xid') and not v_col.attnotnull then
+      return next format('sync column %s must be not null', v_col.col);
+    end if;
+  end loop;
+
+  if not exists (
+    select 1 from pg_catalog.pg_index i
+      join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+     where i.indrelid = p_table and i.indisprimary and i.indnkeyatts = 1 and a.attname = 'id'
+  ) then
+    return next 'primary key must be (id)';
+  end if;
+
+  foreach v_indexed in array array['change_xid,id', p_parent_column, p_owner_column, p_branch_column] loop
+    continue when v_indexed is null or v_indexed = 'id';
+    if not sync.has_leading_index(p_table, string_to_array(v_indexed, ',')) then
+      return next format('no index leads with (%s)', v_indexed);
+    end if;
+  end loop;
+end
+$$;
+
+create function sync.has_leading_index(p_table regclass, p_columns text[]) returns boolean
+language sql stable
+set search_path = ''
+as $$
+  select exists (
+    select 1
+      from pg_catalog.pg_index i
+     where i.indrelid = p_table
+       and i.indpred is null
+       and (
+         select array_agg(a.attname::text order by k.ord)
+           from unnest(string_to_array(i.indkey::text, ' ')::int2[]) with ordinality k (attnum, ord)
+           join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+          where k.ord <= cardinality(p_columns)
+       ) = p_columns
+  )
+$$;
+comment on function sync.has_leading_index(regclass, text[]) is
+  'Is there a plain index whose leading key columns are exactly p_columns, in order?';
+
+create function sync.register_table(
+  p_table regclass,
+  p_entity_name text,
+  p_scope sync.scope_kind,
+  p_parent regclass default null,
+  p_parent_column text default null,
+  p_owner_column text default null,
+  p_branch_column text default null,
+  p_conflict_strategy sync.conflict_strategy default 'client_wins'
+) returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_schema text;
+  v_name text;
+  v_parent text;
+  v_problems text;
+  v_policy record;
+  v_scope_sql text;
+  v_write_check text;
+  v_label text;
+begin
+  select n.nspname, c.relname into v_schema, v_name
+    from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+   where c.oid = p_table;
+  if v_schema <> 'public' then
+    raise exception using errcode = '22023', message = format('syncable tables live in public; %s does not', p_table);
+  end if;
+  if p_parent is not null then
+    select c.relname into v_parent from pg_catalog.pg_class c where c.oid = p_parent;
+  end if;
+
+  select string_agg(problem, '; ') into v_problems
+    from sync.shape_problems(p_table, p_parent_column, p_owner_column, p_branch_column) problem;
+  if v_problems is not null then
+    raise exception using errcode = '42P16', message = format('%s cannot be registered: %s', v_name, v_problems);
+  end if;
+
+  insert into sync.tables as t (table_name, entity_name, scope, parent_table, parent_column, owner_column,
+                                branch_column, sync_order, conflict_strategy)
+  values (v_name, p_entity_name, p_scope, v_parent, p_parent_column, p_owner_column, p_branch_column,
+          coalesce((select max(sync_order) from sync.tables), 0) + 10, p_conflict_strategy)
+  on conflict (table_name) do update
+    set entity_name = excluded.entity_name, scope = excluded.scope, parent_table = excluded.parent_table,
+        parent_column = excluded.parent_column, owner_column = excluded.owner_column,
+        branch_column = excluded.branch_column, conflict_strategy = excluded.conflict_strategy;
+
+  execute format('drop trigger if exists sync_00_tombstone on %s', p_table);
+  execute format('drop trigger if exists sync_10_field_rules on %s', p_table);
+  execute format('drop trigger if exists sync_20_stamp_row on %s', p_table);
+  execute format('create trigger sync_00_tombstone before delete on %s for each row execute function sync.tombstone_on_delete()', p_table);
+  execute format('create trigger sync_10_field_rules before insert or update on %s for each row execute function sync.enforce_field_rules()', p_table);
+  execute format('create trigger sync_20_stamp_row before insert or update on %s for each row execute function sync.stamp_row()', p_table);
+
+  -- The registry owns a registered table's policies: one permissive policy per action, for
+  -- `authenticated` only (anon has none, service_role bypasses RLS).
+  execute format('alter table %s enable row level security', p_table);
+  for v_policy in select pol.polname from pg_catalog.pg_policy pol where pol.polrelid = p_table loop
+    execute format('drop policy %I on %s', v_policy.polname, p_table);
+  end loop;
+
+  case p_scope
+    when 'owned' then
+      v_scope_sql := format('sync.in_scope(%I, %I)', p_owner_column, p_branch_column);
+      v_write_check := format('%s and sync.valid_assignment(%I, %I)', v_scope_sql, p_owner_column, p_branch_column);
+      v_label := 'in their scope';
+    when 'child' then
+      v_scope_sql := format('exists (select 1 from public.%I p where p.id = %I)', v_parent, p_parent_column);
+      v_write_check := v_scope_sql;
+      v_label := format('whose %s they see', v_parent);
+    when 'branch' then
+      v_scope_sql := format('sync.in_branch(%I)', p_branch_column);
+      v_write_check := 'sync.is_admin()';
+      v_label := 'of their branch';
+    when 'shared' then
+      v_scope_sql := 'true';
+      v_write_check := 'sync.is_admin()';
+      v_label := '(reference data)';
+  end case;
+
+  execute format('create policy %I on %s for select to authenticated using (%s)',
+                 format('staff read %s %s', v_name, v_label), p_table, v_scope_sql);
+  if p_scope in ('owned', 'child') then
+    execute format('create policy %I on %s for insert to authenticated with check (%s)',
+                   format('staff insert %s %s', v_name, v_label), p_table, v_write_check);
+    execute format('create policy %I on %s for update to authenticated using (%s) with check (%s)',
+                   format('staff update %s %s', v_name, v_label), p_table, v_scope_sql, v_write_check);
+    execute format('create policy %I on %s for delete to authenticated using (%s)',
+                   format('staff delete %s %s', v_name, v_label), p_table, v_scope_sql);
+  else
+    execute format('create policy %I on %s for insert to authenticated with check (%s)',
+                   format('only admins insert %s', v_name), p_table, v_write_check);
+    execute format('create policy %I on %s for update to authenticated using (%s) with check (%s)',
+                   format('only admins update %s', v_name), p_table, v_write_check, v_write_check);
+    execute format('create policy %I on %s for delete to authenticated using (%s)',
+                   format('only admins delete %s', v_name), p_table, v_write_check);
+  end if;
+end
+$$;
+comment on function sync.register_table(regclass, text, sync.scope_kind, regclass, text, text, text, sync.conflict_strategy) is
+  'Makes a public table syncable: checks its shape (sync columns, primary key, cursor and scope indexes), attaches the standard triggers and the RLS policies of its scope kind, and records it in sync.tables. Re-running re-registers.';
+
+revoke all on function sync.register_table(regclass, text, sync.scope_kind, regclass, text, text, text, sync.conflict_strategy) from public;
+grant execute on function sync.shape_problems(regclass, text, text, text), sync.has_leading_index(regclass, text[])
+  to service_role;

@@ -1,0 +1,90 @@
+-- Helpers every test file uses to act as a given user or role the way PostgREST would:
+-- `set local role` plus `request.jwt.claims` (with sub, role and aud). Committed once, before the
+-- other files run; every other file is one transaction that rolls back.
+begin;
+
+create schema if not exists tests;
+grant usage on schema tests to anon, authenticated, service_role;
+
+create or replace function tests.user_id(p_email text) returns uuid
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select u.id from auth.users u where lower(u.email) = lower(p_email)
+$$;
+
+-- Act as the signed-in user with this email, as PostgREST does for a user's access token.
+create or replace function tests.authenticate_as(p_email text) returns void
+language plpgsql
+as $$
+declare
+  v_id uuid := tests.user_id(p_email);
+begin
+  if v_id is null then
+    raise exception 'tests.authenticate_as: no user %', p_email;
+  end if;
+  perform set_config('role', 'authenticated', true);
+  perform set_config('request.jwt.claims',
+    json_build_object('sub', v_id, 'role', 'authenticated', 'aud', 'authenticated', 'email', p_email)::text, true);
+end
+$$;
+
+-- Act as a caller with only the anon key.
+create or replace function tests.authenticate_as_anon() returns void
+language plpgsql
+as $$
+begin
+  perform set_config('role', 'anon', true);
+  perform set_config('request.jwt.claims', json_build_object('role', 'anon', 'aud', 'authenticated')::text, true);
+end
+$$;
+
+-- Act as a caller with the service role key.
+create or replace function tests.authenticate_as_service_role() returns void
+language plpgsql
+as $$
+begin
+  perform set_config('role', 'service_role', true);
+  perform set_config('request.jwt.claims', json_build_object('role', 'service_role')::text, true);
+end
+$$;
+
+-- Back to the session's own role (the table owner), with no claims.
+create or replace function tests.clear_authentication() returns void
+language plpgsql
+as $$
+begin
+  perform set_config('role', 'none', true);
+  perform set_config('request.jwt.claims', '', true);
+end
+$$;
+
+-- A new staff member with a profile; returns the user id.
+create or replace function tests.create_staff(p_email text, p_role text, p_branch_code text) returns uuid
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_id uuid;
+begin
+  insert into auth.users (email) values (p_email) returning id into v_id;
+  insert into public.profiles (id, role, branch_id, full_name, email)
+  values (v_id, p_role, (select b.id from public.branches b where b.code = p_branch_code), p_email, p_email);
+  return v_id;
+end
+$$;
+
+grant execute on all functions in schema tests to anon, authenticated, service_role;
+
+select plan(6);
+select has_function('tests', 'user_id', array['text'], 'tests.user_id(email) finds a user');
+select has_function('tests', 'authenticate_as', array['text'], 'tests.authenticate_as(email) acts as a user');
+select has_function('tests', 'authenticate_as_anon', 'tests.authenticate_as_anon() acts as anon');
+select has_function('tests', 'authenticate_as_service_role', 'tests.authenticate_as_service_role() acts as service_role');
+select has_function('tests', 'clear_authentication', 'tests.clear_authentication() returns to the owner');
+select has_function('tests', 'create_staff', array['text', 'text', 'text'], 'tests.create_staff() adds a staff member');
+select * from finish();
+
+commit;
