@@ -18,11 +18,13 @@ declare
 begin
   for v_col in
     select req.col, req.typ, a.attnum, pg_catalog.format_type(a.atttypid, a.atttypmod) as actual, a.attnotnull
-      from (values ('id', 'uuid'), ('version', 'bigint'), ('created_at', 'timestamp with time zone'),
-                   ('updated_at', 'timestamp with time zone'), ('created_by', 'uuid'), ('updated_by', 'uuid'),
-                   ('deleted_at', 'timestamp with time zone'), ('change_xid', 'xid8')) req (col, typ)
+      from (values (1, 'id', 'uuid'), (2, 'version', 'bigint'), (3, 'created_at', 'timestamp with time zone'),
+                   (4, 'updated_at', 'timestamp with time zone'), (5, 'created_by', 'uuid'), (6, 'updated_by', 'uuid'),
+                   (7, 'deleted_at', 'timestamp with time zone'), (8, 'change_xid', 'xid8')) req (ord, col, typ)
       left join pg_catalog.pg_attribute a
         on a.attrelid = p_table and a.attname = req.col and not a.attisdropped
+     -- A fixed order, so register_table's message does not change with the join the planner picks.
+     order by req.ord
   loop
     if v_col.attnum is null then
       return next format('missing sync column %s %s', v_col.col, v_col.typ);
@@ -121,9 +123,20 @@ begin
   execute format('drop trigger if exists sync_00_tombstone on %s', p_table);
   execute format('drop trigger if exists sync_10_field_rules on %s', p_table);
   execute format('drop trigger if exists sync_20_stamp_row on %s', p_table);
+  execute format('drop trigger if exists sync_30_scope_change on %s', p_table);
   execute format('create trigger sync_00_tombstone before delete on %s for each row execute function sync.tombstone_on_delete()', p_table);
   execute format('create trigger sync_10_field_rules before insert or update on %s for each row execute function sync.enforce_field_rules()', p_table);
   execute format('create trigger sync_20_stamp_row before insert or update on %s for each row execute function sync.stamp_row()', p_table);
+  -- Only rows whose scope columns changed reach the scope-change log.
+  v_scope_sql := case p_scope
+    when 'owned' then format('old.%1$I is distinct from new.%1$I or old.%2$I is distinct from new.%2$I', p_owner_column, p_branch_column)
+    when 'branch' then format('old.%1$I is distinct from new.%1$I', p_branch_column)
+    when 'child' then format('old.%1$I is distinct from new.%1$I', p_parent_column)
+  end;
+  if v_scope_sql is not null then
+    execute format('create trigger sync_30_scope_change after update on %s for each row when (%s) execute function sync.record_scope_change()',
+                   p_table, v_scope_sql);
+  end if;
 
   -- The registry owns a registered table's policies: one permissive policy per action, for
   -- `authenticated` only (anon has none, service_role bypasses RLS).
@@ -146,7 +159,8 @@ begin
       v_write_check := 'sync.is_admin()';
       v_label := 'of their branch';
     when 'shared' then
-      v_scope_sql := 'true';
+      -- Every member of staff, but not a signed-in user without a profile: they see nothing.
+      v_scope_sql := '(select sync.current_app_role()) is not null';
       v_write_check := 'sync.is_admin()';
       v_label := '(reference data)';
   end case;

@@ -47,3 +47,32 @@ create policy "admins and the users whose edits were involved read conflicts"
     or user_id = (select auth.uid())
     or server_user_id = (select auth.uid())
   );
+
+-- Writes one audit entry for a conflict the caller's op ran into; the caller is the entry's user.
+create function sync.record_conflict(
+  p_table text,
+  p_row_id uuid,
+  p_op_id uuid,
+  p_client_id uuid,
+  p_base_version bigint,
+  p_client_data jsonb,
+  p_base_data jsonb,
+  p_server_row jsonb,
+  p_fields text[],
+  p_resolution sync.conflict_resolution
+) returns uuid
+language sql
+security definer
+set search_path = ''
+as $$
+  insert into sync.conflicts (table_name, row_id, op_id, user_id, client_id, server_user_id, base_version,
+                              server_version, client_data, base_data, server_row, fields, resolution)
+  values (p_table, p_row_id, p_op_id, auth.uid(), p_client_id, (p_server_row ->> 'updated_by')::uuid, p_base_version,
+          (p_server_row ->> 'version')::bigint, p_client_data, p_base_data, p_server_row - 'change_xid',
+          coalesce(p_fields, '{}'), p_resolution)
+  returning id
+$$;
+comment on function sync.record_conflict(text, uuid, uuid, uuid, bigint, jsonb, jsonb, jsonb, text[], sync.conflict_resolution) is
+  'Records a conflict of the calling user''s op against the server row; used by the sync engine.';
+grant execute on function sync.record_conflict(text, uuid, uuid, uuid, bigint, jsonb, jsonb, jsonb, text[], sync.conflict_resolution)
+  to authenticated, service_role;

@@ -1,0 +1,51 @@
+-- Operational settings of the sync engine, one row, changed by a DBA with one update.
+
+create table sync.settings (
+  singleton boolean primary key default true check (singleton),
+  cursor_secret bytea not null default extensions.gen_random_bytes(32),
+  schema_epoch integer not null default 1,
+  tombstone_retention interval not null default '90 days',
+  idempotency_retention interval not null default '90 days',
+  purged_through_xid xid8 not null default '0',
+  max_push_ops integer not null default 1000 check (max_push_ops > 0),
+  default_pull_limit integer not null default 500 check (default_pull_limit > 0),
+  max_pull_limit integer not null default 2000 check (max_pull_limit >= default_pull_limit)
+);
+comment on table sync.settings is
+  'Sync engine settings. cursor_secret signs pull cursors (rotate it, or bump schema_epoch, to send every device back to a full pull); purged_through_xid is the newest change the retention purge removed: older cursors must resync.';
+insert into sync.settings default values;
+revoke all on sync.settings from public, anon, authenticated, service_role;
+
+-- Request-level errors raised by the SQL API carry these SQLSTATEs, so the Edge Function and RPC
+-- callers can tell them apart: SYRQ1 invalid_request, SYCR1 invalid_cursor, SYPR1 unsupported_protocol,
+-- SYLM1 too_large, SYAU1 no authenticated user.
+create function sync.request_error(p_code text, p_message text, p_details jsonb default null) returns void
+language plpgsql immutable
+set search_path = ''
+as $$
+begin
+  raise exception using
+    errcode = case p_code
+      when 'invalid_request' then 'SYRQ1'
+      when 'invalid_cursor' then 'SYCR1'
+      when 'unsupported_protocol' then 'SYPR1'
+      when 'too_large' then 'SYLM1'
+      when 'missing_token' then 'SYAU1'
+      else 'SYRQ1' end,
+    message = p_message,
+    detail = coalesce(p_details, '[]'::jsonb)::text;
+end
+$$;
+
+-- The settings the engine reads on every request (only what clients may know).
+create function sync.limits(out max_push_ops integer, out default_pull_limit integer, out max_pull_limit integer,
+                            out schema_epoch integer, out purged_through_xid xid8)
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select s.max_push_ops, s.default_pull_limit, s.max_pull_limit, s.schema_epoch, s.purged_through_xid
+    from sync.settings s
+$$;
+
+grant execute on function sync.request_error(text, text, jsonb), sync.limits() to authenticated, service_role;

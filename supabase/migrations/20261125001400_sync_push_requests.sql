@@ -1,0 +1,167 @@
+-- The shape of a push request, checked in SQL so RPC callers get the same answers as the Edge
+-- Function: protocol 2 as is, protocol 1 (the legacy device queue) turned into protocol 2 ops.
+
+create function sync.is_uuid(p_value jsonb) returns boolean
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select jsonb_typeof(p_value) = 'string'
+     and (p_value #>> '{}') ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+$$;
+
+-- camelCase -> snake_case, as the mobile app's payload keys map to columns.
+create function sync.snake_case(p_name text) returns text
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select lower(regexp_replace(p_name, '([a-z0-9])([A-Z])', '\1_\2', 'g'))
+$$;
+
+-- Protocol 1 items as protocol 2 ops. The op id is derived from (client_id, item id, createdAt), so a
+-- re-sent item is recognised as a duplicate. Updates and deletes carry no base version: they apply
+-- as explicit last-write-wins, and the engine logs it when they overwrite another user's change.
+create function sync.legacy_items_to_ops(p_client_id text, p_items jsonb) returns jsonb
+language sql stable
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(
+    jsonb_build_object(
+      'op_id', md5('protocol1:' || p_client_id || ':' || (i.item ->> 'id') || ':' || (i.item ->> 'createdAt'))::uuid,
+      'table', coalesce(
+        (select t.table_name from sync.tables t
+          where i.item ->> 'entityType' in (t.entity_name, sync.snake_case(t.entity_name), t.table_name)),
+        i.item ->> 'entityType'),
+      'op', case i.item ->> 'operation' when 'create' then 'insert' else i.item ->> 'operation' end,
+      'id', i.item -> 'entityId',
+      'base_version', null,
+      'data', case when i.item ->> 'operation' = 'delete' then null else (
+        select coalesce(jsonb_object_agg(sync.snake_case(p.key), p.value), '{}')
+          from jsonb_each(coalesce(i.item -> 'payload', '{}')) p
+         -- the app's local bookkeeping columns never reach the server
+         where sync.snake_case(p.key) not in ('is_pending_sync', 'last_sync_at', 'synced_at', 'sync_status', 'retry_count')
+      ) end,
+      'legacy_item_id', i.item -> 'id'
+    ) order by i.ord), '[]')
+    from jsonb_array_elements(p_items) with ordinality i (item, ord)
+$$;
+
+-- Validates a push request and returns {client_id, ops} in protocol 2 form. Request-level problems
+-- raise SYRQ1 (invalid_request, details: [{path, message}]), SYPR1 or SYLM1.
+create function sync.normalize_push(p_payload jsonb) returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_limits record := sync.limits();
+  v_issues jsonb := '[]';
+  v_protocol jsonb := p_payload -> 'protocol';
+  v_ops jsonb;
+  v_list_key text;
+  v_op jsonb;
+  v_i integer := 0;
+  v_seen jsonb := '{}';
+begin
+  if jsonb_typeof(p_payload) is distinct from 'object' then
+    perform sync.request_error('invalid_request', 'the body must be a JSON object',
+      jsonb_build_array(jsonb_build_object('path', '[]'::jsonb, 'message', 'expected object')));
+  end if;
+  if v_protocol is null or jsonb_typeof(v_protocol) <> 'number' then
+    perform sync.request_error('invalid_request', 'protocol is required',
+      jsonb_build_array(jsonb_build_object('path', '["protocol"]'::jsonb, 'message', 'expected 1 or 2')));
+  end if;
+  if v_protocol not in ('1', '2') then
+    perform sync.request_error('unsupported_protocol', format('protocol %s is not served; supported: [1,2]', v_protocol));
+  end if;
+  if not sync.is_uuid(p_payload -> 'client_id') then
+    v_issues := v_issues || jsonb_build_object('path', '["client_id"]'::jsonb, 'message', 'expected a uuid');
+  end if;
+
+  v_list_key := case when v_protocol = '1' then 'items' else 'ops' end;
+  if jsonb_typeof(p_payload -> v_list_key) is distinct from 'array' then
+    v_issues := v_issues || jsonb_build_object('path', jsonb_build_array(v_list_key), 'message', 'expected an array');
+    perform sync.request_error('invalid_request', 'the push request is not valid', v_issues);
+  end if;
+  if jsonb_array_length(p_payload -> v_list_key) > v_limits.max_push_ops then
+    perform sync.request_error('too_large', format('a push carries at most %s ops; this one has %s',
+      v_limits.max_push_ops, jsonb_array_length(p_payload -> v_list_key)));
+  end if;
+
+  if v_protocol = '1' then
+    for v_op in select value from jsonb_array_elements(p_payload -> 'items') loop
+      if jsonb_typeof(v_op) <> 'object' then
+        v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i), 'message', 'expected object');
+      else
+        if jsonb_typeof(v_op -> 'id') not in ('number', 'string') then
+          v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'id'), 'message', 'expected the queue item id');
+        end if;
+        if jsonb_typeof(v_op -> 'entityType') is distinct from 'string' then
+          v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'entityType'), 'message', 'expected a string');
+        end if;
+        if not coalesce(sync.is_uuid(v_op -> 'entityId'), false) then
+          v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'entityId'), 'message', 'expected a uuid');
+        end if;
+        if coalesce(v_op ->> 'operation', '') not in ('create', 'update', 'delete') then
+          v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'operation'), 'message', 'expected create, update or delete');
+        end if;
+        if v_op ->> 'operation' <> 'delete' and jsonb_typeof(v_op -> 'payload') is distinct from 'object' then
+          v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'payload'), 'message', 'expected an object');
+        end if;
+        if jsonb_typeof(v_op -> 'createdAt') is distinct from 'string' then
+          v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'createdAt'), 'message', 'expected an ISO-8601 string');
+        end if;
+      end if;
+      v_i := v_i + 1;
+    end loop;
+    if jsonb_array_length(v_issues) > 0 then
+      perform sync.request_error('invalid_request', 'the push request is not valid', v_issues);
+    end if;
+    v_ops := sync.legacy_items_to_ops(p_payload ->> 'client_id', p_payload -> 'items');
+    return jsonb_build_object('protocol', 1, 'client_id', p_payload -> 'client_id', 'ops', v_ops);
+  end if;
+
+  for v_op in select value from jsonb_array_elements(p_payload -> 'ops') loop
+    if jsonb_typeof(v_op) <> 'object' then
+      v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('ops', v_i), 'message', 'expected object');
+    else
+      if not sync.is_uuid(v_op -> 'op_id') then
+        v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('ops', v_i, 'op_id'), 'message', 'expected a uuid');
+      elsif v_seen ? lower(v_op ->> 'op_id') then
+        v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('ops', v_i, 'op_id'),
+          'message', format('duplicate op_id (also ops[%s])', v_seen ->> lower(v_op ->> 'op_id')));
+      else
+        v_seen := v_seen || jsonb_build_object(lower(v_op ->> 'op_id'), v_i);
+      end if;
+      if jsonb_typeof(v_op -> 'table') is distinct from 'string' then
+        v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('ops', v_i, 'table'), 'message', 'expected a string');
+      end if;
+      if coalesce(v_op ->> 'op', '') not in ('insert', 'update', 'delete') then
+        v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('ops', v_i, 'op'), 'message', 'expected insert, update or delete');
+      end if;
+      if not sync.is_uuid(v_op -> 'id') then
+        v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('ops', v_i, 'id'), 'message', 'expected a uuid');
+      end if;
+      if coalesce(jsonb_typeof(v_op -> 'base_version'), 'null') <> 'null'
+         and (jsonb_typeof(v_op -> 'base_version') <> 'number' or (v_op ->> 'base_version') !~ '^[0-9]{1,18}$') then
+        v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('ops', v_i, 'base_version'), 'message', 'expected a whole number');
+      elsif v_op ->> 'op' = 'delete' and coalesce(jsonb_typeof(v_op -> 'base_version'), 'null') = 'null' then
+        v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('ops', v_i, 'base_version'), 'message', 'required for delete');
+      end if;
+      if v_op ->> 'op' in ('insert', 'update') and jsonb_typeof(v_op -> 'data') is distinct from 'object' then
+        v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('ops', v_i, 'data'), 'message', 'expected an object');
+      end if;
+      if coalesce(jsonb_typeof(v_op -> 'base'), 'null') not in ('null', 'object') then
+        v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('ops', v_i, 'base'), 'message', 'expected an object');
+      end if;
+    end if;
+    v_i := v_i + 1;
+    exit when jsonb_array_length(v_issues) >= 50;
+  end loop;
+  if jsonb_array_length(v_issues) > 0 then
+    perform sync.request_error('invalid_request', 'the push request is not valid', v_issues);
+  end if;
+  return jsonb_build_object('protocol', 2, 'client_id', p_payload -> 'client_id', 'ops', p_payload -> 'ops');
+end
+$$;
+
+grant execute on function sync.is_uuid(jsonb), sync.snake_case(text), sync.legacy_items_to_ops(text, jsonb),
+  sync.normalize_push(jsonb) to authenticated, service_role;

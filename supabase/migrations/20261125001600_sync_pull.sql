@@ -1,0 +1,327 @@
+-- The pull: changes since an opaque, signed cursor, in pages, complete under concurrency.
+--
+-- Completeness: every write stamps the row with its transaction id (change_xid). A page only
+-- delivers rows whose change_xid is below the fence: the oldest transaction still running when the
+-- fence was taken (pg_snapshot_xmin). Every transaction below the fence has finished, so no later
+-- commit can land behind a cursor; a transaction that began earlier but commits later has an id at
+-- or above the fence and is delivered by a later pull. A fence stays fixed while a pull pages.
+
+-- Cursor = base64url(json) "." base64url(hmac-sha256(json, settings.cursor_secret)).
+create function sync.b64url(p_bytes bytea) returns text
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select rtrim(translate(encode(p_bytes, 'base64'), E'+/\n', '-_'), '=')
+$$;
+
+create function sync.b64url_decode(p_text text) returns bytea
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select decode(rpad(translate(p_text, '-_', '+/'), (length(p_text) + 3) / 4 * 4, '='), 'base64')
+$$;
+
+create function sync.sign_cursor(p_state jsonb) returns text
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select sync.b64url(convert_to(p_state::text, 'UTF8')) || '.' ||
+         sync.b64url(extensions.hmac(convert_to(p_state::text, 'UTF8'), s.cursor_secret, 'sha256'))
+    from sync.settings s
+$$;
+
+-- The state in a cursor this server issued to the caller; anything else is invalid_cursor.
+create function sync.read_cursor(p_cursor text) returns jsonb
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_parts text[] := string_to_array(p_cursor, '.');
+  v_body bytea;
+  v_state jsonb;
+begin
+  begin
+    if cardinality(v_parts) <> 2 or p_cursor !~ '^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$' then
+      raise exception 'malformed';
+    end if;
+    v_body := sync.b64url_decode(v_parts[1]);
+    if sync.b64url(extensions.hmac(v_body, (select s.cursor_secret from sync.settings s), 'sha256')) <> v_parts[2] then
+      raise exception 'bad signature';
+    end if;
+    v_state := convert_from(v_body, 'UTF8')::jsonb;
+  exception when others then
+    perform sync.request_error('invalid_cursor', 'the cursor was not issued by this server or was altered');
+  end;
+  if (v_state ->> 'u')::uuid is distinct from auth.uid() then
+    perform sync.request_error('invalid_cursor', 'the cursor was issued to another user');
+  end if;
+  return v_state;
+end
+$$;
+
+-- The pull fence: no transaction below it is still running.
+create function sync.fence() returns xid8
+language sql volatile
+set search_path = ''
+as $$
+  select pg_snapshot_xmin(pg_current_snapshot())
+$$;
+
+-- Rows of one table changed in [p_lo, p_hi) after (p_after_xid, p_after_id), as the caller sees them.
+create function sync.changed_rows(
+  p_table text, p_lo xid8, p_hi xid8, p_after_xid xid8, p_after_id uuid, p_live_only boolean, p_limit integer
+) returns table (change_xid xid8, id uuid, row_data jsonb)
+language plpgsql stable
+set search_path = ''
+as $$
+begin
+  return query execute format(
+    'select t.change_xid, t.id, to_jsonb(t) - ''change_xid''
+       from public.%I t
+      where t.change_xid >= $1 and t.change_xid < $2
+        and (t.change_xid, t.id) > ($3, $4)
+        and ($5 = false or t.deleted_at is null)
+      order by t.change_xid, t.id
+      limit $6', p_table)
+    using p_lo, p_hi, p_after_xid, p_after_id, p_live_only, p_limit;
+end
+$$;
+
+-- Evictions and gained child rows from scope changes in [p_lo, p_hi) after p_after_id.
+create function sync.scope_change_entries(p_lo xid8, p_hi xid8, p_after_xid xid8, p_after_id bigint, p_tables text[], p_limit integer)
+returns table (change_xid xid8, entry_id bigint, changes jsonb)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_entry record;
+  v_had boolean;
+  v_visible boolean;
+  v_changes jsonb;
+  v_desc record;
+  v_row jsonb;
+begin
+  for v_entry in
+    select s.* from sync.scope_changes_in(p_lo, p_hi, p_after_xid, p_after_id, p_limit) s
+  loop
+    v_had := case v_entry.old_scope
+               when 'owned' then sync.in_scope(v_entry.old_owner, v_entry.old_branch)
+               when 'branch' then sync.in_branch(v_entry.old_branch)
+               else false end;
+    execute format('select exists (select 1 from public.%I t where t.id = $1 and t.deleted_at is null)', v_entry.table_name)
+      into v_visible using v_entry.row_id;
+    v_changes := '[]';
+    if v_had and not v_visible then
+      if v_entry.table_name = any (p_tables) then
+        v_changes := v_changes || jsonb_build_object('table', v_entry.table_name, 'op', 'evict', 'id', v_entry.row_id);
+      end if;
+      for v_desc in select d.table_name, d.id from sync.descendants(v_entry.table_name, v_entry.row_id) d loop
+        if v_desc.table_name = any (p_tables) then
+          v_changes := v_changes || jsonb_build_object('table', v_desc.table_name, 'op', 'evict', 'id', v_desc.id);
+        end if;
+      end loop;
+    elsif v_visible and not v_had then
+      for v_desc in select d.table_name, d.id from sync.descendants(v_entry.table_name, v_entry.row_id) d loop
+        continue when not v_desc.table_name = any (p_tables);
+        execute format('select to_jsonb(t) - ''change_xid'' from public.%I t where t.id = $1 and t.deleted_at is null',
+                       v_desc.table_name)
+          into v_row using v_desc.id;
+        if v_row is not null then
+          v_changes := v_changes || jsonb_build_object('table', v_desc.table_name, 'op', 'upsert', 'row', v_row);
+        end if;
+      end loop;
+    end if;
+    change_xid := v_entry.change_xid;
+    entry_id := v_entry.id;
+    changes := v_changes;
+    return next;
+  end loop;
+end
+$$;
+
+-- The scope-change log is internal; the pull reads its window through this definer.
+create function sync.scope_changes_in(p_lo xid8, p_hi xid8, p_after_xid xid8, p_after_id bigint, p_limit integer)
+returns setof sync.scope_changes
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select s.* from sync.scope_changes s
+   where s.change_xid >= p_lo and s.change_xid < p_hi and (s.change_xid, s.id) > (p_after_xid, p_after_id)
+   order by s.change_xid, s.id
+   limit p_limit
+$$;
+
+create function sync.pull(p_payload jsonb) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_uid uuid := auth.uid();
+  v_limits record := sync.limits();
+  v_issues jsonb := '[]';
+  v_limit integer;
+  v_tables text[];
+  v_tables_key text;
+  v_state jsonb;
+  v_lo xid8;
+  v_hi xid8;
+  v_full boolean;
+  v_phase text;
+  v_start_table text;
+  v_table text;
+  v_after_xid xid8;
+  v_after_id uuid;
+  v_changes jsonb := '[]';
+  v_count integer := 0;
+  v_row record;
+  v_has_more boolean := false;
+  v_next jsonb;
+  v_entry record;
+  v_last_entry_xid xid8;
+  v_last_entry_id bigint;
+  v_i integer := 0;
+begin
+  if v_uid is null then
+    perform sync.request_error('missing_token', 'a pull needs a signed-in user');
+  end if;
+  if jsonb_typeof(p_payload) is distinct from 'object' then
+    perform sync.request_error('invalid_request', 'the body must be a JSON object',
+      jsonb_build_array(jsonb_build_object('path', '[]'::jsonb, 'message', 'expected object')));
+  end if;
+  if jsonb_typeof(p_payload -> 'protocol') is distinct from 'number' then
+    v_issues := v_issues || jsonb_build_object('path', '["protocol"]'::jsonb, 'message', 'expected 1 or 2');
+  elsif p_payload -> 'protocol' not in ('1', '2') then
+    perform sync.request_error('unsupported_protocol', format('protocol %s is not served; supported: [1,2]', p_payload -> 'protocol'));
+  end if;
+  if coalesce(jsonb_typeof(p_payload -> 'cursor'), 'null') not in ('null', 'string') then
+    v_issues := v_issues || jsonb_build_object('path', '["cursor"]'::jsonb, 'message', 'expected a string or null');
+  end if;
+  if coalesce(jsonb_typeof(p_payload -> 'limit'), 'null') <> 'null'
+     and (jsonb_typeof(p_payload -> 'limit') <> 'number' or (p_payload ->> 'limit') !~ '^[0-9]{1,9}$'
+          or (p_payload ->> 'limit')::integer < 1) then
+    v_issues := v_issues || jsonb_build_object('path', '["limit"]'::jsonb, 'message', 'expected a whole number of at least 1');
+  end if;
+  if coalesce(jsonb_typeof(p_payload -> 'tables'), 'null') not in ('null', 'array') then
+    v_issues := v_issues || jsonb_build_object('path', '["tables"]'::jsonb, 'message', 'expected an array of table names');
+  elsif jsonb_typeof(p_payload -> 'tables') = 'array' then
+    for v_row in select t.value, t.ordinality - 1 as i from jsonb_array_elements(p_payload -> 'tables') with ordinality t loop
+      if jsonb_typeof(v_row.value) <> 'string'
+         or not exists (select 1 from sync.tables r where r.table_name = v_row.value #>> '{}') then
+        v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('tables', v_row.i), 'message', 'not a syncable table');
+      end if;
+    end loop;
+  end if;
+  if jsonb_array_length(v_issues) > 0 then
+    perform sync.request_error('invalid_request', 'the pull request is not valid', v_issues);
+  end if;
+
+  v_limit := least(coalesce((p_payload ->> 'limit')::integer, v_limits.default_pull_limit), v_limits.max_pull_limit);
+  select array_agg(t.table_name order by t.sync_order) into v_tables
+    from sync.tables t
+   where jsonb_typeof(p_payload -> 'tables') is distinct from 'array'
+      or p_payload -> 'tables' ? t.table_name;
+  v_tables_key := md5(array_to_string(v_tables, ','));
+
+  if p_payload ->> 'cursor' is null then
+    v_state := jsonb_build_object('lo', '0');
+  else
+    v_state := sync.read_cursor(p_payload ->> 'cursor');
+    if (v_state ->> 'e')::integer is distinct from v_limits.schema_epoch
+       or v_state ->> 'k' is distinct from v_tables_key
+       or ((v_state ->> 'lo')::xid8 <> '0'::xid8 and (v_state ->> 'lo')::xid8 <= v_limits.purged_through_xid) then
+      return jsonb_build_object('server_time', clock_timestamp(), 'changes', '[]'::jsonb, 'cursor', null,
+                                'has_more', false, 'resync_required', true);
+    end if;
+  end if;
+
+  v_lo := (v_state ->> 'lo')::xid8;
+  v_hi := coalesce((v_state ->> 'hi')::xid8, sync.fence());
+  v_full := v_lo = '0'::xid8;
+  v_phase := coalesce(v_state ->> 'ph', 'rows');
+  v_start_table := v_state ->> 't';
+
+  if v_phase = 'rows' then
+    foreach v_table in array v_tables loop
+      continue when v_start_table is not null and v_table <> v_start_table and v_i = 0;
+      v_i := 1;
+      if v_table = v_start_table then
+        v_after_xid := (v_state ->> 'x')::xid8;
+        v_after_id := (v_state ->> 'i')::uuid;
+      else
+        v_after_xid := '0';
+        v_after_id := '00000000-0000-0000-0000-000000000000';
+      end if;
+      for v_row in select * from sync.changed_rows(v_table, v_lo, v_hi, v_after_xid, v_after_id, v_full, v_limit - v_count) loop
+        v_changes := v_changes || case when v_row.row_data ->> 'deleted_at' is not null
+          then jsonb_build_object('table', v_table, 'op', 'delete', 'id', v_row.id, 'version', (v_row.row_data ->> 'version')::bigint)
+          else jsonb_build_object('table', v_table, 'op', 'upsert', 'row', v_row.row_data) end;
+        v_count := v_count + 1;
+        v_after_xid := v_row.change_xid;
+        v_after_id := v_row.id;
+      end loop;
+      if v_count >= v_limit then
+        v_has_more := true;
+        v_next := jsonb_build_object('ph', 'rows', 't', v_table, 'x', v_after_xid::text, 'i', v_after_id);
+        exit;
+      end if;
+    end loop;
+    v_state := v_state - 'x' - 'i' - 't';
+    v_state := v_state || jsonb_build_object('sx', '0', 'si', 0);
+  end if;
+
+  -- A device that already holds data learns which rows left its scope and gets the child rows of rows
+  -- that entered it. A first (full) pull needs neither.
+  if not v_has_more and not v_full then
+    v_last_entry_xid := coalesce((v_state ->> 'sx')::xid8, '0');
+    v_last_entry_id := coalesce((v_state ->> 'si')::bigint, 0);
+    for v_entry in select * from sync.scope_change_entries(v_lo, v_hi, v_last_entry_xid, v_last_entry_id, v_tables, greatest(v_limit - v_count, 1)) loop
+      v_changes := v_changes || v_entry.changes;
+      v_count := v_count + greatest(jsonb_array_length(v_entry.changes), 1);
+      v_last_entry_xid := v_entry.change_xid;
+      v_last_entry_id := v_entry.entry_id;
+      if v_count >= v_limit then
+        v_has_more := true;
+        v_next := jsonb_build_object('ph', 'scope', 'sx', v_last_entry_xid::text, 'si', v_last_entry_id);
+        exit;
+      end if;
+    end loop;
+  end if;
+
+  if v_has_more then
+    v_next := v_next || jsonb_build_object('lo', v_lo::text, 'hi', v_hi::text);
+  else
+    v_next := jsonb_build_object('lo', v_hi::text);
+  end if;
+  v_next := v_next || jsonb_build_object('u', v_uid, 'e', v_limits.schema_epoch, 'k', v_tables_key);
+
+  return jsonb_build_object(
+    'server_time', clock_timestamp(),
+    'changes', v_changes,
+    'cursor', sync.sign_cursor(v_next),
+    'has_more', v_has_more,
+    'resync_required', false
+  );
+end
+$$;
+comment on function sync.pull(jsonb) is
+  'Changes since a cursor for the calling user, in pages (see the completeness note in this migration). Returns {server_time, changes, cursor, has_more, resync_required}.';
+
+create function public.sync_pull(payload jsonb) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select sync.pull(payload)
+$$;
+comment on function public.sync_pull(jsonb) is
+  'Sync pull (see docs/protocol.md): paginated, commit-safe deltas since an opaque cursor, as the caller may see them.';
+
+revoke all on function public.sync_pull(jsonb) from public, anon;
+grant execute on function public.sync_pull(jsonb) to authenticated, service_role;
+grant execute on function sync.b64url(bytea), sync.b64url_decode(text), sync.sign_cursor(jsonb), sync.read_cursor(text),
+  sync.fence(), sync.changed_rows(text, xid8, xid8, xid8, uuid, boolean, integer),
+  sync.scope_change_entries(xid8, xid8, xid8, bigint, text[], integer),
+  sync.scope_changes_in(xid8, xid8, xid8, bigint, integer), sync.pull(jsonb) to authenticated, service_role;
