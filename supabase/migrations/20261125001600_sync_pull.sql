@@ -1,10 +1,12 @@
 -- The pull: changes since an opaque, signed cursor, in pages, complete under concurrency.
 --
--- Completeness: every write stamps the row with its transaction id (change_xid). A page only
--- delivers rows whose change_xid is below the fence: the oldest transaction still running when the
--- fence was taken (pg_snapshot_xmin). Every transaction below the fence has finished, so no later
--- commit can land behind a cursor; a transaction that began earlier but commits later has an id at
--- or above the fence and is delivered by a later pull. A fence stays fixed while a pull pages.
+-- Completeness: every write stamps the row with its transaction id (change_xid), and a cursor holds
+-- the database snapshot it was issued at. The next pull delivers exactly the rows whose change_xid
+-- was not visible in the cursor's snapshot and is visible in the current one, i.e. every change
+-- committed in between, whatever order the writing transactions began or committed in. A
+-- transaction still open at the cursor's snapshot is in its in-progress list, so its rows come with
+-- the pull after it commits; nothing is skipped and nothing waits for unrelated open transactions.
+-- While a pull pages, its upper snapshot stays fixed; what commits meanwhile comes in the next cycle.
 
 -- Cursor = base64url(json) "." base64url(hmac-sha256(json, settings.cursor_secret)).
 create function sync.b64url(p_bytes bytea) returns text
@@ -61,17 +63,10 @@ begin
 end
 $$;
 
--- The pull fence: no transaction below it is still running.
-create function sync.fence() returns xid8
-language sql volatile
-set search_path = ''
-as $$
-  select pg_snapshot_xmin(pg_current_snapshot())
-$$;
-
--- Rows of one table changed in [p_lo, p_hi) after (p_after_xid, p_after_id), as the caller sees them.
+-- Rows of one table changed after snapshot p_lo (null: since the beginning) and visible in p_hi,
+-- after (p_after_xid, p_after_id) in cursor order, as the caller sees them.
 create function sync.changed_rows(
-  p_table text, p_lo xid8, p_hi xid8, p_after_xid xid8, p_after_id uuid, p_live_only boolean, p_limit integer
+  p_table text, p_lo pg_snapshot, p_hi pg_snapshot, p_after_xid xid8, p_after_id uuid, p_live_only boolean, p_limit integer
 ) returns table (change_xid xid8, id uuid, row_data jsonb)
 language plpgsql stable
 set search_path = ''
@@ -80,17 +75,21 @@ begin
   return query execute format(
     'select t.change_xid, t.id, to_jsonb(t) - ''change_xid''
        from public.%I t
-      where t.change_xid >= $1 and t.change_xid < $2
+      where t.change_xid < pg_snapshot_xmax($2)
         and (t.change_xid, t.id) > ($3, $4)
+        and pg_visible_in_snapshot(t.change_xid, $2)
+        %s
         and ($5 = false or t.deleted_at is null)
       order by t.change_xid, t.id
-      limit $6', p_table)
+      limit $6',
+    p_table,
+    case when p_lo is null then '' else 'and t.change_xid >= pg_snapshot_xmin($1) and not pg_visible_in_snapshot(t.change_xid, $1)' end)
     using p_lo, p_hi, p_after_xid, p_after_id, p_live_only, p_limit;
 end
 $$;
 
 -- Evictions and gained child rows from scope changes in [p_lo, p_hi) after p_after_id.
-create function sync.scope_change_entries(p_lo xid8, p_hi xid8, p_after_xid xid8, p_after_id bigint, p_tables text[], p_limit integer)
+create function sync.scope_change_entries(p_lo pg_snapshot, p_hi pg_snapshot, p_after_xid xid8, p_after_id bigint, p_tables text[], p_limit integer)
 returns table (change_xid xid8, entry_id bigint, changes jsonb)
 language plpgsql
 set search_path = ''
@@ -142,14 +141,16 @@ end
 $$;
 
 -- The scope-change log is internal; the pull reads its window through this definer.
-create function sync.scope_changes_in(p_lo xid8, p_hi xid8, p_after_xid xid8, p_after_id bigint, p_limit integer)
+create function sync.scope_changes_in(p_lo pg_snapshot, p_hi pg_snapshot, p_after_xid xid8, p_after_id bigint, p_limit integer)
 returns setof sync.scope_changes
 language sql stable
 security definer
 set search_path = ''
 as $$
   select s.* from sync.scope_changes s
-   where s.change_xid >= p_lo and s.change_xid < p_hi and (s.change_xid, s.id) > (p_after_xid, p_after_id)
+   where s.change_xid >= greatest(pg_snapshot_xmin(p_lo), p_after_xid) and s.change_xid < pg_snapshot_xmax(p_hi)
+     and (s.change_xid, s.id) > (p_after_xid, p_after_id)
+     and not pg_visible_in_snapshot(s.change_xid, p_lo) and pg_visible_in_snapshot(s.change_xid, p_hi)
    order by s.change_xid, s.id
    limit p_limit
 $$;
@@ -166,8 +167,8 @@ declare
   v_tables text[];
   v_tables_key text;
   v_state jsonb;
-  v_lo xid8;
-  v_hi xid8;
+  v_lo pg_snapshot;
+  v_hi pg_snapshot;
   v_full boolean;
   v_phase text;
   v_start_table text;
@@ -226,20 +227,20 @@ begin
   v_tables_key := md5(array_to_string(v_tables, ','));
 
   if p_payload ->> 'cursor' is null then
-    v_state := jsonb_build_object('lo', '0');
+    v_state := '{}';
   else
     v_state := sync.read_cursor(p_payload ->> 'cursor');
     if (v_state ->> 'e')::integer is distinct from v_limits.schema_epoch
        or v_state ->> 'k' is distinct from v_tables_key
-       or ((v_state ->> 'lo')::xid8 <> '0'::xid8 and (v_state ->> 'lo')::xid8 <= v_limits.purged_through_xid) then
+       or pg_snapshot_xmin((v_state ->> 'lo')::pg_snapshot) <= v_limits.purged_through_xid then
       return jsonb_build_object('server_time', clock_timestamp(), 'changes', '[]'::jsonb, 'cursor', null,
                                 'has_more', false, 'resync_required', true);
     end if;
   end if;
 
-  v_lo := (v_state ->> 'lo')::xid8;
-  v_hi := coalesce((v_state ->> 'hi')::xid8, sync.fence());
-  v_full := v_lo = '0'::xid8;
+  v_lo := (v_state ->> 'lo')::pg_snapshot;
+  v_hi := coalesce((v_state ->> 'hi')::pg_snapshot, pg_current_snapshot());
+  v_full := v_lo is null;
   v_phase := coalesce(v_state ->> 'ph', 'rows');
   v_start_table := v_state ->> 't';
 
@@ -295,6 +296,7 @@ begin
   else
     v_next := jsonb_build_object('lo', v_hi::text);
   end if;
+  v_next := jsonb_strip_nulls(v_next);
   v_next := v_next || jsonb_build_object('u', v_uid, 'e', v_limits.schema_epoch, 'k', v_tables_key);
 
   return jsonb_build_object(
@@ -322,6 +324,6 @@ comment on function public.sync_pull(jsonb) is
 revoke all on function public.sync_pull(jsonb) from public, anon;
 grant execute on function public.sync_pull(jsonb) to authenticated, service_role;
 grant execute on function sync.b64url(bytea), sync.b64url_decode(text), sync.sign_cursor(jsonb), sync.read_cursor(text),
-  sync.fence(), sync.changed_rows(text, xid8, xid8, xid8, uuid, boolean, integer),
-  sync.scope_change_entries(xid8, xid8, xid8, bigint, text[], integer),
-  sync.scope_changes_in(xid8, xid8, xid8, bigint, integer), sync.pull(jsonb) to authenticated, service_role;
+  sync.changed_rows(text, pg_snapshot, pg_snapshot, xid8, uuid, boolean, integer),
+  sync.scope_change_entries(pg_snapshot, pg_snapshot, xid8, bigint, text[], integer),
+  sync.scope_changes_in(pg_snapshot, pg_snapshot, xid8, bigint, integer), sync.pull(jsonb) to authenticated, service_role;

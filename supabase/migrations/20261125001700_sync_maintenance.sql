@@ -53,8 +53,9 @@ comment on function sync.purge_expired(timestamptz) is
 revoke all on function sync.purge_expired(timestamptz) from public;
 grant execute on function sync.purge_expired(timestamptz) to service_role;
 
--- Health: the database clock and how long the oldest open writing transaction has held back the
--- pull fence (its changes, and everything after it, wait until it ends).
+-- Health: the database clock and the age of the oldest open writing transaction. Pulls do not wait
+-- for it, but every cursor issued while it is open scans from its id on, and the retention purge
+-- cannot pass it: a session left idle in a transaction shows up here first.
 create function sync.health() returns jsonb
 language sql stable
 set search_path = ''
@@ -63,7 +64,7 @@ as $$
     'status', 'ok',
     'server_time', clock_timestamp(),
     'protocols', jsonb_build_array(1, 2),
-    'fence_held_seconds', coalesce((
+    'oldest_write_xact_seconds', coalesce((
       select round(extract(epoch from clock_timestamp() - min(a.xact_start))::numeric, 3)
         from pg_catalog.pg_stat_activity a
        where a.backend_xid is not null and a.pid <> pg_backend_pid()

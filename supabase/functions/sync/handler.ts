@@ -1,0 +1,155 @@
+// The sync Edge Function: a thin, typed door over public.sync_push / public.sync_pull.
+// Auth, validation, limits and logging live here; the semantics live in SQL.
+import { makeVerifier } from "./auth.ts";
+import type { Config } from "./config.ts";
+import { callAsUser, health, type Sql } from "./db.ts";
+import { fromDatabaseError, HttpError } from "./errors.ts";
+import { issuesOf, pull, pushV1, pushV2 } from "./schemas.ts";
+
+const ROUTES: Record<string, string> = { "/health": "GET", "/push": "POST", "/pull": "POST" };
+
+interface LogLine {
+  route: string;
+  method: string;
+  status?: number;
+  user?: string;
+  ops?: Record<string, number>;
+  changes?: number;
+  bytes?: number;
+  error?: string;
+  duration_ms?: number;
+}
+
+export function makeHandler(config: Config, sql: Sql) {
+  const verify = makeVerifier(config);
+  const cors = {
+    "access-control-allow-origin": config.corsOrigin,
+    "access-control-allow-headers": "authorization, x-client-info, apikey, content-type",
+    "access-control-allow-methods": "GET, POST, OPTIONS",
+    "access-control-max-age": "86400",
+  };
+
+  const json = (status: number, body: string, headers: Record<string, string> = {}) =>
+    new Response(body, { status, headers: { ...cors, "content-type": "application/json", ...headers } });
+
+  const errorResponse = (err: HttpError) =>
+    json(
+      err.status,
+      JSON.stringify({ error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}), ...err.extra }),
+      err.status === 405 ? { allow: `${err.extra.allow}, OPTIONS` } : {},
+    );
+
+  async function readJson(req: Request): Promise<unknown> {
+    const declared = Number(req.headers.get("content-length") ?? "0");
+    if (declared > config.maxBodyBytes) {
+      throw new HttpError(413, "too_large", `the body is larger than ${config.maxBodyBytes} bytes`);
+    }
+    const reader = req.body?.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    while (reader) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > config.maxBodyBytes) {
+        await reader.cancel();
+        throw new HttpError(413, "too_large", `the body is larger than ${config.maxBodyBytes} bytes`);
+      }
+      chunks.push(value);
+    }
+    const bytes = new Uint8Array(size);
+    let offset = 0;
+    for (const c of chunks) {
+      bytes.set(c, offset);
+      offset += c.byteLength;
+    }
+    try {
+      return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    } catch {
+      throw new HttpError(400, "invalid_request", "the body is not valid JSON");
+    }
+  }
+
+  function checkProtocol(body: unknown, served: number[]) {
+    const protocol = (body as { protocol?: unknown })?.protocol;
+    if (typeof protocol === "number" && !served.includes(protocol)) {
+      throw new HttpError(426, "unsupported_protocol", `protocol ${protocol} is not served`, undefined, {
+        supported: served,
+      });
+    }
+  }
+
+  async function push(req: Request, log: LogLine): Promise<Response> {
+    const caller = await verify(req.headers.get("authorization"));
+    log.user = caller.userId;
+    const body = await readJson(req);
+    checkProtocol(body, [1, 2]);
+    const count = (body as { ops?: unknown[]; items?: unknown[] })?.ops?.length ??
+      (body as { items?: unknown[] })?.items?.length;
+    if (typeof count === "number" && count > config.maxOps) {
+      throw new HttpError(413, "too_large", `a push carries at most ${config.maxOps} ops; this one has ${count}`);
+    }
+    const parsed = (body as { protocol?: unknown })?.protocol === 1 ? pushV1.safeParse(body) : pushV2.safeParse(body);
+    if (!parsed.success) {
+      throw new HttpError(400, "invalid_request", "the push request is not valid", issuesOf(parsed.error));
+    }
+    const answer = await callAsUser(sql, "sync_push", caller.claims, parsed.data);
+    const results = (JSON.parse(answer) as { results: { status: string }[] }).results;
+    log.ops = {};
+    for (const r of results) log.ops[r.status] = (log.ops[r.status] ?? 0) + 1;
+    return json(200, answer);
+  }
+
+  async function pullChanges(req: Request, log: LogLine): Promise<Response> {
+    const caller = await verify(req.headers.get("authorization"));
+    log.user = caller.userId;
+    const body = await readJson(req);
+    checkProtocol(body, [1, 2]);
+    const parsed = pull.safeParse(body);
+    if (!parsed.success) {
+      throw new HttpError(400, "invalid_request", "the pull request is not valid", issuesOf(parsed.error));
+    }
+    const request = { ...parsed.data, limit: Math.min(parsed.data.limit ?? 500, config.maxPageSize) };
+    const answer = await callAsUser(sql, "sync_pull", caller.claims, request);
+    log.bytes = answer.length;
+    return json(200, answer);
+  }
+
+  return async function handle(req: Request): Promise<Response> {
+    const started = performance.now();
+    const url = new URL(req.url);
+    // Hosted Supabase hands the function /sync/<route>; accept any prefix up to the function's name.
+    const route = url.pathname.replace(/^.*?\/sync(?=\/|$)/, "").replace(/\/$/, "") || "/";
+    const log: LogLine = { route, method: req.method };
+    let res: Response;
+    try {
+      if (req.method === "OPTIONS") {
+        res = new Response(null, { status: 204, headers: cors });
+      } else if (!(route in ROUTES)) {
+        throw new HttpError(404, "not_found", `no route ${route}; use /sync/health, /sync/push or /sync/pull`);
+      } else if (req.method !== ROUTES[route]) {
+        throw new HttpError(405, "method_not_allowed", `${route} takes ${ROUTES[route]}`, undefined, { allow: ROUTES[route] });
+      } else if (route === "/health") {
+        res = json(200, await health(sql));
+      } else if (route === "/push") {
+        res = await push(req, log);
+      } else {
+        res = await pullChanges(req, log);
+      }
+    } catch (err) {
+      const known = err instanceof HttpError ? err : fromDatabaseError(err);
+      if (known) {
+        res = errorResponse(known);
+        log.error = known.code;
+      } else {
+        // Nothing of the failure reaches the client but its class; the log keeps the rest.
+        res = errorResponse(new HttpError(500, "internal", "the server failed; nothing of this request was applied"));
+        log.error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      }
+    }
+    log.status = res.status;
+    log.duration_ms = Math.round((performance.now() - started) * 10) / 10;
+    if (config.log) console.log(JSON.stringify({ ts: new Date().toISOString(), fn: "sync", ...log }));
+    return res;
+  };
+}

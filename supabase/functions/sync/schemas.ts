@@ -1,0 +1,77 @@
+// Request bodies of the protocol (docs/protocol.md). The SQL API checks the same rules again for
+// RPC callers; here they produce 400s with the failing paths before a database round trip.
+import { z } from "npm:zod@4.6.7";
+
+const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "expected a uuid");
+const row = z.record(z.string(), z.unknown());
+
+const op = z
+  .strictObject({
+    op_id: uuid,
+    table: z.string().min(1).max(63),
+    op: z.enum(["insert", "update", "delete"]),
+    id: uuid,
+    base_version: z.int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+    data: row.nullable().optional(),
+    base: row.nullable().optional(),
+  })
+  .superRefine((o, ctx) => {
+    if (o.op !== "delete" && (o.data === undefined || o.data === null)) {
+      ctx.addIssue({ code: "custom", path: ["data"], message: `required for ${o.op}` });
+    }
+    if (o.op === "delete" && (o.base_version === undefined || o.base_version === null)) {
+      ctx.addIssue({ code: "custom", path: ["base_version"], message: "required for delete" });
+    }
+  });
+
+export const pushV2 = z
+  .strictObject({
+    protocol: z.literal(2),
+    client_id: uuid,
+    ops: z.array(op),
+  })
+  .superRefine((body, ctx) => {
+    const seen = new Map<string, number>();
+    body.ops.forEach((o, i) => {
+      const key = o.op_id.toLowerCase();
+      if (seen.has(key)) {
+        ctx.addIssue({ code: "custom", path: ["ops", i, "op_id"], message: `duplicate op_id (also ops[${seen.get(key)}])` });
+      } else seen.set(key, i);
+    });
+  });
+
+// The legacy queue items keep whatever else the old app stored beside them (retry counts, errors).
+const legacyItem = z.looseObject({
+  id: z.union([z.int(), z.string().min(1)]),
+  entityType: z.string().min(1).max(63),
+  entityId: uuid,
+  operation: z.enum(["create", "update", "delete"]),
+  payload: row.nullable().optional(),
+  createdAt: z.string().min(1),
+}).superRefine((item, ctx) => {
+  if (item.operation !== "delete" && !item.payload) {
+    ctx.addIssue({ code: "custom", path: ["payload"], message: `required for ${item.operation}` });
+  }
+});
+
+export const pushV1 = z.looseObject({
+  protocol: z.literal(1),
+  client_id: uuid,
+  items: z.array(legacyItem),
+});
+
+export const pull = z.strictObject({
+  protocol: z.union([z.literal(1), z.literal(2)]),
+  cursor: z.string().max(4096).nullable().optional(),
+  tables: z.array(z.string().min(1).max(63)).max(100).optional(),
+  limit: z.int().min(1).max(1_000_000).optional(),
+});
+
+export type Issue = { path: (string | number)[]; message: string };
+
+export function issuesOf(error: z.ZodError): Issue[] {
+  return error.issues.slice(0, 50).map((i) => ({
+    path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)),
+    message: i.message,
+  }));
+}
