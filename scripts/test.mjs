@@ -2,7 +2,7 @@
 // `npm test`: a throwaway database built from the migrations and the seed, every pgTAP file under
 // supabase/tests through pg_prove, then the Deno tests against the real function over HTTP.
 // Exits non-zero on any failure; the last line is "N passed, M failed".
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import postgres from "postgres";
@@ -80,28 +80,34 @@ async function runDenoTests(dbUrl) {
   const apiPort = 55000 + (process.pid % 500) * 2;
   const api = await startApi({ dbUrl, keys, apiPort, functionPort: apiPort + 1, quiet: true, env: { SYNC_LOG: "off" } });
   try {
-    const res = spawnSync(
-      path.join(ROOT, "node_modules/.bin/deno"),
-      ["test", "--allow-all", "--no-check=remote", "supabase/functions/tests/"],
-      {
-        cwd: ROOT,
-        encoding: "utf8",
-        env: {
-          ...process.env,
-          API_URL: api.apiUrl,
-          DB_URL: dbUrl,
-          ANON_KEY: keys.anonKey,
-          SERVICE_ROLE_KEY: keys.serviceRoleKey,
-          JWT_SECRET: keys.jwtSecret,
-          LOCAL_ES256_JWK: JSON.stringify(keys.privateJwk),
-          FUNCTION_PID: String(api.functionPid),
-          NO_COLOR: "1",
+    // Asynchronously: the API gateway the tests call lives in this process's event loop.
+    const res = await new Promise((resolve) => {
+      const child = spawn(
+        path.join(ROOT, "node_modules/.bin/deno"),
+        ["test", "--allow-all", "--no-check=remote", "supabase/functions/tests/"],
+        {
+          cwd: ROOT,
+          stdio: ["ignore", "pipe", "inherit"],
+          env: {
+            ...process.env,
+            API_URL: api.apiUrl,
+            DB_URL: dbUrl,
+            ANON_KEY: keys.anonKey,
+            SERVICE_ROLE_KEY: keys.serviceRoleKey,
+            JWT_SECRET: keys.jwtSecret,
+            LOCAL_ES256_JWK: JSON.stringify(keys.privateJwk),
+            FUNCTION_PID: String(api.functionPid),
+            NO_COLOR: "1",
+          },
         },
-        maxBuffer: 64 * 1024 * 1024,
-      },
-    );
-    process.stdout.write(res.stdout);
-    process.stderr.write(res.stderr);
+      );
+      let stdout = "";
+      child.stdout.on("data", (d) => {
+        stdout += d;
+        process.stdout.write(d);
+      });
+      child.on("close", (status) => resolve({ status, stdout }));
+    });
     const m = res.stdout.match(/(\d+) passed.*?\| (\d+) failed/);
     const passed = Number(m?.[1] ?? 0);
     let failed = Number(m?.[2] ?? 0);
@@ -123,6 +129,8 @@ async function main() {
     await migrate(dbUrl, { seed: true });
     const db = postgres(dbUrl, { max: 1, onnotice: () => {} });
     await db`create extension if not exists pgtap with schema extensions`;
+    // As on hosted Supabase, the tests call pgTAP while acting as the API roles.
+    await db`grant execute on all functions in schema extensions to anon, authenticated, service_role`;
     await db.end();
     if (runSql) {
       const r = runPgProve(dbUrl);

@@ -11,8 +11,11 @@ revoke all on schema sync from public;
 -- Triggers and policy helpers run as the calling role, so it needs to resolve names in `sync`;
 -- table privileges below decide what it may actually read.
 grant usage on schema sync to authenticated, service_role;
--- Revoke-all-then-grant: no function in `sync` is callable by anyone until a migration grants it.
-alter default privileges in schema sync revoke execute on functions from public;
+-- Revoke-all-then-grant: functions this role creates from here on are callable by no one until a
+-- migration grants them (PostgreSQL's default is EXECUTE for PUBLIC; a per-schema default cannot
+-- take that away, so it is revoked for the migration role as a whole). Functions in public still
+-- get Supabase's default grants to the API roles.
+alter default privileges revoke execute on functions from public;
 
 create type sync.scope_kind as enum ('owned', 'child', 'branch', 'shared');
 comment on type sync.scope_kind is

@@ -145,6 +145,13 @@ begin
   if current_user not in ('anon', 'authenticated') then
     return new;
   end if;
+  if current_user = 'anon' then
+    -- Refused before any name in `sync` is resolved: anon has no usage on the schema, so otherwise
+    -- the error would depend on whether this connection had already cached the plans below.
+    raise exception using
+      errcode = '42501',
+      message = format('permission denied: anon has no profile and may not write %s', tg_table_name);
+  end if;
   v_role := sync.current_app_role();
 
   if tg_op = 'UPDATE' then

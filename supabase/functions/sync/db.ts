@@ -27,8 +27,8 @@ export async function callAsUser(sql: Sql, fn: Call, claims: Record<string, unkn
   const [row] = await sql.begin(mode, async (tx) => {
     await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
     return fn === "sync_push"
-      ? await tx`select public.sync_push(${JSON.stringify(payload)}::jsonb)::text as answer`
-      : await tx`select public.sync_pull(${JSON.stringify(payload)}::jsonb)::text as answer`;
+      ? await tx`select public.sync_push(${tx.json(payload as postgres.JSONValue)})::text as answer`
+      : await tx`select public.sync_pull(${tx.json(payload as postgres.JSONValue)})::text as answer`;
   });
   return row.answer as string;
 }

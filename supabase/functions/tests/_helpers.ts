@@ -1,0 +1,146 @@
+// Shared by the integration tests: they run against the real function over HTTP (started by
+// `npm test` on a throwaway database built from the migrations and the seed).
+import { createClient, type SupabaseClient } from "npm:@supabase/supabase-js@2.109.0";
+import * as jose from "npm:jose@6.2.18";
+import postgres from "npm:postgres@3.4.9";
+
+function need(name: string): string {
+  const v = Deno.env.get(name);
+  if (!v) throw new Error(`${name} is not set; run the tests through npm test`);
+  return v;
+}
+
+export const env = {
+  apiUrl: need("API_URL"),
+  dbUrl: need("DB_URL"),
+  anonKey: need("ANON_KEY"),
+  serviceRoleKey: need("SERVICE_ROLE_KEY"),
+  jwtSecret: need("JWT_SECRET"),
+  es256Jwk: JSON.parse(need("LOCAL_ES256_JWK")) as jose.JWK,
+};
+export const syncUrl = `${env.apiUrl}/functions/v1/sync`;
+
+export interface User {
+  id: string;
+  email: string;
+}
+const seedUser = (n: string, email: string): User => ({ id: `00000000-0000-4000-8000-0000000000${n}`, email });
+export const users = {
+  admin: seedUser("01", "admin@crm.test"),
+  bmJakarta: seedUser("11", "bm.jakarta@crm.test"),
+  rm1Jakarta: seedUser("12", "rm1.jakarta@crm.test"),
+  rm2Jakarta: seedUser("13", "rm2.jakarta@crm.test"),
+  bmSurabaya: seedUser("21", "bm.surabaya@crm.test"),
+  rm1Surabaya: seedUser("22", "rm1.surabaya@crm.test"),
+};
+export const branches = { jakarta: "00000000-0000-4000-8000-0000000000b1", surabaya: "00000000-0000-4000-8000-0000000000b2" };
+export const seedCustomer = (n: number) => `00000000-0000-4000-8100-${String(n).padStart(12, "0")}`;
+export const seedPipeline = (n: number) => `00000000-0000-4000-8300-${String(n).padStart(12, "0")}`;
+
+/** An access token as Supabase Auth issues it, signed with the local stack's ES256 key (or HS256). */
+export async function tokenFor(
+  user: User,
+  opts: { expiresIn?: number; claims?: Record<string, unknown>; alg?: "ES256" | "HS256"; key?: CryptoKey | Uint8Array } = {},
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const alg = opts.alg ?? "ES256";
+  const key = opts.key ?? (alg === "ES256" ? await jose.importJWK(env.es256Jwk, "ES256") : new TextEncoder().encode(env.jwtSecret));
+  return await new jose.SignJWT({
+    aud: "authenticated",
+    role: "authenticated",
+    email: user.email,
+    app_metadata: { provider: "email", providers: ["email"] },
+    user_metadata: {},
+    ...opts.claims,
+  })
+    .setProtectedHeader(alg === "ES256" ? { alg, kid: env.es256Jwk.kid, typ: "JWT" } : { alg, typ: "JWT" })
+    .setSubject(user.id)
+    .setIssuer(`${env.apiUrl}/auth/v1`)
+    .setIssuedAt(now)
+    .setExpirationTime(now + (opts.expiresIn ?? 3600))
+    .sign(key);
+}
+
+/** supabase-js as an app uses it, signed in as `user`. */
+export function clientFor(token: string): SupabaseClient {
+  return createClient(env.apiUrl, env.anonKey, {
+    accessToken: async () => token,
+    auth: { persistSession: false, autoRefreshToken: false },
+  });
+}
+
+export interface Answer<T = any> {
+  status: number;
+  body: T;
+  text: string;
+  headers: Headers;
+}
+
+/** A raw HTTP call to the function. */
+export async function call<T = any>(
+  route: string,
+  body?: unknown,
+  opts: { token?: string | null; method?: string; rawBody?: string; headers?: Record<string, string> } = {},
+): Promise<Answer<T>> {
+  const headers: Record<string, string> = { "content-type": "application/json", apikey: env.anonKey, ...opts.headers };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  const res = await fetch(`${syncUrl}${route}`, {
+    method: opts.method ?? (body === undefined && opts.rawBody === undefined ? "GET" : "POST"),
+    headers,
+    body: opts.rawBody ?? (body === undefined ? undefined : JSON.stringify(body)),
+  });
+  const text = await res.text();
+  let parsed: any = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = null;
+  }
+  return { status: res.status, body: parsed, text, headers: res.headers };
+}
+
+export const sql = postgres(env.dbUrl, { max: 4, onnotice: () => {} });
+
+export const uuid = () => crypto.randomUUID();
+
+/** Deno's sanitizers would flag the shared database pool; every test here shares it on purpose. */
+export function test(name: string, fn: () => Promise<void>) {
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+}
+
+export interface Op {
+  op_id: string;
+  table: string;
+  op: "insert" | "update" | "delete";
+  id: string;
+  base_version?: number | null;
+  data?: Record<string, unknown>;
+  base?: Record<string, unknown>;
+}
+
+export const insert = (table: string, id: string, data: Record<string, unknown>): Op => ({ op_id: uuid(), table, op: "insert", id, data });
+export const update = (table: string, id: string, base_version: number | null, data: Record<string, unknown>): Op =>
+  ({ op_id: uuid(), table, op: "update", id, base_version, data });
+export const remove = (table: string, id: string, base_version: number): Op => ({ op_id: uuid(), table, op: "delete", id, base_version });
+
+export async function push(token: string, ops: Op[], clientId = uuid()) {
+  return await call("/push", { protocol: 2, client_id: clientId, ops }, { token });
+}
+
+export async function pull(token: string, cursor: string | null, extra: Record<string, unknown> = {}) {
+  return await call("/pull", { protocol: 2, cursor, ...extra }, { token });
+}
+
+/** Pulls until has_more is false; returns every change and the final cursor. */
+export async function pullAll(token: string, cursor: string | null, extra: Record<string, unknown> = {}) {
+  const changes: any[] = [];
+  let pages = 0;
+  for (;;) {
+    const res = await pull(token, cursor, extra);
+    if (res.status !== 200) throw new Error(`pull failed: ${res.status} ${res.text}`);
+    changes.push(...res.body.changes);
+    cursor = res.body.cursor;
+    pages++;
+    if (!res.body.has_more) return { changes, cursor: cursor as string, pages };
+  }
+}
