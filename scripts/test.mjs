@@ -121,6 +121,12 @@ async function runDenoTests(dbUrl) {
 async function main() {
   ensureTools();
   const srv = server();
+  for (const signal of ["SIGINT", "SIGTERM"]) {
+    process.on(signal, () => {
+      srv.stop();
+      process.exit(130);
+    });
+  }
   const dbName = `supasync_test_${Date.now().toString(36)}_${process.pid}`;
   let total = { passed: 0, failed: 0 };
   let dbUrl;

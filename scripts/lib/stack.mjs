@@ -176,6 +176,9 @@ export async function startApi({ dbUrl, keys, apiPort = API_PORT, functionPort =
     ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", path.join(ROOT, "supabase/functions/sync/index.ts")],
     {
       cwd: ROOT,
+      // Its own process group: the npm `deno` bin is a shim that starts the real binary, and both
+      // must go when the stack stops.
+      detached: true,
       stdio: ["ignore", quiet ? "ignore" : "inherit", "inherit"],
       env: {
         ...process.env,
@@ -188,6 +191,12 @@ export async function startApi({ dbUrl, keys, apiPort = API_PORT, functionPort =
       },
     },
   );
+  const killGroup = () => {
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch { /* already gone */ }
+  };
+  process.once("exit", killGroup);
   const jwks = JSON.stringify({ keys: [keys.publicJwk] });
   const server = http.createServer(async (req, res) => {
     try {
@@ -234,8 +243,9 @@ export async function startApi({ dbUrl, keys, apiPort = API_PORT, functionPort =
     async stop() {
       server.close();
       if (child.exitCode === null) {
-        child.kill("SIGTERM");
-        await new Promise((r) => child.once("exit", r));
+        const exited = new Promise((r) => child.once("exit", r));
+        killGroup();
+        await exited;
       }
     },
   };
