@@ -1,12 +1,14 @@
 -- The shape of a push request, checked in SQL so RPC callers get the same answers as the Edge
 -- Function: protocol 2 as is, protocol 1 (the legacy device queue) turned into protocol 2 ops.
 
+-- False, never null, for an absent key: `if not sync.is_uuid(...)` must catch a missing op_id, id or
+-- client_id too (a null there let the request through to fail later with a raw error).
 create function sync.is_uuid(p_value jsonb) returns boolean
 language sql immutable parallel safe
 set search_path = ''
 as $$
-  select jsonb_typeof(p_value) = 'string'
-     and (p_value #>> '{}') ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+  select coalesce(jsonb_typeof(p_value) = 'string'
+     and (p_value #>> '{}') ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', false)
 $$;
 
 -- camelCase -> snake_case, as the mobile app's payload keys map to columns.
@@ -60,6 +62,8 @@ declare
   v_op jsonb;
   v_i integer := 0;
   v_seen jsonb := '{}';
+  v_unknown text;
+  v_unknown_count integer;
 begin
   if jsonb_typeof(p_payload) is distinct from 'object' then
     perform sync.request_error('invalid_request', 'the body must be a JSON object',
@@ -91,7 +95,8 @@ begin
       if jsonb_typeof(v_op) <> 'object' then
         v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i), 'message', 'expected object');
       else
-        if jsonb_typeof(v_op -> 'id') not in ('number', 'string') then
+        -- coalesce: a missing id must be reported too (without one no op id can be derived).
+        if coalesce(jsonb_typeof(v_op -> 'id'), 'null') not in ('number', 'string') then
           v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'id'), 'message', 'expected the queue item id');
         end if;
         if jsonb_typeof(v_op -> 'entityType') is distinct from 'string' then
@@ -151,6 +156,15 @@ begin
       end if;
       if coalesce(jsonb_typeof(v_op -> 'base'), 'null') not in ('null', 'object') then
         v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('ops', v_i, 'base'), 'message', 'expected an object');
+      end if;
+      -- Unknown keys are refused as the Edge Function refuses them: a misspelt base_version would
+      -- otherwise turn a checked update into a silent last-write-wins.
+      select count(*), string_agg(format('"%s"', k), ', ') into v_unknown_count, v_unknown
+        from jsonb_object_keys(v_op) k
+       where k not in ('op_id', 'table', 'op', 'id', 'base_version', 'data', 'base');
+      if v_unknown_count > 0 then
+        v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('ops', v_i),
+          'message', format('Unrecognized key%s: %s', case when v_unknown_count > 1 then 's' else '' end, v_unknown));
       end if;
     end if;
     v_i := v_i + 1;

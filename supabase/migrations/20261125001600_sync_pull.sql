@@ -49,6 +49,11 @@ begin
       raise exception 'malformed';
     end if;
     v_body := sync.b64url_decode(v_parts[1]);
+    -- Base64 leaves spare bits in the last character of most lengths, and decode() ignores them: a
+    -- cursor altered there would decode to the signed body. Only the encoding this server issued is one.
+    if sync.b64url(v_body) <> v_parts[1] then
+      raise exception 'not canonical';
+    end if;
     if sync.b64url(extensions.hmac(v_body, (select s.cursor_secret from sync.settings s), 'sha256')) <> v_parts[2] then
       raise exception 'bad signature';
     end if;
@@ -72,6 +77,22 @@ language plpgsql stable
 set search_path = ''
 as $$
 begin
+  -- The conflicts the caller's own edits were involved in travel as one more table, so the app can
+  -- say "your change to PT Maju's phone was replaced" (a first pull brings the open ones).
+  if p_table = 'conflicts' then
+    return query
+    select c.change_xid, c.id, to_jsonb(c) - 'change_xid'
+      from sync.conflicts c
+     where (c.user_id = (select auth.uid()) or c.server_user_id = (select auth.uid()))
+       and c.change_xid < pg_snapshot_xmax(p_hi)
+       and (c.change_xid, c.id) > (p_after_xid, p_after_id)
+       and pg_visible_in_snapshot(c.change_xid, p_hi)
+       and (p_lo is null or (c.change_xid >= pg_snapshot_xmin(p_lo) and not pg_visible_in_snapshot(c.change_xid, p_lo)))
+       and (not p_live_only or c.resolution = 'manual_pending')
+     order by c.change_xid, c.id
+     limit p_limit;
+    return;
+  end if;
   return query execute format(
     'select t.change_xid, t.id, to_jsonb(t) - ''change_xid''
        from public.%I t
@@ -88,7 +109,10 @@ begin
 end
 $$;
 
--- Evictions and gained child rows from scope changes in [p_lo, p_hi) after p_after_id.
+-- What each scope change in (p_lo, p_hi] after (p_after_xid, p_after_id) means for the caller, in log
+-- order, at most one change per entry: evict when the row was in the caller's scope before and is not
+-- now; the row itself when it came into their scope with a row above it (a row whose own scope changed
+-- was written, so the rows phase sends it); nothing otherwise ('[]').
 create function sync.scope_change_entries(p_lo pg_snapshot, p_hi pg_snapshot, p_after_xid xid8, p_after_id bigint, p_tables text[], p_limit integer)
 returns table (change_xid xid8, entry_id bigint, changes jsonb)
 language plpgsql
@@ -97,44 +121,29 @@ as $$
 declare
   v_entry record;
   v_had boolean;
-  v_visible boolean;
-  v_changes jsonb;
-  v_desc record;
   v_row jsonb;
 begin
   for v_entry in
     select s.* from sync.scope_changes_in(p_lo, p_hi, p_after_xid, p_after_id, p_limit) s
   loop
-    v_had := case v_entry.old_scope
-               when 'owned' then sync.in_scope(v_entry.old_owner, v_entry.old_branch)
-               when 'branch' then sync.in_branch(v_entry.old_branch)
-               else false end;
-    execute format('select exists (select 1 from public.%I t where t.id = $1 and t.deleted_at is null)', v_entry.table_name)
-      into v_visible using v_entry.row_id;
-    v_changes := '[]';
-    if v_had and not v_visible then
-      if v_entry.table_name = any (p_tables) then
-        v_changes := v_changes || jsonb_build_object('table', v_entry.table_name, 'op', 'evict', 'id', v_entry.row_id);
-      end if;
-      for v_desc in select d.table_name, d.id from sync.descendants(v_entry.table_name, v_entry.row_id) d loop
-        if v_desc.table_name = any (p_tables) then
-          v_changes := v_changes || jsonb_build_object('table', v_desc.table_name, 'op', 'evict', 'id', v_desc.id);
-        end if;
-      end loop;
-    elsif v_visible and not v_had then
-      for v_desc in select d.table_name, d.id from sync.descendants(v_entry.table_name, v_entry.row_id) d loop
-        continue when not v_desc.table_name = any (p_tables);
-        execute format('select to_jsonb(t) - ''change_xid'' from public.%I t where t.id = $1 and t.deleted_at is null',
-                       v_desc.table_name)
-          into v_row using v_desc.id;
-        if v_row is not null then
-          v_changes := v_changes || jsonb_build_object('table', v_desc.table_name, 'op', 'upsert', 'row', v_row);
-        end if;
-      end loop;
-    end if;
     change_xid := v_entry.change_xid;
     entry_id := v_entry.id;
-    changes := v_changes;
+    changes := '[]';
+    if v_entry.table_name = any (p_tables) then
+      v_had := case v_entry.old_scope
+                 when 'owned' then sync.in_scope(v_entry.old_owner, v_entry.old_branch)
+                 when 'branch' then sync.in_branch(v_entry.old_branch)
+                 else false end;
+      -- As the caller sees the row now (RLS applies: this runs as the caller).
+      execute format('select to_jsonb(t) - ''change_xid'' from public.%I t where t.id = $1 and t.deleted_at is null',
+                     v_entry.table_name)
+        into v_row using v_entry.row_id;
+      if v_had and v_row is null then
+        changes := jsonb_build_array(jsonb_build_object('table', v_entry.table_name, 'op', 'evict', 'id', v_entry.row_id));
+      elsif v_row is not null and not v_had and v_entry.inherited then
+        changes := jsonb_build_array(jsonb_build_object('table', v_entry.table_name, 'op', 'upsert', 'row', v_row));
+      end if;
+    end if;
     return next;
   end loop;
 end
@@ -166,6 +175,7 @@ declare
   v_limit integer;
   v_tables text[];
   v_tables_key text;
+  v_scope_key text;
   v_state jsonb;
   v_lo pg_snapshot;
   v_hi pg_snapshot;
@@ -183,6 +193,8 @@ declare
   v_entry record;
   v_last_entry_xid xid8;
   v_last_entry_id bigint;
+  v_budget integer;
+  v_examined integer := 0;
   v_i integer := 0;
 begin
   if v_uid is null then
@@ -208,9 +220,13 @@ begin
   if coalesce(jsonb_typeof(p_payload -> 'tables'), 'null') not in ('null', 'array') then
     v_issues := v_issues || jsonb_build_object('path', '["tables"]'::jsonb, 'message', 'expected an array of table names');
   elsif jsonb_typeof(p_payload -> 'tables') = 'array' then
+    -- An empty list would select no table at all (and used to fail the request with a raw error).
+    if jsonb_array_length(p_payload -> 'tables') = 0 then
+      v_issues := v_issues || jsonb_build_object('path', '["tables"]'::jsonb, 'message', 'expected at least one table');
+    end if;
     for v_row in select t.value, t.ordinality - 1 as i from jsonb_array_elements(p_payload -> 'tables') with ordinality t loop
       if jsonb_typeof(v_row.value) <> 'string'
-         or not exists (select 1 from sync.tables r where r.table_name = v_row.value #>> '{}') then
+         or (v_row.value #>> '{}' <> 'conflicts' and not exists (select 1 from sync.tables r where r.table_name = v_row.value #>> '{}')) then
         v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('tables', v_row.i), 'message', 'not a syncable table');
       end if;
     end loop;
@@ -221,10 +237,14 @@ begin
 
   v_limit := least(coalesce((p_payload ->> 'limit')::integer, v_limits.default_pull_limit), v_limits.max_pull_limit);
   select array_agg(t.table_name order by t.sync_order) into v_tables
-    from sync.tables t
+    from (select r.table_name, r.sync_order from sync.tables r
+          union all select 'conflicts', 2147483647) t
    where jsonb_typeof(p_payload -> 'tables') is distinct from 'array'
       or p_payload -> 'tables' ? t.table_name;
   v_tables_key := md5(array_to_string(v_tables, ','));
+  -- What the caller may see follows from their role and branch. When an admin changes either, the
+  -- rows they gain or lose did not change themselves, so no delta would carry them: such a cursor resyncs.
+  v_scope_key := coalesce(sync.current_app_role(), '') || '/' || coalesce(sync.current_branch_id()::text, '');
 
   if p_payload ->> 'cursor' is null then
     v_state := '{}';
@@ -232,6 +252,7 @@ begin
     v_state := sync.read_cursor(p_payload ->> 'cursor');
     if (v_state ->> 'e')::integer is distinct from v_limits.schema_epoch
        or v_state ->> 'k' is distinct from v_tables_key
+       or v_state ->> 's' is distinct from v_scope_key
        or pg_snapshot_xmin((v_state ->> 'lo')::pg_snapshot) <= v_limits.purged_through_xid then
       return jsonb_build_object('server_time', clock_timestamp(), 'changes', '[]'::jsonb, 'cursor', null,
                                 'has_more', false, 'resync_required', true);
@@ -274,16 +295,20 @@ begin
   end if;
 
   -- A device that already holds data learns which rows left its scope and gets the child rows of rows
-  -- that entered it. A first (full) pull needs neither.
+  -- that entered it. A first (full) pull needs neither. An entry gives at most one change, so a page
+  -- stays within the limit; entries that concern the caller not at all still cost a lookup, so a page
+  -- examines at most four times its remaining room of them.
   if not v_has_more and not v_full then
     v_last_entry_xid := coalesce((v_state ->> 'sx')::xid8, '0');
     v_last_entry_id := coalesce((v_state ->> 'si')::bigint, 0);
-    for v_entry in select * from sync.scope_change_entries(v_lo, v_hi, v_last_entry_xid, v_last_entry_id, v_tables, greatest(v_limit - v_count, 1)) loop
+    v_budget := 4 * greatest(v_limit - v_count, 1);
+    for v_entry in select * from sync.scope_change_entries(v_lo, v_hi, v_last_entry_xid, v_last_entry_id, v_tables, v_budget) loop
       v_changes := v_changes || v_entry.changes;
-      v_count := v_count + greatest(jsonb_array_length(v_entry.changes), 1);
+      v_count := v_count + jsonb_array_length(v_entry.changes);
+      v_examined := v_examined + 1;
       v_last_entry_xid := v_entry.change_xid;
       v_last_entry_id := v_entry.entry_id;
-      if v_count >= v_limit then
+      if v_count >= v_limit or v_examined >= v_budget then
         v_has_more := true;
         v_next := jsonb_build_object('ph', 'scope', 'sx', v_last_entry_xid::text, 'si', v_last_entry_id);
         exit;
@@ -297,7 +322,7 @@ begin
     v_next := jsonb_build_object('lo', v_hi::text);
   end if;
   v_next := jsonb_strip_nulls(v_next);
-  v_next := v_next || jsonb_build_object('u', v_uid, 'e', v_limits.schema_epoch, 'k', v_tables_key);
+  v_next := v_next || jsonb_build_object('u', v_uid, 'e', v_limits.schema_epoch, 'k', v_tables_key, 's', v_scope_key);
 
   return jsonb_build_object(
     'server_time', clock_timestamp(),

@@ -29,7 +29,8 @@ export function makeVerifier(config: Config) {
     } catch {
       throw new HttpError(401, "invalid_token", "the token is not a JWT");
     }
-    const options: jose.JWTVerifyOptions = { audience: "authenticated" };
+    // Supabase Auth always sets exp; a token without one would never expire and never be refreshed.
+    const options: jose.JWTVerifyOptions = { audience: "authenticated", requiredClaims: ["exp"] };
     if (config.jwtIssuer) options.issuer = config.jwtIssuer;
 
     let payload: jose.JWTPayload;

@@ -4,7 +4,7 @@ import { makeVerifier } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { callAsUser, health, type Sql } from "./db.ts";
 import { fromDatabaseError, HttpError } from "./errors.ts";
-import { issuesOf, pull, pushV1, pushV2 } from "./schemas.ts";
+import { issuesOf, pull, pushV1, pushV2, unstorableIssues } from "./schemas.ts";
 
 const ROUTES: Record<string, string> = { "/health": "GET", "/push": "POST", "/pull": "POST" };
 
@@ -63,11 +63,17 @@ export function makeHandler(config: Config, sql: Sql) {
       bytes.set(c, offset);
       offset += c.byteLength;
     }
+    let body: unknown;
     try {
-      return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+      body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
     } catch {
       throw new HttpError(400, "invalid_request", "the body is not valid JSON");
     }
+    const unstorable = unstorableIssues(body);
+    if (unstorable.length) {
+      throw new HttpError(400, "invalid_request", "the body holds JSON the database cannot store", unstorable);
+    }
+    return body;
   }
 
   function checkProtocol(body: unknown, served: number[]) {
@@ -84,9 +90,10 @@ export function makeHandler(config: Config, sql: Sql) {
     log.user = caller.userId;
     const body = await readJson(req);
     checkProtocol(body, [1, 2]);
-    const count = (body as { ops?: unknown[]; items?: unknown[] })?.ops?.length ??
-      (body as { items?: unknown[] })?.items?.length;
-    if (typeof count === "number" && count > config.maxOps) {
+    // Only a real array counts: a string or an object with a length is the schema's 400, not a 413.
+    const list = (body as { ops?: unknown; items?: unknown })?.ops ?? (body as { items?: unknown })?.items;
+    const count = Array.isArray(list) ? list.length : undefined;
+    if (count !== undefined && count > config.maxOps) {
       throw new HttpError(413, "too_large", `a push carries at most ${config.maxOps} ops; this one has ${count}`);
     }
     const parsed = (body as { protocol?: unknown })?.protocol === 1 ? pushV1.safeParse(body) : pushV2.safeParse(body);

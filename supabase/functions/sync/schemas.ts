@@ -69,6 +69,40 @@ export const pull = z.strictObject({
 
 export type Issue = { path: (string | number)[]; message: string };
 
+const MAX_DEPTH = 64;
+
+// JSON text can carry what PostgreSQL's jsonb cannot take: U+0000, an unpaired UTF-16 surrogate, or
+// nesting deep enough to exhaust the parser's stack. Sent on, such a body fails in the database as a
+// 500 on every retry; found here (iteratively, whatever the depth) it is a 400 naming the path.
+export function unstorableIssues(body: unknown): Issue[] {
+  const issues: Issue[] = [];
+  const text = (s: string) =>
+    s.includes("\u0000") ? "contains U+0000 (NUL), which cannot be stored"
+    : s.isWellFormed() ? null
+    : "contains an unpaired surrogate, which is not valid Unicode";
+  const stack: { value: unknown; path: (string | number)[] }[] = [{ value: body, path: [] }];
+  while (stack.length && issues.length < 50) {
+    const { value, path } = stack.pop()!;
+    if (typeof value === "string") {
+      const problem = text(value);
+      if (problem) issues.push({ path, message: problem });
+    } else if (value !== null && typeof value === "object") {
+      if (path.length >= MAX_DEPTH) {
+        issues.push({ path, message: `nested deeper than ${MAX_DEPTH} levels` });
+        continue;
+      }
+      const entries: [string | number, unknown][] = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, v] = entries[i];
+        const problem = typeof key === "string" ? text(key) : null;
+        if (problem) issues.push({ path: [...path, key], message: `the key ${problem}` });
+        stack.push({ value: v, path: [...path, key] });
+      }
+    }
+  }
+  return issues.slice(0, 50);
+}
+
 export function issuesOf(error: z.ZodError): Issue[] {
   return error.issues.slice(0, 50).map((i) => ({
     path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)),
