@@ -22,6 +22,10 @@ comment on type sync.scope_kind is
   'How a row''s visibility is decided: owned (an owner column and a branch column), child (visible when its parent row is), branch (visible within its branch), shared (reference data every signed-in user reads).';
 
 create type sync.conflict_strategy as enum ('client_wins', 'server_wins', 'field_merge', 'manual');
+comment on type sync.conflict_strategy is
+  'What happens when an edit arrives for a row that changed since the version it was based on: client_wins (explicit last-write-wins, logged), server_wins (the edit is not applied), field_merge (edits to different fields both survive; a field both sides changed follows its fallback), manual (the server value stays and the conflict waits for a person).';
+create type sync.merge_fallback as enum ('client', 'server', 'manual');
+comment on type sync.merge_fallback is 'Under field_merge, who wins a field both sides changed: the incoming edit, the server, or a person (manual review).';
 
 create table sync.tables (
   table_name text primary key,
@@ -33,6 +37,7 @@ create table sync.tables (
   branch_column text,
   sync_order integer not null unique,
   conflict_strategy sync.conflict_strategy not null default 'client_wins',
+  merge_fallback sync.merge_fallback not null default 'client',
   registered_at timestamptz not null default now(),
   constraint child_tables_name_their_parent check (
     (scope = 'child') = (parent_table is not null and parent_column is not null)

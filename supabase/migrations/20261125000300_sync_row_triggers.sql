@@ -18,6 +18,8 @@ declare
   v_now timestamptz := clock_timestamp();
   v_uid uuid := auth.uid();
   v_server text[] := sync.server_columns();
+  v_expected bigint;
+  v_changed boolean;
 begin
   if tg_op = 'INSERT' then
     new.version := 1;
@@ -50,6 +52,21 @@ begin
     new.deleted_at := v_now;
   end if;
 
+  -- An update that states the version it expects (the sync engine passes an op's base_version in
+  -- sync.expected_version; a direct client writes it into `version`) is checked here, on every path,
+  -- and a stale one is resolved by the table's strategy and audited.
+  v_expected := coalesce(nullif(current_setting('sync.expected_version', true), '')::bigint,
+                         case when new.version is distinct from old.version then new.version end);
+  v_changed := (to_jsonb(new) - v_server) <> (to_jsonb(old) - v_server)
+               or new.deleted_at is distinct from old.deleted_at;
+  if v_changed and v_expected is not null and v_expected <> old.version then
+    new := jsonb_populate_record(new, sync.resolve_stale_update(tg_table_name, to_jsonb(old), to_jsonb(new), v_expected));
+  elsif v_changed and v_expected is null and v_uid is not null and old.updated_by is distinct from v_uid
+        and old.updated_by is not null then
+    -- No expected version: an explicit last-write-wins, recorded where it overwrites another user.
+    perform sync.record_overwrite(tg_table_name, to_jsonb(old), to_jsonb(new));
+  end if;
+
   if (to_jsonb(new) - v_server) = (to_jsonb(old) - v_server)
      and new.deleted_at is not distinct from old.deleted_at then
     -- Nothing changed: keep the row's identity in the change feed instead of re-sending it.
@@ -64,6 +81,10 @@ begin
   new.updated_at := greatest(v_now, old.updated_at);
   new.updated_by := v_uid;
   new.change_xid := pg_current_xact_id();
+  -- Which columns each version changed, so a later stale edit can be merged field by field.
+  perform sync.log_version(tg_table_name, new.id, new.version, array(
+    select n.key from jsonb_each(to_jsonb(new) - array_remove(v_server, 'deleted_at')) n
+     where n.value is distinct from to_jsonb(old) -> n.key));
   return new;
 end
 $$;

@@ -6,6 +6,7 @@ create table sync.settings (
   schema_epoch integer not null default 1,
   tombstone_retention interval not null default '90 days',
   idempotency_retention interval not null default '90 days',
+  conflict_retention interval not null default '365 days',
   purged_through_xid xid8 not null default '0',
   max_push_ops integer not null default 1000 check (max_push_ops > 0),
   default_pull_limit integer not null default 500 check (default_pull_limit > 0),

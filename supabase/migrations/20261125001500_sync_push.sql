@@ -105,8 +105,6 @@ declare
   v_changed text[];
   v_denied text[];
   v_check jsonb;
-  v_strategy sync.conflict_strategy;
-  v_resolution sync.conflict_resolution;
   v_conflict jsonb;
   v_conflict_id uuid;
 begin
@@ -115,8 +113,9 @@ begin
     return sync.op_result(p_op, 'rejected', 'invalid', format('%s is not a syncable table', v_table), p_field => 'table');
   end if;
 
-  -- Server-managed columns are never taken from the client.
-  v_data := coalesce(p_op -> 'data', '{}') - sync.server_columns();
+  -- Server-managed columns are never taken from the client. "data": null (a delete's, a legacy
+  -- queue's delete) is no data: subtracting keys from a JSON null raises and failed the whole request.
+  v_data := coalesce(nullif(p_op -> 'data', 'null'), '{}') - sync.server_columns();
   v_cols := sync.client_columns(v_table);
   select k into v_unknown from jsonb_object_keys(v_data) k where k <> all (v_cols) limit 1;
   if v_unknown is not null then
@@ -151,14 +150,22 @@ begin
     return sync.op_result(p_op, 'rejected', 'not_found', format('%s %s does not exist or is not visible to you', v_table, v_id));
   end if;
 
+  -- What the triggers need to attribute and resolve a conflict: the op, the device, the values
+  -- the device started from and the version it expects.
+  perform set_config('sync.op_id', p_op ->> 'op_id', true);
+  perform set_config('sync.client_id', coalesce(p_client_id::text, ''), true);
+  perform set_config('sync.op_base', coalesce(nullif(p_op -> 'base', 'null')::text, ''), true);
+  perform set_config('sync.expected_version', coalesce(v_base_version::text, ''), true);
+  perform set_config('sync.last_conflict', '', true);
+
   if v_current ->> 'deleted_at' is not null then
     if v_kind = 'delete' then
       return sync.op_result(p_op, 'applied', p_row => v_current);
     end if;
     -- No silent resurrection: the edit is refused and the author is told, with an audit entry.
-    v_conflict_id := sync.record_conflict(v_table, v_id, (p_op ->> 'op_id')::uuid, p_client_id, v_base_version,
-                                          v_data, p_op -> 'base', v_current, array(select jsonb_object_keys(v_data)),
-                                          'server_wins');
+    v_conflict_id := sync.insert_conflict(v_table, v_current, v_data, v_base_version,
+                                          array(select jsonb_object_keys(v_data)), '{}',
+                                          (v_current ->> 'version')::bigint, 'server_wins');
     return sync.op_result(p_op, 'rejected', 'deleted', format('%s %s was deleted; the edit was not applied', v_table, v_id),
                           v_current, jsonb_build_object('id', v_conflict_id, 'resolution', 'server_wins',
                                                         'fields', array(select jsonb_object_keys(v_data))));
@@ -166,29 +173,13 @@ begin
 
   select coalesce(array_agg(k order by k), '{}') into v_changed
     from jsonb_object_keys(v_data) k where v_data -> k is distinct from v_current -> k;
-
-  if v_base_version is not null and v_base_version <> (v_current ->> 'version')::bigint then
-    v_strategy := v_reg.conflict_strategy;
-    v_resolution := case v_strategy when 'server_wins' then 'server_wins' when 'manual' then 'manual_pending'
-                                     else 'client_wins' end;
-    v_conflict_id := sync.record_conflict(v_table, v_id, (p_op ->> 'op_id')::uuid, p_client_id, v_base_version,
-                                          case when v_kind = 'delete' then null else v_data end, p_op -> 'base',
-                                          v_current, v_changed, v_resolution);
-    v_conflict := jsonb_build_object('id', v_conflict_id, 'resolution', v_resolution, 'fields', v_changed);
-    if v_resolution <> 'client_wins' then
-      return sync.op_result(p_op, 'conflict', 'stale',
-        format('%s %s changed since version %s (now %s); %s', v_table, v_id, v_base_version, v_current ->> 'version',
-               case v_resolution when 'server_wins' then 'the server''s version stands' else 'the change waits for review' end),
-        v_current, v_conflict);
-    end if;
-  elsif v_base_version is null and v_current ->> 'updated_by' is not null
-        and (v_current ->> 'updated_by')::uuid <> v_uid
-        and (v_kind = 'delete' or cardinality(v_changed) > 0) then
-    -- No expected version: an explicit last-write-wins over another user's change, logged as such.
-    v_conflict_id := sync.record_conflict(v_table, v_id, (p_op ->> 'op_id')::uuid, p_client_id, null,
-                                          case when v_kind = 'delete' then null else v_data end, p_op -> 'base',
-                                          v_current, v_changed, 'client_wins');
-    v_conflict := jsonb_build_object('id', v_conflict_id, 'resolution', 'client_wins', 'fields', v_changed);
+  -- A legacy (protocol 1) payload is the whole entity as the device last saw it. A column there that
+  -- the caller's role may not write and that differs from the server is someone else's later change
+  -- (an approval, say), not this device's edit: it stays as the server has it, and the device's own
+  -- edits apply instead of the whole item being refused (and the edits lost).
+  if p_op ? 'legacy_item_id' and current_user = 'authenticated' then
+    v_denied := sync.denied_columns(sync.current_app_role(), v_table, v_changed);
+    v_changed := array(select c from unnest(v_changed) c where c <> all (v_denied));
   end if;
 
   if v_kind = 'delete' then
@@ -196,13 +187,16 @@ begin
       into v_row using v_id;
   else
     if cardinality(v_changed) = 0 then
-      return sync.op_result(p_op, 'applied', p_row => v_current, p_conflict => v_conflict);
+      return sync.op_result(p_op, 'applied', p_row => v_current);
     end if;
-    v_denied := sync.denied_columns(sync.current_app_role(), v_table, v_changed);
-    if cardinality(v_denied) > 0 and current_user = 'authenticated' then
-      return sync.op_result(p_op, 'rejected', 'forbidden',
-        format('permission denied: role %s may not write %s.%s', sync.current_app_role(), v_table, v_denied[1]),
-        p_field => v_denied[1]);
+    if current_user = 'authenticated' then
+      v_denied := sync.denied_columns(coalesce(sync.current_app_role(), '-'), v_table, v_changed);
+      if cardinality(v_denied) > 0 then
+        return sync.op_result(p_op, 'rejected', 'forbidden',
+          format('permission denied: role %s may not write %s.%s', coalesce(sync.current_app_role(), 'without a profile'),
+                 v_table, v_denied[1]),
+          p_field => v_denied[1]);
+      end if;
     end if;
     if v_reg.parent_column = any (v_changed) then
       v_check := sync.check_parent(p_op, v_reg, v_data ->> v_reg.parent_column);
@@ -214,10 +208,25 @@ begin
                    v_table, (select string_agg(format('%1$I = r.%1$I', c), ', ') from unnest(v_changed) c))
       into v_row using v_id, v_data;
   end if;
+  perform set_config('sync.expected_version', '', true);
   if v_row is null then
     return sync.op_result(p_op, 'rejected', 'forbidden', format('you may not %s %s %s', v_kind, v_table, v_id));
   end if;
-  return sync.op_result(p_op, 'applied', p_row => v_row, p_conflict => v_conflict);
+
+  -- The triggers resolved any conflict by the table's strategy and left their verdict here.
+  v_conflict := nullif(current_setting('sync.last_conflict', true), '')::jsonb;
+  if v_conflict ->> 'resolution' in ('server_wins', 'manual_pending') then
+    return sync.op_result(p_op, 'conflict', 'stale',
+      format('%s %s changed since version %s (now %s); %s', v_table, v_id, v_base_version, v_current ->> 'version',
+             case
+               when v_conflict ->> 'resolution' = 'server_wins' then 'the server''s version stands'
+               when v_reg.conflict_strategy = 'manual' then 'the change waits for review'
+               else format('%s wait%s for review; the other changes were merged',
+                           array_to_string(array(select jsonb_array_elements_text(v_conflict -> 'manual_fields')), ', '),
+                           case when jsonb_array_length(v_conflict -> 'manual_fields') = 1 then 's' else '' end) end),
+      v_row, v_conflict - 'manual_fields');
+  end if;
+  return sync.op_result(p_op, 'applied', p_row => v_row, p_conflict => v_conflict - 'manual_fields');
 end
 $$;
 
@@ -239,7 +248,7 @@ begin
      where c.conname = p_constraint and c.conrelid = ('public.' || quote_ident(p_op ->> 'table'))::regclass;
   elsif p_sqlstate like '22%' then
     -- Find the field whose value the column's type or length refused.
-    for v_key in select jsonb_object_keys(coalesce(p_op -> 'data', '{}') - sync.server_columns()) loop
+    for v_key in select jsonb_object_keys(coalesce(nullif(p_op -> 'data', 'null'), '{}') - sync.server_columns()) loop
       begin
         execute format('select jsonb_populate_record(null::public.%I, $1)', p_op ->> 'table')
           using jsonb_build_object(v_key, p_op -> 'data' -> v_key);

@@ -1,0 +1,160 @@
+-- The review of conflicts by people: views that put server, client and base values side by side,
+-- counts for the dashboard, a row's history, and resolve_conflict() to settle a pending one.
+-- The views are security_invoker: sync.conflicts' policy decides (admins all, a bm their branch's,
+-- an rm the ones their edits were in).
+
+create view sync.open_conflicts
+with (security_invoker = true)
+as
+select c.id as conflict_id,
+       c.table_name,
+       c.row_id,
+       f.field,
+       c.server_row -> f.field as server_value,
+       c.client_data -> f.field as client_value,
+       c.base_data -> f.field as base_value,
+       c.user_id,
+       c.server_user_id,
+       c.client_id,
+       c.base_version,
+       c.server_version,
+       c.row_version,
+       c.branch_id,
+       c.detected_at
+  from sync.conflicts c
+ cross join lateral unnest(case when cardinality(c.pending_fields) > 0 then c.pending_fields else c.fields end) f (field)
+ where c.resolution = 'manual_pending';
+comment on view sync.open_conflicts is
+  'Conflicts waiting for a person, one row per field: the server value, the incoming (client) value and the value both started from (base, when the device sent it).';
+
+create view sync.conflict_counts
+with (security_invoker = true)
+as
+select c.table_name,
+       (c.detected_at at time zone 'UTC')::date as day,
+       c.user_id,
+       c.resolution,
+       count(*) as conflicts
+  from sync.conflicts c
+ group by 1, 2, 3, 4;
+comment on view sync.conflict_counts is 'Conflicts by table, day (UTC), user and resolution.';
+
+create view sync.conflict_history
+with (security_invoker = true)
+as
+select c.table_name, c.row_id, c.detected_at, c.id as conflict_id, c.resolution, c.fields, c.pending_fields,
+       c.user_id, c.server_user_id, c.base_version, c.server_version, c.client_data, c.base_data,
+       c.resolved_by, c.resolved_at, c.resolution_choice, c.resolution_data
+  from sync.conflicts c;
+comment on view sync.conflict_history is
+  'Every conflict of every row; filter by table_name and row_id and order by detected_at for a row''s history.';
+
+grant select on sync.open_conflicts, sync.conflict_counts, sync.conflict_history to authenticated, service_role;
+
+-- Marks a conflict resolved; bumps its change_xid so the pull tells the users involved.
+create function sync.mark_conflict_resolved(p_id uuid, p_choice text, p_data jsonb) returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+  update sync.conflicts c
+     set resolution = 'manual_resolved', resolved_by = auth.uid(), resolved_at = clock_timestamp(),
+         resolution_choice = p_choice, resolution_data = p_data, change_xid = pg_current_xact_id()
+   where c.id = p_id and c.resolution = 'manual_pending'
+  returning to_jsonb(c) - 'change_xid'
+$$;
+
+create function sync.resolve_conflict(p_conflict_id uuid, p_choice text, p_data jsonb default null) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_conflict sync.conflicts;
+  v_row jsonb;
+  v_values jsonb;
+  v_cols text[];
+  v_unknown text;
+  v_new jsonb;
+begin
+  if current_user = 'authenticated' and sync.current_app_role() is distinct from 'admin'
+     and sync.current_app_role() is distinct from 'bm' then
+    raise exception using errcode = '42501', message = 'only admins and branch managers resolve conflicts';
+  end if;
+  select * into v_conflict from sync.conflicts c where c.id = p_conflict_id;
+  if not found then
+    raise exception using errcode = 'P0002', message = format('conflict %s does not exist or is not visible to you', p_conflict_id);
+  end if;
+  if v_conflict.resolution <> 'manual_pending' then
+    raise exception using errcode = '55000',
+      message = format('conflict %s is already resolved (%s)', p_conflict_id, v_conflict.resolution),
+      hint = 'a conflict is resolved once';
+  end if;
+
+  execute format('select to_jsonb(t) from public.%I t where t.id = $1', v_conflict.table_name)
+    into v_row using v_conflict.row_id;
+  if v_row is null then
+    raise exception using errcode = 'P0002', message = format('%s %s does not exist or is not visible to you',
+                                                            v_conflict.table_name, v_conflict.row_id);
+  end if;
+  -- Keeping the server's value is always safe (it dismisses the conflict); writing a value onto a
+  -- row that changed since would decide blind.
+  if (v_row ->> 'version')::bigint <> v_conflict.row_version and p_choice is distinct from 'server' then
+    raise exception using errcode = '40001',
+      message = format('%s %s changed since the conflict (version %s, now %s); review it again',
+                       v_conflict.table_name, v_conflict.row_id, v_conflict.row_version, v_row ->> 'version');
+  end if;
+
+  v_values := case p_choice
+    when 'server' then '{}'::jsonb
+    when 'client' then (select coalesce(jsonb_object_agg(f, v_conflict.client_data -> f), '{}')
+                          from unnest(case when cardinality(v_conflict.pending_fields) > 0 then v_conflict.pending_fields
+                                           else v_conflict.fields end) f
+                         where v_conflict.client_data ? f)
+    when 'custom' then p_data
+  end;
+  if p_choice is null or p_choice not in ('server', 'client', 'custom') then
+    raise exception using errcode = '22023', message = format('choice must be server, client or custom, not %s', coalesce(p_choice, 'null'));
+  end if;
+  if p_choice = 'custom' and (jsonb_typeof(p_data) is distinct from 'object' or p_data = '{}'::jsonb) then
+    raise exception using errcode = '22023', message = 'a custom resolution needs data: an object of column values';
+  end if;
+  v_values := v_values - sync.server_columns();
+  select k into v_unknown from jsonb_object_keys(v_values) k where k <> all (sync.client_columns(v_conflict.table_name)) limit 1;
+  if v_unknown is not null then
+    raise exception using errcode = '22023', message = format('%s has no column %s', v_conflict.table_name, v_unknown);
+  end if;
+
+  v_new := v_row;
+  if v_values <> '{}'::jsonb then
+    select array_agg(k) into v_cols from jsonb_object_keys(v_values) k;
+    -- A new version through the normal triggers, stated against the version just checked.
+    perform set_config('sync.expected_version', v_row ->> 'version', true);
+    execute format('update public.%1$I t set %2$s from jsonb_populate_record(null::public.%1$I, $2) r where t.id = $1 returning to_jsonb(t)',
+                   v_conflict.table_name, (select string_agg(format('%1$I = r.%1$I', c), ', ') from unnest(v_cols) c))
+      into v_new using v_conflict.row_id, v_values;
+    perform set_config('sync.expected_version', '', true);
+    if v_new is null then
+      raise exception using errcode = '42501', message = format('you may not update %s %s', v_conflict.table_name, v_conflict.row_id);
+    end if;
+  end if;
+  return jsonb_build_object('conflict', sync.mark_conflict_resolved(p_conflict_id, p_choice, v_values),
+                            'row', v_new - 'change_xid');
+end
+$$;
+comment on function sync.resolve_conflict(uuid, text, jsonb) is
+  'Settles a pending conflict: server keeps the row, client applies the incoming values of the pending fields, custom applies data. The change is a new version through the normal triggers, so it syncs to every device. Refuses a resolved conflict, and client or custom onto a row that changed since.';
+
+create function public.resolve_conflict(conflict_id uuid, choice text, data jsonb default null) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select sync.resolve_conflict(conflict_id, choice, data)
+$$;
+comment on function public.resolve_conflict(uuid, text, jsonb) is
+  'Resolve a pending conflict (admins, and branch managers for their branch): choice server | client | custom (with data).';
+
+revoke all on function public.resolve_conflict(uuid, text, jsonb) from public, anon;
+grant execute on function public.resolve_conflict(uuid, text, jsonb) to authenticated, service_role;
+grant execute on function sync.mark_conflict_resolved(uuid, text, jsonb), sync.resolve_conflict(uuid, text, jsonb)
+  to authenticated, service_role;
