@@ -1,7 +1,7 @@
 -- Every write path detects a stale update (one that states an older expected version) in the
 -- trigger that owns `version`, resolves it by the table's strategy from the registry, and audits it.
 begin;
-select plan(31);
+select plan(33);
 
 -- Fixtures, as the owner: a customer of rm1.jakarta with a pipeline and an activity.
 insert into public.customers (id, name, phone, email, assigned_rm_id, branch_id)
@@ -63,6 +63,21 @@ select results_eq(
 );
 select is((select client_data from last_conflict), '{"phone": "+62 device"}'::jsonb,
           'the audit keeps the incoming values');
+
+-- A column whose fallback is server: the server's value of a field both changed stays.
+select tests.clear_authentication();
+insert into sync.column_conflict_rules (table_name, column_name, merge_fallback) values ('customers', 'address', 'server');
+select tests.authenticate_as('bm.jakarta@crm.test');
+update public.customers set address = 'Jl. Server 1' where id = 'c1000000-0000-4000-8000-000000000001';
+select tests.authenticate_as('rm1.jakarta@crm.test');
+update public.customers set address = 'Jl. Device 2', industry = 'retail', version = 5
+ where id = 'c1000000-0000-4000-8000-000000000001';
+select results_eq(
+  $$ select address, industry from public.customers where id = 'c1000000-0000-4000-8000-000000000001' $$,
+  $$ values ('Jl. Server 1'::text, 'retail'::text) $$,
+  'field_merge with a server-fallback column: the server keeps that field, the other edit merges');
+select results_eq($$ select resolution, fields from last_conflict $$, $$ values ('merged'::text, array['address']) $$,
+                  'and the audit names the field the server kept');
 
 -- pipelines: field_merge, but money and stage wait for a person.
 select tests.authenticate_as('bm.jakarta@crm.test');
