@@ -250,3 +250,16 @@ export async function startApi({ dbUrl, keys, apiPort = API_PORT, functionPort =
     },
   };
 }
+
+/** What the Deno tests and the soak run need to reach a running stack. */
+export function clientEnv({ api, dbUrl, keys }) {
+  return {
+    API_URL: api.apiUrl,
+    DB_URL: dbUrl,
+    ANON_KEY: keys.anonKey,
+    SERVICE_ROLE_KEY: keys.serviceRoleKey,
+    JWT_SECRET: keys.jwtSecret,
+    LOCAL_ES256_JWK: JSON.stringify(keys.privateJwk),
+    FUNCTION_PID: String(api.functionPid),
+  };
+}

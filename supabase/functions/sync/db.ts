@@ -3,37 +3,78 @@
 import postgres from "npm:postgres@3.4.9";
 import type { Config } from "./config.ts";
 
-export type Sql = ReturnType<typeof postgres>;
-
-export function connect(config: Config): Sql {
-  return postgres(config.dbUrl, {
-    // Transaction-mode poolers (Supavisor on port 6543) do not support prepared statements.
-    prepare: false,
-    max: config.dbPoolSize,
-    idle_timeout: 30,
-    connect_timeout: 10,
-    onnotice: () => {},
-    connection: { application_name: "sync-function" },
-  });
-}
-
+type Sql = ReturnType<typeof postgres>;
 type Call = "sync_push" | "sync_pull";
 
-/** Runs public.<fn>(payload) as the user in one transaction; returns the JSON text of its answer. */
-export async function callAsUser(sql: Sql, fn: Call, claims: Record<string, unknown>, payload: unknown): Promise<string> {
-  // A pull reads one snapshot, so a page never mixes states; a push stays READ COMMITTED so that a
-  // copy of a racing request sees the other's committed outcome after waiting for it.
-  const mode = fn === "sync_pull" ? "isolation level repeatable read read only" : "isolation level read committed";
-  const [row] = await sql.begin(mode, async (tx) => {
-    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
-    return fn === "sync_push"
-      ? await tx`select public.sync_push(${tx.json(payload as postgres.JSONValue)})::text as answer`
-      : await tx`select public.sync_pull(${tx.json(payload as postgres.JSONValue)})::text as answer`;
-  });
-  return row.answer as string;
+// Errors that mean the connection, not the request, failed: a backend killed or restarted, a pooler
+// or network reset, a connect that never completed.
+const CONNECTION_ERRORS = new Set([
+  "ECONNRESET", "EPIPE", "ECONNREFUSED", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED",
+]);
+function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? "";
+  const message = err instanceof Error ? err.message : "";
+  return CONNECTION_ERRORS.has(code) || code.startsWith("08") || ["57P01", "57P02", "57P03"].includes(code) ||
+    /ECONNRESET|EPIPE|ECONNREFUSED|CONNECT_TIMEOUT/.test(message);
 }
 
-export async function health(sql: Sql): Promise<string> {
-  const [row] = await sql`select public.sync_health()::text as answer`;
-  return row.answer as string;
+export interface Database {
+  /** Runs public.<fn>(payload) as the user in one transaction; returns the JSON text of its answer. */
+  callAsUser(fn: Call, claims: Record<string, unknown>, payload: unknown): Promise<string>;
+  health(): Promise<string>;
+}
+
+export function openDatabase(config: Config): Database {
+  const open = (): Sql =>
+    postgres(config.dbUrl, {
+      // Transaction-mode poolers (Supavisor on port 6543) do not support prepared statements.
+      prepare: false,
+      max: config.dbPoolSize,
+      idle_timeout: 30,
+      connect_timeout: 10,
+      onnotice: () => {},
+      connection: { application_name: "sync-function" },
+    });
+  let sql = open();
+
+  // When a connection fails under a request, the request runs again on a fresh pool: a pull only
+  // reads, and a push is idempotent, so even one whose commit was lost with its connection comes
+  // back as duplicates. The pool is replaced rather than trusted: connections killed together
+  // (a failover, a restart) would otherwise fail one request each, or hang in a broken state.
+  async function run<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const current = sql;
+      try {
+        return await work(current);
+      } catch (err) {
+        if (attempt >= 3 || !isConnectionError(err)) throw err;
+        if (sql === current) {
+          sql = open();
+          current.end({ timeout: 1 }).catch(() => {});
+        }
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+      }
+    }
+  }
+
+  return {
+    async callAsUser(fn, claims, payload) {
+      // A pull reads one snapshot, so a page never mixes states; a push stays READ COMMITTED so that
+      // a copy of a racing request sees the other's committed outcome after waiting for it.
+      const mode = fn === "sync_pull" ? "isolation level repeatable read read only" : "isolation level read committed";
+      const [row] = await run((db) =>
+        db.begin(mode, async (tx) => {
+          await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
+          return fn === "sync_push"
+            ? await tx`select public.sync_push(${tx.json(payload as postgres.JSONValue)})::text as answer`
+            : await tx`select public.sync_pull(${tx.json(payload as postgres.JSONValue)})::text as answer`;
+        })
+      );
+      return row.answer as string;
+    },
+    async health() {
+      const [row] = await run((db) => db`select public.sync_health()::text as answer`);
+      return row.answer as string;
+    },
+  };
 }

@@ -2,7 +2,7 @@
 // Auth, validation, limits and logging live here; the semantics live in SQL.
 import { makeVerifier } from "./auth.ts";
 import type { Config } from "./config.ts";
-import { callAsUser, health, type Sql } from "./db.ts";
+import type { Database } from "./db.ts";
 import { fromDatabaseError, HttpError } from "./errors.ts";
 import { issuesOf, pull, pushV1, pushV2, unstorableIssues } from "./schemas.ts";
 
@@ -20,7 +20,7 @@ interface LogLine {
   duration_ms?: number;
 }
 
-export function makeHandler(config: Config, sql: Sql) {
+export function makeHandler(config: Config, db: Database) {
   const verify = makeVerifier(config);
   const cors = {
     "access-control-allow-origin": config.corsOrigin,
@@ -100,7 +100,7 @@ export function makeHandler(config: Config, sql: Sql) {
     if (!parsed.success) {
       throw new HttpError(400, "invalid_request", "the push request is not valid", issuesOf(parsed.error));
     }
-    const answer = await callAsUser(sql, "sync_push", caller.claims, parsed.data);
+    const answer = await db.callAsUser("sync_push", caller.claims, parsed.data);
     const results = (JSON.parse(answer) as { results: { status: string }[] }).results;
     log.ops = {};
     for (const r of results) log.ops[r.status] = (log.ops[r.status] ?? 0) + 1;
@@ -117,7 +117,7 @@ export function makeHandler(config: Config, sql: Sql) {
       throw new HttpError(400, "invalid_request", "the pull request is not valid", issuesOf(parsed.error));
     }
     const request = { ...parsed.data, limit: Math.min(parsed.data.limit ?? 500, config.maxPageSize) };
-    const answer = await callAsUser(sql, "sync_pull", caller.claims, request);
+    const answer = await db.callAsUser("sync_pull", caller.claims, request);
     log.bytes = answer.length;
     return json(200, answer);
   }
@@ -137,7 +137,7 @@ export function makeHandler(config: Config, sql: Sql) {
       } else if (req.method !== ROUTES[route]) {
         throw new HttpError(405, "method_not_allowed", `${route} takes ${ROUTES[route]}`, undefined, { allow: ROUTES[route] });
       } else if (route === "/health") {
-        res = json(200, await health(sql));
+        res = json(200, await db.health());
       } else if (route === "/push") {
         res = await push(req, log);
       } else {
