@@ -7,12 +7,14 @@ import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import postgres from "postgres";
 import { findPgBin, log, ROOT, server } from "./lib/cluster.mjs";
-import { createDatabase, dropDatabase, localKeys, migrate, startApi } from "./lib/stack.mjs";
+import { clientEnv, createDatabase, dropDatabase, localKeys, migrate, startApi } from "./lib/stack.mjs";
 
 const args = new Set(process.argv.slice(2));
-const only = { sql: args.has("--sql"), deno: args.has("--deno") };
-const runSql = !only.deno || only.sql;
-const runDeno = !only.sql || only.deno;
+const only = { sql: args.has("--sql"), deno: args.has("--deno"), bench: args.has("--bench") };
+const some = only.sql || only.deno || only.bench;
+const runSql = !some || only.sql;
+const runDeno = !some || only.deno;
+const runBench = !some || only.bench;
 
 function has(cmd) {
   return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
@@ -88,17 +90,7 @@ async function runDenoTests(dbUrl) {
         {
           cwd: ROOT,
           stdio: ["ignore", "pipe", "inherit"],
-          env: {
-            ...process.env,
-            API_URL: api.apiUrl,
-            DB_URL: dbUrl,
-            ANON_KEY: keys.anonKey,
-            SERVICE_ROLE_KEY: keys.serviceRoleKey,
-            JWT_SECRET: keys.jwtSecret,
-            LOCAL_ES256_JWK: JSON.stringify(keys.privateJwk),
-            FUNCTION_PID: String(api.functionPid),
-            NO_COLOR: "1",
-          },
+          env: { ...process.env, ...clientEnv({ api, dbUrl, keys }), NO_COLOR: "1" },
         },
       );
       let stdout = "";
@@ -116,6 +108,33 @@ async function runDenoTests(dbUrl) {
   } finally {
     await api.stop();
   }
+}
+
+// The bench's smoke mode (issue 5): a few hundred ops, a tiny pull, 5 devices x 2 rounds, no scale
+// phase, in a database of its own that it drops. One test: the bench runs and its correctness checks
+// pass (every push applied, pull counts equal to SQL counts, no errors, no deadlocks); never its speed.
+async function runBenchSmoke() {
+  const dbName = `supasync_bench_smoke_${Date.now().toString(36)}_${process.pid}`;
+  const res = await new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(ROOT, "scripts/bench.mjs"), "--smoke", "--db", dbName], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    // The bench bounds itself; this is the backstop (SIGTERM lets it stop its function and drop its database).
+    const timer = setTimeout(() => child.kill("SIGTERM"), 5 * 60 * 1000);
+    let stdout = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      process.stdout.write(d);
+    });
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout });
+    });
+  });
+  const ok = res.status === 0 && /bench smoke: \d+ checks passed, 0 failed/.test(res.stdout);
+  console.log(`${ok ? "ok" : "not ok"} - bench smoke run (npm run bench -- --smoke)`);
+  return ok ? { passed: 1, failed: 0 } : { passed: 0, failed: 1 };
 }
 
 async function main() {
@@ -144,6 +163,11 @@ async function main() {
     }
     if (runDeno && existsSync(path.join(ROOT, "supabase/functions/tests"))) {
       const r = await runDenoTests(dbUrl);
+      total = { passed: total.passed + r.passed, failed: total.failed + r.failed };
+    }
+    // Whatever the suites above said: the smoke run is independent of them and says its own thing.
+    if (runBench) {
+      const r = await runBenchSmoke();
       total = { passed: total.passed + r.passed, failed: total.failed + r.failed };
     }
   } catch (err) {

@@ -166,7 +166,7 @@ export class Device {
     } else if (r.chance(faults.killConnection)) {
       stats.faults.killConnection++;
       const pushing = call("/push", body, { token: this.token });
-      await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'sync-function' and pid <> pg_backend_pid()`;
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'sync-function' and datname = current_database() and pid <> pg_backend_pid()`;
       res = await pushing;
     } else {
       res = await call("/push", body, { token: this.token });
@@ -235,6 +235,16 @@ export function fleet(seed: number): { devices: Device[]; r: Rng } {
     new Device("admin-web", users.admin, "admin", r),
   ];
   return { devices, r };
+}
+
+/** `n` devices over the same users (several devices per user), for the load run. */
+export function manyDevices(seed: number, n: number): Device[] {
+  const r = rng(seed);
+  const who: [User, "rm" | "bm" | "admin"][] = [
+    [users.rm1Jakarta, "rm"], [users.rm2Jakarta, "rm"], [users.rm1Surabaya, "rm"], [users.bmJakarta, "bm"], [users.admin, "admin"],
+  ];
+  return Array.from({ length: n }, (_, i) => new Device(`device-${i}`, who[i % who.length][0], who[i % who.length][1], rng(seed + i)))
+    .map((d) => (r.next(), d));
 }
 
 /** Runs `steps` random steps, then lets every device sync until quiet with no faults, and checks. */
