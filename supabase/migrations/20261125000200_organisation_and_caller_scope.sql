@@ -54,8 +54,9 @@ as $$
 $$;
 comment on function sync.current_branch_id() is 'The caller''s branch from their profile, or null.';
 
--- Invoker and without SET clauses so the planner inlines it into policies; the scalar subqueries
--- become init plans, evaluated once per statement rather than once per row.
+-- The scope rule as a function, for code that asks about other values than a row's own (the pull
+-- asks whether the caller could see a row's previous owner and branch). Policies spell the same rule
+-- out instead (see sync.register_table): a function with sub-selects is not inlined.
 create function sync.in_scope(p_owner uuid, p_branch uuid) returns boolean
 language sql stable
 as $$
@@ -77,12 +78,6 @@ as $$
 $$;
 comment on function sync.in_branch(uuid) is 'Row scope of branch tables: admin sees all, staff their own branch.';
 
-create function sync.is_admin() returns boolean
-language sql stable
-as $$
-  select (select sync.current_app_role()) is not distinct from 'admin'
-$$;
-
 create function sync.valid_assignment(p_owner uuid, p_branch uuid) returns boolean
 language sql stable
 security definer
@@ -98,4 +93,4 @@ comment on function sync.valid_assignment(uuid, uuid) is
   'An owned row may only be assigned to an rm of the row''s own branch (so a bm reassigns within their branch).';
 
 grant execute on function sync.current_app_role(), sync.current_branch_id(), sync.in_scope(uuid, uuid),
-  sync.in_branch(uuid), sync.is_admin(), sync.valid_assignment(uuid, uuid) to authenticated, service_role;
+  sync.in_branch(uuid), sync.valid_assignment(uuid, uuid) to authenticated, service_role;

@@ -147,7 +147,14 @@ begin
 
   case p_scope
     when 'owned' then
-      v_scope_sql := format('sync.in_scope(%I, %I)', p_owner_column, p_branch_column);
+      -- Spelled out rather than a call of sync.in_scope(): a SQL function whose body has sub-selects
+      -- is never inlined, so it would run (and look up the caller's profile) once per row. Written
+      -- here, the (select ...) parts become init plans, evaluated once per statement.
+      v_scope_sql := format(
+        '((select sync.current_app_role()) = ''admin'''
+        ' or ((select sync.current_app_role()) = ''bm'' and %2$I = (select sync.current_branch_id()))'
+        ' or ((select sync.current_app_role()) = ''rm'' and %1$I = (select auth.uid())))',
+        p_owner_column, p_branch_column);
       v_write_check := format('%s and sync.valid_assignment(%I, %I)', v_scope_sql, p_owner_column, p_branch_column);
       v_label := 'in their scope';
     when 'child' then
@@ -155,13 +162,16 @@ begin
       v_write_check := v_scope_sql;
       v_label := format('whose %s they see', v_parent);
     when 'branch' then
-      v_scope_sql := format('sync.in_branch(%I)', p_branch_column);
-      v_write_check := 'sync.is_admin()';
+      v_scope_sql := format(
+        '((select sync.current_app_role()) = ''admin'''
+        ' or ((select sync.current_app_role()) is not null and %I = (select sync.current_branch_id())))',
+        p_branch_column);
+      v_write_check := '(select sync.current_app_role()) = ''admin''';
       v_label := 'of their branch';
     when 'shared' then
       -- Every member of staff, but not a signed-in user without a profile: they see nothing.
       v_scope_sql := '(select sync.current_app_role()) is not null';
-      v_write_check := 'sync.is_admin()';
+      v_write_check := '(select sync.current_app_role()) = ''admin''';
       v_label := '(reference data)';
   end case;
 

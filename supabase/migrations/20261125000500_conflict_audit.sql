@@ -52,7 +52,7 @@ grant select on sync.conflicts to authenticated, service_role;
 create policy "reviewers and the users whose edits were involved read conflicts"
   on sync.conflicts for select to authenticated
   using (
-    (select sync.is_admin())
+    (select sync.current_app_role()) = 'admin'
     or user_id = (select auth.uid())
     or server_user_id = (select auth.uid())
     or ((select sync.current_app_role()) = 'bm' and branch_id = (select sync.current_branch_id()))

@@ -185,6 +185,10 @@ declare
   v_table text;
   v_after_xid xid8;
   v_after_id uuid;
+  v_page jsonb;
+  v_page_count integer;
+  v_last_xid xid8;
+  v_last_id uuid;
   v_changes jsonb := '[]';
   v_count integer := 0;
   v_row record;
@@ -276,14 +280,22 @@ begin
         v_after_xid := '0';
         v_after_id := '00000000-0000-0000-0000-000000000000';
       end if;
-      for v_row in select * from sync.changed_rows(v_table, v_lo, v_hi, v_after_xid, v_after_id, v_full, v_limit - v_count) loop
-        v_changes := v_changes || case when v_row.row_data ->> 'deleted_at' is not null
-          then jsonb_build_object('table', v_table, 'op', 'delete', 'id', v_row.id, 'version', (v_row.row_data ->> 'version')::bigint)
-          else jsonb_build_object('table', v_table, 'op', 'upsert', 'row', v_row.row_data) end;
-        v_count := v_count + 1;
-        v_after_xid := v_row.change_xid;
-        v_after_id := v_row.id;
-      end loop;
+      -- One aggregate per table: appending row by row would copy the page once per row.
+      select coalesce(jsonb_agg(case when c.row_data ->> 'deleted_at' is not null
+               then jsonb_build_object('table', v_table, 'op', 'delete', 'id', c.id, 'version', (c.row_data ->> 'version')::bigint)
+               else jsonb_build_object('table', v_table, 'op', 'upsert', 'row', c.row_data) end
+             order by c.change_xid, c.id), '[]'),
+             count(*),
+             coalesce(max(c.change_xid), v_after_xid),
+             (array_agg(c.id order by c.change_xid desc, c.id desc))[1]
+        into v_page, v_page_count, v_last_xid, v_last_id
+        from sync.changed_rows(v_table, v_lo, v_hi, v_after_xid, v_after_id, v_full, v_limit - v_count) c;
+      if v_page_count > 0 then
+        v_changes := v_changes || v_page;
+        v_count := v_count + v_page_count;
+        v_after_xid := v_last_xid;
+        v_after_id := v_last_id;
+      end if;
       if v_count >= v_limit then
         v_has_more := true;
         v_next := jsonb_build_object('ph', 'rows', 't', v_table, 'x', v_after_xid::text, 'i', v_after_id);
