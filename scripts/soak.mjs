@@ -17,7 +17,15 @@ try {
     code = await new Promise((resolve) => {
       const child = spawn(path.join(ROOT, "node_modules/.bin/deno"),
         ["run", "--allow-all", "supabase/functions/tests/soak.ts", ...process.argv.slice(2)],
-        { cwd: ROOT, stdio: "inherit", env: { ...process.env, ...clientEnv({ api, dbUrl, keys }) } });
+        {
+          cwd: ROOT,
+          stdio: "inherit",
+          env: {
+            ...process.env,
+            ...clientEnv({ api, dbUrl, keys }),
+            ...(process.env.DATABASE_URL ? {} : { SIM_PG_RESTART: `node ${path.join(ROOT, "scripts/pg-restart.mjs")}` }),
+          },
+        });
       child.on("close", resolve);
     });
   } finally {

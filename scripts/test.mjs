@@ -90,7 +90,13 @@ async function runDenoTests(dbUrl) {
         {
           cwd: ROOT,
           stdio: ["ignore", "pipe", "inherit"],
-          env: { ...process.env, ...clientEnv({ api, dbUrl, keys }), NO_COLOR: "1" },
+          env: {
+            ...process.env,
+            ...clientEnv({ api, dbUrl, keys }),
+            // The simulation restarts the server during its run where the server is ours to restart.
+            ...(process.env.DATABASE_URL ? {} : { SIM_PG_RESTART: `node ${path.join(ROOT, "scripts/pg-restart.mjs")}` }),
+            NO_COLOR: "1",
+          },
         },
       );
       let stdout = "";

@@ -150,6 +150,16 @@ export function startCluster() {
   };
 }
 
+/** Restarts the running private cluster (fast shutdown, then start): a fault the simulation injects. */
+export function restartCluster() {
+  const bin = findPgBin();
+  const user = runUser();
+  check(
+    asUser(user, path.join(bin, "pg_ctl"), ["-D", DATA_DIR, "-m", "fast", "-w", "-t", "60", "-l", path.join(DATA_DIR, "server.log"), "restart"]),
+    "pg_ctl restart",
+  );
+}
+
 /** The server to use: DATABASE_URL when set, else the private cluster. */
 export function server() {
   if (process.env.DATABASE_URL) {

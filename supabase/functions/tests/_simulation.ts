@@ -39,6 +39,7 @@ interface QueuedOp {
 type Outcome = { status: string; code?: string; conflict?: { id: string; resolution: string }; version?: number };
 
 export interface Faults {
+  restartServer?: number; // the PostgreSQL server restarts while a push is under way
   drop: number; // the request never reaches the server
   lostResponse: number; // the server commits, the device never hears back
   duplicate: number; // the same request delivered twice at once
@@ -46,7 +47,25 @@ export interface Faults {
   expireToken: number; // the device's token expires while it is offline
 }
 
-export const defaultFaults: Faults = { drop: 0.1, lostResponse: 0.1, duplicate: 0.1, killConnection: 0.05, expireToken: 0.1 };
+export const defaultFaults: Faults = { restartServer: 0.01, drop: 0.1, lostResponse: 0.1, duplicate: 0.1, killConnection: 0.05, expireToken: 0.1 };
+
+// How the run restarts the server (set by npm test and npm run soak for the private cluster only).
+const RESTART = Deno.env.get("SIM_PG_RESTART");
+
+async function restartServer() {
+  const [cmd, ...args] = RESTART!.split(" ");
+  const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) throw new Error(`restart failed: ${new TextDecoder().decode(out.stderr)}`);
+  // The test's own pool lost its connections too: each fails once, then reconnects.
+  for (let i = 0; i < 20; i++) {
+    try {
+      await sql`select 1`;
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
 
 const jakarta = "00000000-0000-4000-8000-0000000000b1";
 
@@ -159,7 +178,12 @@ export class Device {
     const body = { protocol: 2, client_id: this.clientId, ops: batch };
     if (r.chance(faults.drop)) return void stats.faults.drop++;
     let res;
-    if (r.chance(faults.duplicate)) {
+    if (RESTART && r.chance(faults.restartServer ?? 0)) {
+      stats.faults.restartServer++;
+      const pushing = call("/push", body, { token: this.token });
+      await restartServer();
+      res = await pushing;
+    } else if (r.chance(faults.duplicate)) {
       stats.faults.duplicate++;
       const [a, b] = await Promise.all([call("/push", body, { token: this.token }), call("/push", body, { token: this.token })]);
       res = r.chance(0.5) ? a : b;
@@ -220,7 +244,7 @@ export class Device {
 
 export interface Stats {
   outcomes: Record<string, number>;
-  faults: { drop: number; lostResponse: number; duplicate: number; killConnection: number; expiredSeen: number };
+  faults: { drop: number; lostResponse: number; duplicate: number; killConnection: number; expiredSeen: number; restartServer: number };
   serverErrors: number;
 }
 
@@ -250,10 +274,21 @@ export function manyDevices(seed: number, n: number): Device[] {
 /** Runs `steps` random steps, then lets every device sync until quiet with no faults, and checks. */
 export async function simulate(seed: number, steps: number, faults: Faults = defaultFaults, deadline = Infinity) {
   const { devices, r } = fleet(seed);
-  const stats: Stats = { outcomes: {}, faults: { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expiredSeen: 0 }, serverErrors: 0 };
+  const stats: Stats = {
+    outcomes: {}, faults: { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expiredSeen: 0, restartServer: 0 }, serverErrors: 0,
+  };
   for (const d of devices) await d.pull(stats);
   for (let step = 0; step < steps && Date.now() < deadline; step++) {
     const d = r.pick(devices);
+    if (RESTART && step === Math.floor(steps / 2) && stats.faults.restartServer === 0 && (faults.restartServer ?? 0) > 0) {
+      // Every run restarts the server at least once, in the middle of a device's push.
+      stats.faults.restartServer++;
+      d.edit();
+      const pushing = d.push({ ...faults, restartServer: 0, drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expireToken: 0 }, stats);
+      await restartServer();
+      await pushing;
+      continue;
+    }
     const roll = r.next();
     if (roll < 0.6) d.edit();
     else if (roll < 0.85) await d.push(faults, stats);

@@ -10,7 +10,9 @@ const { values } = parseArgs({
   options: { devices: { type: "string", default: "20" }, seconds: { type: "string", default: "30" }, seed: { type: "string", default: "7" } },
 });
 const devices = manyDevices(Number(values.seed), Number(values.devices));
-const stats: Stats = { outcomes: {}, faults: { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expiredSeen: 0 }, serverErrors: 0 };
+const stats: Stats = {
+  outcomes: {}, faults: { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expiredSeen: 0, restartServer: 0 }, serverErrors: 0,
+};
 const calm = { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expireToken: 0 };
 const latencies: number[] = [];
 let requests = 0;

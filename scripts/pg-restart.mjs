@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+// Restarts the private cluster; the multi-device simulation uses it to inject a server restart.
+import { restartCluster } from "./lib/cluster.mjs";
+restartCluster();
