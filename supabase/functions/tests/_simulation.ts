@@ -36,7 +36,10 @@ interface QueuedOp {
   data?: Record<string, unknown>;
 }
 
-type Outcome = { status: string; code?: string; conflict?: { id: string; resolution: string }; version?: number };
+type Outcome = {
+  status: string; code?: string; conflict?: { id: string; resolution: string }; version?: number;
+  op?: string; table?: string; row_id?: string; base_version?: number | null;
+};
 
 export interface Faults {
   restartServer?: number; // the PostgreSQL server restarts while a push is under way
@@ -161,6 +164,10 @@ export class Device {
       ? { status: result.original_status, code: result.code, conflict: result.conflict, version: result.row?.version }
       : { status: result.status, code: result.code, conflict: result.conflict, version: result.row?.version };
     if (outcome.status === "failed") return false; // stays queued, retried later
+    outcome.op = op.op;
+    outcome.table = op.table;
+    outcome.row_id = op.id;
+    outcome.base_version = op.base_version;
     if (!this.ledger.has(op.op_id)) this.ledger.set(op.op_id, outcome);
     stats.outcomes[outcome.status] = (stats.outcomes[outcome.status] ?? 0) + 1;
     if (result.row && !result.row.deleted_at) this.replica.set(`${op.table}/${result.row.id}`, result.row);
@@ -340,6 +347,14 @@ export async function check(devices: Device[]) {
       if (mine.conflict) {
         const [audit] = await sql`select id from sync.conflicts where id = ${mine.conflict.id}`;
         assert.ok(audit, `${d.name}: the conflict of op ${s.op_id} is audited`);
+      }
+      // An edit applied over versions its device never saw overwrote someone: it must say so.
+      // (A stale op that changed nothing created no version and overwrote nothing.)
+      if (mine.status === "applied" && mine.op !== "insert" && mine.base_version != null && mine.version != null &&
+          mine.version > mine.base_version + 1) {
+        const [made] = await sql`select 1 from sync.row_versions where table_name = ${mine.table!} and row_id = ${mine.row_id!}
+                                   and version = ${mine.version} and changed_by = ${d.user.id}`;
+        if (made) assert.ok(mine.conflict, `${d.name}: op ${s.op_id} applied over version ${mine.base_version} -> ${mine.version} reports its conflict`);
       }
     }
     // The replica equals the server's rows in the user's scope, by id and version.
