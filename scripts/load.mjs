@@ -2,11 +2,9 @@
 // `npm run load -- [--devices 20] [--seconds 30] [--seed 7]`: a bounded load test on loopback. N
 // devices push and pull at once for a fixed time against the function on its own database; it
 // must end with zero errors and zero lost ops, and reports the function's memory at start and end.
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import path from "node:path";
-import { ROOT, server } from "./lib/cluster.mjs";
-import { clientEnv, createDatabase, dropDatabase, localKeys, migrate, startApi } from "./lib/stack.mjs";
+import { server } from "./lib/cluster.mjs";
+import { runOwnStack } from "./lib/stack.mjs";
 
 // The npm `deno` bin is a shim: the function's memory is that of the real binary, its child.
 function memory(shimPid) {
@@ -19,25 +17,20 @@ function memory(shimPid) {
 
 const srv = server();
 let code = 1;
+const memoryOf = {};
 try {
-  const dbUrl = await createDatabase(srv.url, "supasync_load", { reset: true });
-  await migrate(dbUrl, { seed: true });
-  const keys = await localKeys();
-  const api = await startApi({ dbUrl, keys, apiPort: 56200, functionPort: 56201, quiet: true, env: { SYNC_LOG: "off" } });
-  try {
-    const before = memory(api.functionPid);
-    code = await new Promise((resolve) => {
-      const child = spawn(path.join(ROOT, "node_modules/.bin/deno"),
-        ["run", "--allow-all", "supabase/functions/tests/load.ts", ...process.argv.slice(2)],
-        { cwd: ROOT, stdio: "inherit", env: { ...process.env, ...clientEnv({ api, dbUrl, keys }) } });
-      child.on("close", resolve);
-    });
-    const after = memory(api.functionPid);
-    console.log(JSON.stringify({ function_memory: { start: before, end: after } }));
-  } finally {
-    await api.stop();
-  }
-  await dropDatabase(srv.url, "supasync_load");
+  code = await runOwnStack({
+    serverUrl: srv.url,
+    dbName: "supasync_load",
+    apiPort: 56200,
+    script: "supabase/functions/tests/load.ts",
+    args: process.argv.slice(2),
+    around: {
+      before: (api) => (memoryOf.start = memory(api.functionPid)),
+      after: (api) => (memoryOf.end = memory(api.functionPid)),
+    },
+  });
+  console.log(JSON.stringify({ function_memory: memoryOf }));
 } finally {
   srv.stop();
 }

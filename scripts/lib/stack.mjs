@@ -263,3 +263,32 @@ export function clientEnv({ api, dbUrl, keys }) {
     FUNCTION_PID: String(api.functionPid),
   };
 }
+
+/**
+ * Runs a Deno script against a stack of its own: a fresh database (migrations and seed) on the
+ * server, the function on `apiPort`, the script with clientEnv and `env`. Drops the database after.
+ * `around` may observe the function process ({ before, after } hooks). Returns the script's exit code.
+ */
+export async function runOwnStack({ serverUrl, dbName, apiPort, script, args = [], env = {}, around = {} }) {
+  const dbUrl = await createDatabase(serverUrl, dbName, { reset: true });
+  await migrate(dbUrl, { seed: true });
+  const keys = await localKeys();
+  const api = await startApi({ dbUrl, keys, apiPort, functionPort: apiPort + 1, quiet: true, env: { SYNC_LOG: "off" } });
+  let code;
+  try {
+    around.before?.(api);
+    code = await new Promise((resolve) => {
+      const child = spawn(bin("deno"), ["run", "--allow-all", script, ...args], {
+        cwd: ROOT,
+        stdio: "inherit",
+        env: { ...process.env, ...clientEnv({ api, dbUrl, keys }), ...env },
+      });
+      child.on("close", resolve);
+    });
+    around.after?.(api);
+  } finally {
+    await api.stop();
+  }
+  await dropDatabase(serverUrl, dbName);
+  return code;
+}

@@ -109,6 +109,28 @@ begin
 end
 $$;
 
+-- Rows of p_table the caller wrote in (p_lo, p_hi], whether or not the caller can still see them.
+-- A row written into a scope the caller was losing at that very moment (a key person added to a
+-- customer while a bm reassigned it) is in no scope-change entry: the pull evicts such rows from
+-- here instead, so the device that wrote them does not keep them forever.
+create function sync.own_writes(p_table text, p_lo pg_snapshot, p_hi pg_snapshot) returns setof uuid
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+begin
+  if not exists (select 1 from sync.tables t where t.table_name = p_table) then
+    return;
+  end if;
+  return query execute format(
+    'select t.id from public.%I t
+      where t.change_xid >= pg_snapshot_xmin($1) and t.change_xid < pg_snapshot_xmax($2)
+        and not pg_visible_in_snapshot(t.change_xid, $1) and pg_visible_in_snapshot(t.change_xid, $2)
+        and t.updated_by = $3', p_table)
+    using p_lo, p_hi, auth.uid();
+end
+$$;
+
 -- What each scope change in (p_lo, p_hi] after (p_after_xid, p_after_id) means for the caller, in log
 -- order, at most one change per entry: evict when the row was in the caller's scope before and is not
 -- now; the row itself when it came into their scope with a row above it (a row whose own scope changed
@@ -296,6 +318,16 @@ begin
         v_after_xid := v_last_xid;
         v_after_id := v_last_id;
       end if;
+      if v_count < v_limit and not v_full and v_table <> 'conflicts' then
+        -- The table is done for this cycle: evict what the caller wrote but can no longer see.
+        execute format(
+          'select coalesce(jsonb_agg(jsonb_build_object(''table'', %1$L, ''op'', ''evict'', ''id'', w.id)), ''[]'')
+             from sync.own_writes(%1$L, $1, $2) w (id)
+            where not exists (select 1 from public.%1$I t where t.id = w.id)', v_table)
+          into v_page using v_lo, v_hi;
+        v_changes := v_changes || v_page;
+        v_count := v_count + jsonb_array_length(v_page);
+      end if;
       if v_count >= v_limit then
         v_has_more := true;
         v_next := jsonb_build_object('ph', 'rows', 't', v_table, 'x', v_after_xid::text, 'i', v_after_id);
@@ -363,4 +395,5 @@ grant execute on function public.sync_pull(jsonb) to authenticated, service_role
 grant execute on function sync.b64url(bytea), sync.b64url_decode(text), sync.sign_cursor(jsonb), sync.read_cursor(text),
   sync.changed_rows(text, pg_snapshot, pg_snapshot, xid8, uuid, boolean, integer),
   sync.scope_change_entries(pg_snapshot, pg_snapshot, xid8, bigint, text[], integer),
-  sync.scope_changes_in(pg_snapshot, pg_snapshot, xid8, bigint, integer), sync.pull(jsonb) to authenticated, service_role;
+  sync.scope_changes_in(pg_snapshot, pg_snapshot, xid8, bigint, integer), sync.own_writes(text, pg_snapshot, pg_snapshot),
+  sync.pull(jsonb) to authenticated, service_role;

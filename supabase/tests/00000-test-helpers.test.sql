@@ -76,15 +76,34 @@ begin
 end
 $$;
 
+-- What an RPC caller's error looks like when calling public.<p_function>(p_payload): SQLSTATE,
+-- message and the JSON detail (the failing paths); null when the call succeeds.
+create or replace function tests.sync_error(p_function text, p_payload jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  v_state text;
+  v_message text;
+  v_detail text;
+begin
+  execute format('select public.%I($1)', p_function) using p_payload;
+  return null;
+exception when others then
+  get stacked diagnostics v_state = returned_sqlstate, v_message = message_text, v_detail = pg_exception_detail;
+  return jsonb_build_object('sqlstate', v_state, 'message', v_message, 'details', v_detail::jsonb);
+end
+$$;
+
 grant execute on all functions in schema tests to anon, authenticated, service_role;
 
-select plan(6);
+select plan(7);
 select has_function('tests', 'user_id', array['text'], 'tests.user_id(email) finds a user');
 select has_function('tests', 'authenticate_as', array['text'], 'tests.authenticate_as(email) acts as a user');
 select has_function('tests', 'authenticate_as_anon', 'tests.authenticate_as_anon() acts as anon');
 select has_function('tests', 'authenticate_as_service_role', 'tests.authenticate_as_service_role() acts as service_role');
 select has_function('tests', 'clear_authentication', 'tests.clear_authentication() returns to the owner');
 select has_function('tests', 'create_staff', array['text', 'text', 'text'], 'tests.create_staff() adds a staff member');
+select has_function('tests', 'sync_error', array['text', 'jsonb'], 'tests.sync_error() captures an RPC error');
 select * from finish();
 
 commit;

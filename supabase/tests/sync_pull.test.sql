@@ -4,21 +4,6 @@
 begin;
 select plan(42);
 
-create function tests.pull_error(p_payload jsonb) returns jsonb
-language plpgsql
-as $$
-declare
-  v_state text;
-  v_message text;
-  v_detail text;
-begin
-  perform public.sync_pull(p_payload);
-  return null;
-exception when others then
-  get stacked diagnostics v_state = returned_sqlstate, v_message = message_text, v_detail = pg_exception_detail;
-  return jsonb_build_object('sqlstate', v_state, 'message', v_message, 'details', v_detail::jsonb);
-end
-$$;
 
 -- Pulls until has_more is false, one row per page.
 create function tests.pull_pages(p_payload jsonb) returns table (page integer, answer jsonb)
@@ -37,7 +22,7 @@ begin
   end loop;
 end
 $$;
-grant execute on function tests.pull_error(jsonb), tests.pull_pages(jsonb) to anon, authenticated, service_role;
+grant execute on function tests.pull_pages(jsonb) to anon, authenticated, service_role;
 
 create temp table pulled (name text, page integer, answer jsonb not null) on commit drop;
 grant all on pulled to authenticated, service_role;
@@ -77,12 +62,12 @@ select throws_ok(
 select tests.authenticate_as('rm1.jakarta@crm.test');
 
 select is(
-  tests.pull_error('[]'),
+  tests.sync_error('sync_pull', '[]'),
   '{"sqlstate": "SYRQ1", "message": "the body must be a JSON object", "details": [{"path": [], "message": "expected object"}]}',
   'a body that is not an object is SYRQ1 invalid_request'
 );
 select is(
-  tests.pull_error('{"cursor": null}'),
+  tests.sync_error('sync_pull', '{"cursor": null}'),
   '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["protocol"], "message": "expected 1 or 2"}]}',
   'a pull without protocol is SYRQ1 naming protocol'
 );
@@ -92,12 +77,12 @@ select throws_ok(
   'protocol 3 is SYPR1 unsupported_protocol'
 );
 select is(
-  tests.pull_error('{"protocol": 2, "cursor": 5, "limit": 0, "tables": "customers"}'),
+  tests.sync_error('sync_pull', '{"protocol": 2, "cursor": 5, "limit": 0, "tables": "customers"}'),
   '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["cursor"], "message": "expected a string or null"}, {"path": ["limit"], "message": "expected a whole number of at least 1"}, {"path": ["tables"], "message": "expected an array of table names"}]}',
   'a cursor that is not a string, a limit of 0 and tables that is not an array are SYRQ1 naming each'
 );
 select is(
-  tests.pull_error('{"protocol": 2, "cursor": null, "limit": 1.5, "tables": ["customers", "no_such_table", 3]}'),
+  tests.sync_error('sync_pull', '{"protocol": 2, "cursor": null, "limit": 1.5, "tables": ["customers", "no_such_table", 3]}'),
   '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["limit"], "message": "expected a whole number of at least 1"}, {"path": ["tables", 1], "message": "not a syncable table"}, {"path": ["tables", 2], "message": "not a syncable table"}]}',
   'a fractional limit and unknown tables are SYRQ1 naming each'
 );

@@ -4,23 +4,6 @@
 begin;
 select plan(61);
 
--- What an RPC caller's error looks like: SQLSTATE, message and the JSON detail (the failing paths).
-create function tests.push_error(p_payload jsonb) returns jsonb
-language plpgsql
-as $$
-declare
-  v_state text;
-  v_message text;
-  v_detail text;
-begin
-  perform public.sync_push(p_payload);
-  return null;
-exception when others then
-  get stacked diagnostics v_state = returned_sqlstate, v_message = message_text, v_detail = pg_exception_detail;
-  return jsonb_build_object('sqlstate', v_state, 'message', v_message, 'details', v_detail::jsonb);
-end
-$$;
-
 -- One protocol 2 op; base_version and data only when given.
 create function tests.op(p_op_id uuid, p_op text, p_table text, p_id uuid, p_base_version bigint default null,
                          p_data jsonb default null) returns jsonb
@@ -37,7 +20,7 @@ as $$
   select jsonb_build_object('protocol', 2, 'client_id', 'c0000000-0000-4000-8000-000000000001', 'ops', p_ops)
 $$;
 
-grant execute on function tests.push_error(jsonb), tests.op(uuid, text, text, uuid, bigint, jsonb), tests.push_body(jsonb)
+grant execute on function tests.op(uuid, text, text, uuid, bigint, jsonb), tests.push_body(jsonb)
   to anon, authenticated, service_role;
 
 -- Every answer the tests look at, by name.
@@ -79,22 +62,22 @@ select throws_ok(
 select tests.authenticate_as('rm1.jakarta@crm.test');
 
 select is(
-  tests.push_error('[]'),
+  tests.sync_error('sync_push', '[]'),
   '{"sqlstate": "SYRQ1", "message": "the body must be a JSON object", "details": [{"path": [], "message": "expected object"}]}',
   'a body that is not an object is SYRQ1 invalid_request'
 );
 select is(
-  tests.push_error(null),
+  tests.sync_error('sync_push', null),
   '{"sqlstate": "SYRQ1", "message": "the body must be a JSON object", "details": [{"path": [], "message": "expected object"}]}',
   'a null body is SYRQ1 invalid_request'
 );
 select is(
-  tests.push_error('{"client_id": "c0000000-0000-4000-8000-000000000001", "ops": []}'),
+  tests.sync_error('sync_push', '{"client_id": "c0000000-0000-4000-8000-000000000001", "ops": []}'),
   '{"sqlstate": "SYRQ1", "message": "protocol is required", "details": [{"path": ["protocol"], "message": "expected 1 or 2"}]}',
   'a push without protocol is SYRQ1 naming protocol'
 );
 select is(
-  tests.push_error('{"protocol": "2", "client_id": "c0000000-0000-4000-8000-000000000001", "ops": []}'),
+  tests.sync_error('sync_push', '{"protocol": "2", "client_id": "c0000000-0000-4000-8000-000000000001", "ops": []}'),
   '{"sqlstate": "SYRQ1", "message": "protocol is required", "details": [{"path": ["protocol"], "message": "expected 1 or 2"}]}',
   'protocol as a string is SYRQ1: it is a number'
 );
@@ -104,36 +87,36 @@ select throws_ok(
   'protocol 3 is SYPR1 unsupported_protocol, naming the protocols served'
 );
 select is(
-  tests.push_error('{"protocol": 2}'),
+  tests.sync_error('sync_push', '{"protocol": 2}'),
   '{"sqlstate": "SYRQ1", "message": "the push request is not valid", "details": [{"path": ["client_id"], "message": "expected a uuid"}, {"path": ["ops"], "message": "expected an array"}]}',
   'missing client_id and ops are SYRQ1 with both paths'
 );
 select is(
-  tests.push_error(tests.push_body('{"op_id": "x"}')),
+  tests.sync_error('sync_push', tests.push_body('{"op_id": "x"}')),
   '{"sqlstate": "SYRQ1", "message": "the push request is not valid", "details": [{"path": ["ops"], "message": "expected an array"}]}',
   'ops that is not an array is SYRQ1 naming ops'
 );
 select is(
-  tests.push_error(jsonb_build_object('protocol', 2, 'client_id', 'not-a-uuid', 'ops', jsonb_build_array(
+  tests.sync_error('sync_push', jsonb_build_object('protocol', 2, 'client_id', 'not-a-uuid', 'ops', jsonb_build_array(
     jsonb_build_object('op_id', '123', 'table', 'customers', 'op', 'insert', 'id', 'f0000000-0000-4000-8000-00000000001',
                        'data', jsonb_build_object('name', 'PT Bad Ids'))))),
   '{"sqlstate": "SYRQ1", "message": "the push request is not valid", "details": [{"path": ["client_id"], "message": "expected a uuid"}, {"path": ["ops", 0, "op_id"], "message": "expected a uuid"}, {"path": ["ops", 0, "id"], "message": "expected a uuid"}]}',
   'invalid uuids are SYRQ1 naming client_id, op_id and id'
 );
 select is(
-  tests.push_error(tests.push_body('[{"op_id": "0e000000-0000-4000-8000-000000000001"}]')),
+  tests.sync_error('sync_push', tests.push_body('[{"op_id": "0e000000-0000-4000-8000-000000000001"}]')),
   '{"sqlstate": "SYRQ1", "message": "the push request is not valid", "details": [{"path": ["ops", 0, "table"], "message": "expected a string"}, {"path": ["ops", 0, "op"], "message": "expected insert, update or delete"}, {"path": ["ops", 0, "id"], "message": "expected a uuid"}]}',
   'an op missing table, op and id is SYRQ1 naming each'
 );
 select is(
-  tests.push_error(tests.push_body(jsonb_build_array(
+  tests.sync_error('sync_push', tests.push_body(jsonb_build_array(
     tests.op('0e000000-0000-4000-8000-000000000001', 'insert', 'customers', 'f0000000-0000-4000-8000-000000000001', null,
              '{"name": "PT No Op Id"}') - 'op_id'))),
   '{"sqlstate": "SYRQ1", "message": "the push request is not valid", "details": [{"path": ["ops", 0, "op_id"], "message": "expected a uuid"}]}',
   'an op without op_id is SYRQ1 naming op_id'
 );
 select is(
-  tests.push_error(tests.push_body(jsonb_build_array(
+  tests.sync_error('sync_push', tests.push_body(jsonb_build_array(
     tests.op('0e000000-0000-4000-8000-000000000001', 'insert', 'customers', 'f0000000-0000-4000-8000-000000000001'),
     tests.op('0e000000-0000-4000-8000-000000000002', 'delete', 'customers', 'f0000000-0000-4000-8000-000000000002'),
     tests.op('0e000000-0000-4000-8000-000000000003', 'upsert', 'customers', 'f0000000-0000-4000-8000-000000000003', 1, '{}'),
@@ -142,7 +125,7 @@ select is(
   'an insert without data, a delete without base_version, an unknown op kind and a non-object op are SYRQ1'
 );
 select is(
-  tests.push_error(tests.push_body(jsonb_build_array(
+  tests.sync_error('sync_push', tests.push_body(jsonb_build_array(
     tests.op('0e000000-0000-4000-8000-000000000001', 'update', 'customers', '00000000-0000-4000-8100-000000000004', null, '{}') || '{"base_version": -1}',
     tests.op('0e000000-0000-4000-8000-000000000002', 'update', 'customers', '00000000-0000-4000-8100-000000000004', null, '{}') || '{"base_version": 1.5}',
     tests.op('0e000000-0000-4000-8000-000000000003', 'update', 'customers', '00000000-0000-4000-8100-000000000004', null, '{}') || '{"base_version": "3"}',
@@ -151,7 +134,7 @@ select is(
   'a negative, fractional, string or out-of-range base_version is SYRQ1'
 );
 select is(
-  tests.push_error(tests.push_body(jsonb_build_array(
+  tests.sync_error('sync_push', tests.push_body(jsonb_build_array(
     tests.op('0e000000-0000-4000-8000-000000000011', 'insert', 'customers', 'f0000000-0000-4000-8000-000000000011', null, '{"name": "PT Sent Twice"}'),
     tests.op('0e000000-0000-4000-8000-000000000011', 'insert', 'customers', 'f0000000-0000-4000-8000-000000000012', null, '{"name": "PT Other"}')
       || '{"op_id": "0E000000-0000-4000-8000-000000000011"}'))),
@@ -159,7 +142,7 @@ select is(
   'the same op_id twice in one request (in any letter case) is SYRQ1 naming the second'
 );
 select is(
-  tests.push_error(tests.push_body(jsonb_build_array(
+  tests.sync_error('sync_push', tests.push_body(jsonb_build_array(
     tests.op('0e000000-0000-4000-8000-000000000013', 'insert', 'customers', 'f0000000-0000-4000-8000-000000000013', null, '{"name": "PT Typo"}'),
     tests.op('0e000000-0000-4000-8000-000000000014', 'update', 'customers', '00000000-0000-4000-8100-000000000004', null, '{"phone": "+62 typo"}')
       || '{"base_verison": 1}'))),
@@ -508,7 +491,7 @@ select is(
   'a protocol 1 item is applied under the op id derived from (client_id, id, createdAt)'
 );
 select is(
-  tests.push_error('{"protocol": 1, "client_id": "c0000000-0000-4000-8000-000000000001", "items": [
+  tests.sync_error('sync_push', '{"protocol": 1, "client_id": "c0000000-0000-4000-8000-000000000001", "items": [
     {"id": 18, "entityType": "customer", "operation": "create", "createdAt": "2026-01-01T00:00:00Z"},
     {"entityType": "customer", "entityId": "f0000000-0000-4000-8000-0000000000a2", "operation": "create", "payload": {"name": "PT No Id"},
      "createdAt": "2026-01-01T00:00:00Z"}]}'),

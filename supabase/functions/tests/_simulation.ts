@@ -2,7 +2,7 @@
 // each holds a replica and a durable, coalescing queue as the sync contract describes, and the
 // network and the server misbehave at random. Used by convergence.test.ts (short) and the soak run.
 import assert from "node:assert/strict";
-import { call, sql, tokenFor, type User, users, uuid } from "./_helpers.ts";
+import { call, type Op, sql, tokenFor, type User, users } from "./_helpers.ts";
 
 /** mulberry32: small, fast, reproducible. */
 export function rng(seed: number) {
@@ -27,14 +27,7 @@ export function rng(seed: number) {
 }
 type Rng = ReturnType<typeof rng>;
 
-interface QueuedOp {
-  op_id: string;
-  table: string;
-  op: "insert" | "update" | "delete";
-  id: string;
-  base_version?: number | null;
-  data?: Record<string, unknown>;
-}
+type QueuedOp = Op;
 
 type Outcome = {
   status: string; code?: string; conflict?: { id: string; resolution: string }; version?: number;

@@ -790,3 +790,26 @@ test("a malformed pull is 400 invalid_request naming the field; a pull without a
   assert.equal(anon.status, 401);
   assert.equal(anon.body.error, "missing_token");
 });
+
+test("a row the caller writes into a customer while a bm reassigns it away is evicted from the caller's device", async () => {
+  const rm = await rm1();
+  const bm = await tokenFor(users.bmJakarta);
+  const customer = uuid();
+  await push(rm, [insert("customers", customer, { name: "PT Reassigned Mid-Write" })]);
+  const { cursor } = await pullAll(rm, null);
+  const keyPerson = uuid();
+  // The rm's transaction adds a key person and stays open while the bm reassigns the customer.
+  const t1 = openTransaction(users.rm1Jakarta);
+  try {
+    await t1.run((tx) => tx`insert into public.key_persons (id, customer_id, name) values (${keyPerson}, ${customer}, 'Late Contact')`);
+    const moved = await push(bm, [update("customers", customer, 1, { assigned_rm_id: users.rm2Jakarta.id })]);
+    assert.equal(moved.body.results[0].status, "applied");
+    await t1.commit();
+  } finally {
+    await t1.close();
+  }
+  const { changes } = await pullAll(rm, cursor);
+  assert.deepEqual(about(changes, customer).map((c) => c.op), ["evict"], "the customer is evicted");
+  assert.deepEqual(about(changes, keyPerson).map((c) => c.op), ["evict"],
+    "the key person the rm wrote as the customer left them is evicted too, though no scope change names it");
+});
