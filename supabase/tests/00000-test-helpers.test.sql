@@ -3,6 +3,9 @@
 -- other files run; every other file is one transaction that rolls back.
 begin;
 
+-- npm test installs pgTAP itself; under `supabase test db` this file is the first to run.
+create extension if not exists pgtap with schema extensions;
+
 create schema if not exists tests;
 grant usage on schema tests to anon, authenticated, service_role;
 
