@@ -20,6 +20,8 @@ declare
   v_server text[] := sync.server_columns();
   v_expected bigint;
   v_changed boolean;
+  v_old jsonb;
+  v_new jsonb;
 begin
   if tg_op = 'INSERT' then
     new.version := 1;
@@ -55,19 +57,27 @@ begin
   -- An update that states the version it expects (the sync engine passes an op's base_version in
   -- sync.expected_version; a direct client writes it into `version`) is checked here, on every path,
   -- and a stale one is resolved by the table's strategy and audited.
-  v_expected := coalesce(nullif(current_setting('sync.expected_version', true), '')::bigint,
-                         case when new.version is distinct from old.version then new.version end);
-  v_changed := (to_jsonb(new) - v_server) <> (to_jsonb(old) - v_server)
+  -- The bulk push engine writes many rows per statement, each guarded in its WHERE clause by the
+  -- version its op expects (re-checked on the locked row), and says so with sync.versions_checked.
+  v_expected := case
+    when current_setting('sync.versions_checked', true) = 'on' then old.version
+    else coalesce(nullif(current_setting('sync.expected_version', true), '')::bigint,
+                  case when new.version is distinct from old.version then new.version end) end;
+  -- Each row image as JSON once: these comparisons run for every updated row.
+  v_old := to_jsonb(old);
+  v_new := to_jsonb(new);
+  v_changed := (v_new - v_server) <> (v_old - v_server)
                or new.deleted_at is distinct from old.deleted_at;
   if v_changed and v_expected is not null and v_expected <> old.version then
-    new := jsonb_populate_record(new, sync.resolve_stale_update(tg_table_name, to_jsonb(old), to_jsonb(new), v_expected));
+    new := jsonb_populate_record(new, sync.resolve_stale_update(tg_table_name, v_old, v_new, v_expected));
+    v_new := to_jsonb(new);
   elsif v_changed and v_expected is null and v_uid is not null and old.updated_by is distinct from v_uid
         and old.updated_by is not null then
     -- No expected version: an explicit last-write-wins, recorded where it overwrites another user.
-    perform sync.record_overwrite(tg_table_name, to_jsonb(old), to_jsonb(new));
+    perform sync.record_overwrite(tg_table_name, v_old, v_new);
   end if;
 
-  if (to_jsonb(new) - v_server) = (to_jsonb(old) - v_server)
+  if (v_new - v_server) = (v_old - v_server)
      and new.deleted_at is not distinct from old.deleted_at then
     -- Nothing changed: keep the row's identity in the change feed instead of re-sending it.
     new.version := old.version;
@@ -83,8 +93,8 @@ begin
   new.change_xid := pg_current_xact_id();
   -- Which columns each version changed, so a later stale edit can be merged field by field.
   perform sync.log_version(tg_table_name, new.id, new.version, array(
-    select n.key from jsonb_each(to_jsonb(new) - array_remove(v_server, 'deleted_at')) n
-     where n.value is distinct from to_jsonb(old) -> n.key));
+    select n.key from jsonb_each(v_new - array_remove(v_server, 'deleted_at')) n
+     where n.value is distinct from v_old -> n.key));
   return new;
 end
 $$;
@@ -149,19 +159,63 @@ begin
 end
 $$;
 
+-- What the field rules say for the caller on one table, worked out once per statement by a
+-- statement-level trigger: the app role and, for each column the role may not write, the value its
+-- default takes (an rm's new customer defaults to being theirs, in their branch). The row trigger
+-- then needs no catalog lookups and no dynamic SQL per row. Keyed by table in a transaction-local
+-- setting that every statement overwrites, so nothing a caller sets beforehand is ever trusted.
+create function sync.field_rules_for_statement() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_role text;
+  v_denied jsonb := '{}';
+  v_col text;
+  v_default_expr text;
+  v_default jsonb;
+begin
+  if current_user <> 'authenticated' then
+    return null;
+  end if;
+  v_role := sync.current_app_role();
+  if v_role is not null then
+    for v_col in
+      select c from unnest(sync.denied_columns(v_role, tg_table_name, array(
+          select a.attname::text from pg_catalog.pg_attribute a
+           where a.attrelid = tg_relid and a.attnum > 0 and not a.attisdropped
+             and a.attname <> all (sync.server_columns())))) c
+    loop
+      v_default := null;
+      select pg_catalog.pg_get_expr(d.adbin, d.adrelid) into v_default_expr
+        from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+       where d.adrelid = tg_relid and a.attname = v_col;
+      if v_default_expr is not null then
+        execute format('select to_jsonb(%s)', v_default_expr) into v_default;
+      end if;
+      -- {"column": {"default": value}}, or {} when the column has no default
+      v_denied := v_denied || jsonb_build_object(v_col, jsonb_strip_nulls(jsonb_build_object('default', v_default)));
+    end loop;
+  end if;
+  perform set_config('sync.field_rules_' || tg_table_name,
+                     jsonb_build_object('role', v_role, 'denied', v_denied)::text, true);
+  return null;
+end
+$$;
+comment on function sync.field_rules_for_statement() is
+  'BEFORE INSERT/UPDATE FOR EACH STATEMENT on syncable tables: caches the caller''s role and denied columns (with their default values) for sync.enforce_field_rules.';
+
 create function sync.enforce_field_rules() returns trigger
 language plpgsql
 set search_path = ''
 as $$
 declare
-  v_new jsonb := to_jsonb(new);
-  v_old jsonb := case when tg_op = 'UPDATE' then to_jsonb(old) end;
+  v_new jsonb;
+  v_old jsonb;
+  v_rules jsonb;
   v_role text;
   v_written text[];
-  v_denied text[];
-  v_col text;
-  v_default_expr text;
-  v_default jsonb;
 begin
   if current_user not in ('anon', 'authenticated') then
     return new;
@@ -173,8 +227,25 @@ begin
       errcode = '42501',
       message = format('permission denied: anon has no profile and may not write %s', tg_table_name);
   end if;
-  v_role := sync.current_app_role();
+  v_rules := nullif(current_setting('sync.field_rules_' || tg_table_name, true), '')::jsonb;
+  v_role := v_rules ->> 'role';
+  if v_role is not null and v_rules -> 'denied' = '{}' then
+    return new;  -- the common case: the role may write every column of this table
+  end if;
 
+  v_new := to_jsonb(new);
+  if tg_op = 'UPDATE' then
+    v_old := to_jsonb(old);
+  end if;
+  -- Only the denied columns are looked at first (a few, against some twenty per row); the full
+  -- list of written columns is worked out only to word a refusal.
+  if v_role is not null and not exists (
+       select 1 from jsonb_each(v_rules -> 'denied') d
+        where case when tg_op = 'UPDATE' then v_new -> d.key is distinct from v_old -> d.key
+                   -- on insert, a column the role may not write may still hold its default
+                   else v_new -> d.key <> 'null' and v_new -> d.key is distinct from d.value -> 'default' end) then
+    return new;
+  end if;
   if tg_op = 'UPDATE' then
     select coalesce(array_agg(n.key), '{}') into v_written
       from jsonb_each(v_new) n
@@ -182,35 +253,19 @@ begin
   else
     select coalesce(array_agg(n.key), '{}') into v_written
       from jsonb_each(v_new) n
-     where n.key <> all (sync.server_columns()) and n.value <> 'null'::jsonb;
-    if v_role is not null then
-      -- A column the role may not write may still hold its default on insert (an rm's new customer
-      -- defaults to being theirs, in their branch).
-      v_denied := sync.denied_columns(v_role, tg_table_name, v_written);
-      foreach v_col in array v_denied loop
-        select pg_catalog.pg_get_expr(d.adbin, d.adrelid) into v_default_expr
-          from pg_catalog.pg_attrdef d
-          join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
-         where d.adrelid = tg_relid and a.attname = v_col;
-        if v_default_expr is not null then
-          execute format('select to_jsonb(%s)', v_default_expr) into v_default;
-          if v_default = v_new -> v_col then
-            v_written := array_remove(v_written, v_col);
-          end if;
-        end if;
-      end loop;
-    end if;
+     where n.key <> all (sync.server_columns()) and n.value <> 'null'::jsonb
+       and (v_rules -> 'denied' -> n.key -> 'default') is distinct from n.value;
   end if;
 
-  if v_role is null or cardinality(v_written) > 0 then
+  if v_role is null or exists (select 1 from unnest(v_written) c where v_rules -> 'denied' ? c) then
     perform sync.assert_may_write(v_role, tg_table_name, v_written);
   end if;
   return new;
 end
 $$;
 comment on function sync.enforce_field_rules() is
-  'BEFORE INSERT/UPDATE on syncable tables: refuses (42501) a change to a column the caller''s role may not write, per sync.field_rules. service_role and the owner are unrestricted.';
+  'BEFORE INSERT/UPDATE on syncable tables: refuses (42501) a change to a column the caller''s role may not write, per sync.field_rules (as cached for the statement by sync.field_rules_for_statement). service_role and the owner are unrestricted.';
 
 grant execute on function sync.is_api_role(), sync.stamp_row(), sync.tombstone_on_delete(),
-  sync.enforce_field_rules(), sync.denied_columns(text, text, text[]),
+  sync.enforce_field_rules(), sync.field_rules_for_statement(), sync.denied_columns(text, text, text[]),
   sync.assert_may_write(text, text, text[]) to authenticated, service_role;

@@ -121,10 +121,12 @@ begin
         branch_column = excluded.branch_column, conflict_strategy = excluded.conflict_strategy;
 
   execute format('drop trigger if exists sync_00_tombstone on %s', p_table);
+  execute format('drop trigger if exists sync_09_field_rules_statement on %s', p_table);
   execute format('drop trigger if exists sync_10_field_rules on %s', p_table);
   execute format('drop trigger if exists sync_20_stamp_row on %s', p_table);
   execute format('drop trigger if exists sync_30_scope_change on %s', p_table);
   execute format('create trigger sync_00_tombstone before delete on %s for each row execute function sync.tombstone_on_delete()', p_table);
+  execute format('create trigger sync_09_field_rules_statement before insert or update on %s for each statement execute function sync.field_rules_for_statement()', p_table);
   execute format('create trigger sync_10_field_rules before insert or update on %s for each row execute function sync.enforce_field_rules()', p_table);
   execute format('create trigger sync_20_stamp_row before insert or update on %s for each row execute function sync.stamp_row()', p_table);
   -- Only rows whose scope columns changed reach the scope-change log.

@@ -28,6 +28,7 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := auth.uid();
+  v_claimed bigint;
 begin
   return query
   with wanted as (
@@ -42,33 +43,43 @@ begin
   )
   select w.op_id, true, null::jsonb from wanted w where w.op_id in (select c.op_id from claimed c);
 
-  return query
-  select a.op_id, false, a.outcome
-    from sync.applied_ops a
-   where a.user_id = v_uid
-     and a.op_id in (select (o ->> 'op_id')::uuid from jsonb_array_elements(p_ops) o)
-     and a.outcome is not null;
+  -- The claims that others hold, only when there are any (the common push claims all its ops).
+  get diagnostics v_claimed = row_count;
+  if v_claimed < jsonb_array_length(p_ops) then
+    return query
+    select a.op_id, false, a.outcome
+      from sync.applied_ops a
+     where a.user_id = v_uid
+       and a.op_id in (select (o ->> 'op_id')::uuid from jsonb_array_elements(p_ops) o)
+       and a.outcome is not null;
+  end if;
 end
 $$;
 
 -- Records the outcomes of this transaction's claims; a retryable failure gives its claim back.
 create function sync.record_outcomes(p_outcomes jsonb) returns void
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
-  with o as (
-    select (x ->> 'op_id')::uuid as op_id, x as outcome from jsonb_array_elements(p_outcomes) x
-  ),
-  kept as (
-    update sync.applied_ops a set outcome = o.outcome
-      from o
-     where a.user_id = auth.uid() and a.op_id = o.op_id and a.outcome is null
-       and o.outcome ->> 'status' <> 'failed'
-  )
+declare
+  v_uid uuid := auth.uid();
+  v_kept jsonb;
+  v_kept_ids uuid[];
+  v_failed_ids uuid[];
+begin
+  -- Looked up by key, not joined: the planner cannot know how many ops a batch has, and a nested
+  -- loop over the outcomes made this quadratic in the batch size.
+  select coalesce(jsonb_object_agg(lower(x ->> 'op_id'), x) filter (where x ->> 'status' <> 'failed'), '{}'),
+         coalesce(array_agg((x ->> 'op_id')::uuid) filter (where x ->> 'status' <> 'failed'), '{}'),
+         coalesce(array_agg((x ->> 'op_id')::uuid) filter (where x ->> 'status' = 'failed'), '{}')
+    into v_kept, v_kept_ids, v_failed_ids
+    from jsonb_array_elements(p_outcomes) x;
+  update sync.applied_ops a set outcome = v_kept -> a.op_id::text
+   where a.user_id = v_uid and a.op_id = any (v_kept_ids) and a.outcome is null;
   delete from sync.applied_ops a
-   using o
-   where a.user_id = auth.uid() and a.op_id = o.op_id and a.outcome is null and o.outcome ->> 'status' = 'failed'
+   where a.user_id = v_uid and a.op_id = any (v_failed_ids) and a.outcome is null;
+end
 $$;
 
 grant execute on function sync.claim_ops(uuid, jsonb), sync.record_outcomes(jsonb) to authenticated, service_role;

@@ -113,9 +113,9 @@ begin
     return sync.op_result(p_op, 'rejected', 'invalid', format('%s is not a syncable table', v_table), p_field => 'table');
   end if;
 
-  -- Server-managed columns are never taken from the client. "data": null (a delete's, a legacy
-  -- queue's delete) is no data: subtracting keys from a JSON null raises and failed the whole request.
-  v_data := coalesce(nullif(p_op -> 'data', 'null'), '{}') - sync.server_columns();
+  -- Server-managed columns are never taken from the client. A delete's "data" (null in a legacy
+  -- queue's delete, or anything else) is no data: subtracting keys from a scalar raises.
+  v_data := case when jsonb_typeof(p_op -> 'data') = 'object' then p_op -> 'data' else '{}' end - sync.server_columns();
   v_cols := sync.client_columns(v_table);
   select k into v_unknown from jsonb_object_keys(v_data) k where k <> all (v_cols) limit 1;
   if v_unknown is not null then
@@ -340,15 +340,256 @@ begin
 end
 $$;
 
+-- The bulk engine: the common batch (new rows, edits based on the current version, deletes) applied
+-- with a few statements per table instead of several per op. It takes a batch only when every op is
+-- one whose outcome cannot depend on the order of the ops or on a conflict: each row is touched
+-- once, updates and deletes are based on the current version, nothing changes a row's scope, and
+-- every parent is there before its children. Anything else (and any statement that fails or writes
+-- fewer rows than planned) returns the batch to the per-op engine, whose results are the reference.
+create type sync.bulk_op as (
+  ord integer,
+  op jsonb,
+  table_name text,
+  kind text,
+  id uuid,
+  base_version bigint,
+  data jsonb,
+  claim jsonb
+);
+comment on type sync.bulk_op is 'One op of a push as the bulk engine plans it (sync.apply_ops_in_bulk).';
+
+-- Which of p_ids exist in p_table at all, whoever may see them: an insert of an existing id is
+-- never the bulk engine's to decide.
+create function sync.existing_ids(p_table text, p_ids uuid[]) returns uuid[]
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_ids uuid[];
+begin
+  if not exists (select 1 from sync.tables t where t.table_name = p_table) then
+    return '{}';
+  end if;
+  execute format('select coalesce(array_agg(t.id), ''{}'') from public.%I t where t.id = any ($1)', p_table)
+    into v_ids using p_ids;
+  return v_ids;
+end
+$$;
+
+-- Returns the results of the batch, or null when it is not a bulk batch (see above). Raises when a
+-- statement fails; the caller runs it in a subtransaction and falls back to the per-op engine.
+create function sync.apply_ops_in_bulk(p_ops jsonb, p_claims jsonb) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_uid uuid := auth.uid();
+  v_role text := case when current_user = 'authenticated' then sync.current_app_role() end;
+  v_ops sync.bulk_op[];
+  v_current jsonb := '{}';    -- "table/id" -> the row as the caller sees it now
+  v_existing text[] := '{}';  -- "table/id" of rows that exist, visible or not
+  v_parents jsonb := '{}';    -- "table/id" -> deleted? for parents named by inserts
+  v_columns jsonb;            -- table -> its client columns
+  v_inserts jsonb;            -- "table/id" -> ord, of the batch's inserts
+  v_deletes jsonb;            -- "table/id" -> ord, of the batch's deletes
+  v_denied jsonb := '{}';     -- table -> columns the caller's role may not write
+  v_written jsonb := '{}';    -- "table/id" -> the row as written
+  v_reg record;
+  v_group record;
+  v_rows jsonb;
+  v_count integer;
+begin
+  if current_user = 'authenticated' and v_role is null then
+    return null;  -- no profile: the per-op engine names the refusal
+  end if;
+  select array_agg(row(o.ord, o.op, o.op ->> 'table', o.op ->> 'op', (o.op ->> 'id')::uuid,
+                       (o.op ->> 'base_version')::bigint,
+                       case when jsonb_typeof(o.op -> 'data') = 'object' then o.op -> 'data' else '{}' end
+                         - sync.server_columns(),
+                       p_claims -> lower(o.op ->> 'op_id'))::sync.bulk_op order by o.ord)
+    into v_ops
+    from jsonb_array_elements(p_ops) with ordinality o (op, ord);
+
+  -- Shape: registered tables, known columns, one op per row, no legacy entity payloads (their
+  -- per-field handling is the per-op engine's).
+  select coalesce(jsonb_object_agg(t.table_name, to_jsonb(sync.client_columns(t.table_name))), '{}')
+    into v_columns
+    from sync.tables t
+   where t.table_name in (select o.table_name from unnest(v_ops) o);
+  if v_ops is null
+     or exists (select 1 from unnest(v_ops) o
+                 where o.op ? 'legacy_item_id' or not v_columns ? o.table_name)
+     or exists (select 1 from unnest(v_ops) o, jsonb_object_keys(o.data) k
+                 where not v_columns -> o.table_name ? k)
+     or (select count(distinct (o.table_name, o.id)) from unnest(v_ops) o) <> cardinality(v_ops) then
+    return null;
+  end if;
+  -- "table/id" -> ord of the batch's inserts and deletes, for the order checks below
+  select coalesce(jsonb_object_agg(o.table_name || '/' || o.id, o.ord) filter (where o.kind = 'insert'), '{}'),
+         coalesce(jsonb_object_agg(o.table_name || '/' || o.id, o.ord) filter (where o.kind = 'delete'), '{}')
+    into v_inserts, v_deletes
+    from unnest(v_ops) o;
+
+  for v_reg in
+    select t.table_name, t.parent_table, t.parent_column,
+           array_agg(o.id) as ids,
+           array_agg((o.data ->> t.parent_column)::uuid) filter (
+             where o.kind = 'insert' and sync.is_uuid(o.data -> t.parent_column)) as parent_ids
+      from unnest(v_ops) o
+      join sync.tables t on t.table_name = o.table_name
+     group by t.table_name, t.parent_table, t.parent_column
+  loop
+    execute format('select coalesce(jsonb_object_agg(%L || t.id, to_jsonb(t)), ''{}'') from public.%I t where t.id = any ($1)',
+                   v_reg.table_name || '/', v_reg.table_name)
+      into v_rows using v_reg.ids;
+    v_current := v_current || v_rows;
+    v_existing := v_existing || array(select v_reg.table_name || '/' || e
+                                        from unnest(sync.existing_ids(v_reg.table_name, v_reg.ids)) e);
+    if v_reg.parent_ids is not null then
+      execute format('select coalesce(jsonb_object_agg(%L || p.id, p.deleted_at is not null), ''{}'')
+                        from public.%I p where p.id = any ($1)', v_reg.parent_table || '/', v_reg.parent_table)
+        into v_rows using v_reg.parent_ids;
+      v_parents := v_parents || v_rows;
+    end if;
+    v_denied := v_denied || jsonb_build_object(v_reg.table_name, case when v_role is null then '[]'::jsonb else
+      to_jsonb(sync.denied_columns(v_role, v_reg.table_name, array(
+        select jsonb_array_elements_text(v_columns -> v_reg.table_name)))) end);
+  end loop;
+
+  -- Every op must be one the bulk engine may decide.
+  if exists (
+    select 1
+      from unnest(v_ops) o
+      join sync.tables t on t.table_name = o.table_name
+      cross join lateral (select v_current -> (o.table_name || '/' || o.id) as cur,
+                                 t.parent_table || '/' || coalesce(o.data ->> t.parent_column,
+                                   v_current -> (o.table_name || '/' || o.id) ->> t.parent_column) as parent_key) c
+     where o.claim is null or jsonb_typeof(o.claim) <> 'object'
+        or ((o.claim ->> 'claimed')::boolean and not coalesce(case o.kind
+          when 'insert' then
+            c.cur is null
+            and (o.table_name || '/' || o.id) <> all (v_existing)
+            -- nothing the role may not write, not even a default's value (the per-op engine knows)
+            and not exists (select 1 from jsonb_each(o.data) d
+                             where d.value <> 'null' and v_denied -> o.table_name ? d.key)
+            and (t.parent_column is null or (
+              sync.is_uuid(o.data -> t.parent_column)
+              -- the parent is live now, or inserted by an earlier op of this batch
+              and (v_parents -> c.parent_key = 'false' or (v_inserts ->> c.parent_key)::integer < o.ord)))
+          else
+            c.cur is not null
+            and (o.kind = 'delete' and c.cur ->> 'deleted_at' is not null
+              or c.cur ->> 'deleted_at' is null
+                 and case when o.base_version is null
+                          then o.kind = 'update' and coalesce((c.cur ->> 'updated_by')::uuid = v_uid, true)
+                          else o.base_version = (c.cur ->> 'version')::bigint end
+                 and not exists (
+                   select 1 from jsonb_each(o.data) d
+                    where d.value is distinct from c.cur -> d.key
+                      and (v_denied -> o.table_name ? d.key or d.key in (t.parent_column, t.owner_column, t.branch_column))))
+          end, false))
+        -- a new row under a parent that an earlier op of this batch deletes is refused
+        or (o.kind = 'insert' and (v_deletes ->> c.parent_key)::integer < o.ord)
+  ) then
+    return null;
+  end if;
+
+  -- The rows are written as their ops were checked: each update and delete only if the row still
+  -- has the version (or, unversioned, the author) its op expects, re-checked on the locked row.
+  perform set_config('sync.versions_checked', 'on', true);
+
+  -- Inserts, parents before children, one statement per table and set of columns.
+  for v_group in
+    select o.table_name, array(select jsonb_object_keys(min(o.data::text)::jsonb)) as cols,
+           array_agg(o.id order by o.ord) as ids, array_agg(o.data order by o.ord) as datas
+      from unnest(v_ops) o
+      join sync.tables t on t.table_name = o.table_name
+     where o.kind = 'insert' and (o.claim ->> 'claimed')::boolean
+     group by t.sync_order, o.table_name, array(select jsonb_object_keys(o.data) order by 1)
+     order by t.sync_order
+  loop
+    execute format(
+      'with w as (insert into public.%1$I as t (id%2$s) select o.id%3$s from unnest($1, $2) o (id, data)
+         cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r returning t.*)
+       select count(*), coalesce(jsonb_object_agg(%4$L || w.id, to_jsonb(w)), ''{}'') from w',
+      v_group.table_name,
+      coalesce((select string_agg(', ' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
+      coalesce((select string_agg(', r.' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
+      v_group.table_name || '/')
+      into v_count, v_rows using v_group.ids, v_group.datas;
+    if v_count <> cardinality(v_group.ids) then
+      raise exception 'bulk insert into % wrote % of % rows', v_group.table_name, v_count, cardinality(v_group.ids);
+    end if;
+    v_written := v_written || v_rows;
+  end loop;
+
+  -- Updates that change something, and deletes of live rows: one statement per table each.
+  for v_group in
+    select o.table_name, o.kind,
+           array_agg(o.id) as ids, array_agg(o.base_version) as versions, array_agg(o.data) as datas,
+           array(select distinct k from unnest(array_agg(o.data)) d, jsonb_object_keys(d) k order by 1) as cols
+      from unnest(v_ops) o
+      join sync.tables t on t.table_name = o.table_name
+      cross join lateral (select v_current -> (o.table_name || '/' || o.id) as cur) c
+     where o.kind in ('update', 'delete') and (o.claim ->> 'claimed')::boolean
+       and c.cur ->> 'deleted_at' is null
+       and (o.kind = 'delete' or exists (select 1 from jsonb_each(o.data) d where d.value is distinct from c.cur -> d.key))
+     group by t.sync_order, o.table_name, o.kind
+     order by t.sync_order, o.kind desc
+  loop
+    execute format(
+      'with w as (update public.%1$I as t set %2$s
+         from unnest($1, $2, $3) o (id, base_version, data)
+         cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r
+        where t.id = o.id and t.deleted_at is null
+          and case when o.base_version is null then t.updated_by is not distinct from $4 or t.updated_by is null
+                   else t.version = o.base_version end
+        returning t.*)
+       select count(*), coalesce(jsonb_object_agg(%3$L || w.id, to_jsonb(w)), ''{}'') from w',
+      v_group.table_name,
+      case when v_group.kind = 'delete' then 'deleted_at = now()'
+           else (select string_agg(format('%1$I = case when o.data ? %2$L then r.%1$I else t.%1$I end', c, c), ', ')
+                   from unnest(v_group.cols) c) end,
+      v_group.table_name || '/')
+      into v_count, v_rows using v_group.ids, v_group.versions, v_group.datas, v_uid;
+    if v_count <> cardinality(v_group.ids) then
+      raise exception 'bulk % of % wrote % of % rows', v_group.kind, v_group.table_name, v_count, cardinality(v_group.ids);
+    end if;
+    v_written := v_written || v_rows;
+  end loop;
+  perform set_config('sync.versions_checked', '', true);
+
+  return (
+    select jsonb_agg(
+      case
+        -- sync.op_result's envelope, built here: a function call per op costs more than the rest
+        when (o.claim ->> 'claimed')::boolean then
+          jsonb_build_object('op_id', o.op ->> 'op_id', 'status', 'applied', 'retryable', false,
+            'row', coalesce(v_written -> (o.table_name || '/' || o.id), v_current -> (o.table_name || '/' || o.id)) - 'change_xid')
+        when o.claim -> 'outcome' is null or jsonb_typeof(o.claim -> 'outcome') = 'null' then
+          sync.op_result(o.op, 'failed', 'in_progress', 'this op is being applied by another request; retry')
+        else (o.claim -> 'outcome') || jsonb_build_object('status', 'duplicate', 'original_status', o.claim -> 'outcome' ->> 'status')
+      end order by o.ord)
+      from unnest(v_ops) o);
+end
+$$;
+comment on function sync.apply_ops_in_bulk(jsonb, jsonb) is
+  'The bulk push engine: applies a batch of independent, current-version ops with a few statements per table; returns null for a batch the per-op engine must apply.';
+
 create function sync.apply_push(p_payload jsonb) returns jsonb
 language plpgsql
 set search_path = ''
+-- The row-set estimates of jsonb and array functions are guesses far above a batch's size, so
+-- the JIT would compile (tens of milliseconds per statement) what runs in one: a push is OLTP work.
+set jit = off
 as $$
 declare
   v_request jsonb;
   v_client_id uuid;
   v_claims jsonb;
   v_results jsonb;
+  v_failed boolean := false;
 begin
   if auth.uid() is null then
     perform sync.request_error('missing_token', 'a push needs a signed-in user');
@@ -360,13 +601,21 @@ begin
     into v_claims
     from sync.claim_ops(v_client_id, v_request -> 'ops') c;
 
-  -- Optimistically all ops in one subtransaction; only when a statement fails are they re-run with
-  -- one subtransaction each (many subtransactions overflow the backend's subxid cache).
+  -- The bulk engine first. Otherwise, optimistically all ops in one subtransaction; only when a
+  -- statement fails are they re-run with one subtransaction each (many subtransactions overflow the
+  -- backend's subxid cache).
   begin
-    v_results := sync.run_ops(v_request -> 'ops', v_claims, v_client_id, false);
+    v_results := sync.apply_ops_in_bulk(v_request -> 'ops', v_claims);
   exception when others then
-    v_results := null;
+    v_failed := true;
   end;
+  if v_results is null and not v_failed then
+    begin
+      v_results := sync.run_ops(v_request -> 'ops', v_claims, v_client_id, false);
+    exception when others then
+      v_results := null;
+    end;
+  end if;
   if v_results is null then
     v_results := sync.run_ops(v_request -> 'ops', v_claims, v_client_id, true);
   end if;
@@ -393,4 +642,6 @@ revoke all on function public.sync_push(jsonb) from public, anon;
 grant execute on function public.sync_push(jsonb) to authenticated, service_role;
 grant execute on function sync.row_exists(text, uuid), sync.client_columns(text), sync.op_result(jsonb, text, text, text, jsonb, jsonb, text),
   sync.check_parent(jsonb, sync.tables, text), sync.apply_op(jsonb, uuid), sync.op_failure(jsonb, text, text, text, text, text),
-  sync.run_ops(jsonb, jsonb, uuid, boolean), sync.apply_push(jsonb) to authenticated, service_role;
+  sync.run_ops(jsonb, jsonb, uuid, boolean), sync.existing_ids(text, uuid[]), sync.apply_ops_in_bulk(jsonb, jsonb),
+  sync.apply_push(jsonb) to authenticated, service_role;
+grant usage on type sync.bulk_op to authenticated, service_role;

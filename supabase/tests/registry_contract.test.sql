@@ -5,7 +5,7 @@
 begin;
 
 select plan(
-  (select count(*)::int * 16 from sync.tables)                        -- pk, 8 column types, 3 triggers, rls, policies, cursor index, shape
+  (select count(*)::int * 17 from sync.tables)                        -- pk, 8 column types, 4 triggers, rls, policies, cursor index, shape
   + (select count(*)::int from sync.tables t,
        lateral (values (t.parent_column), (t.owner_column), (t.branch_column)) s (col)
       where s.col is not null and s.col <> 'id')                      -- one index per scope column
@@ -26,18 +26,19 @@ select col_is_pk('public', t.table_name, 'id', format('%s is keyed by id alone',
 select col_type_is('public', t.table_name, c.col, c.typ, format('%s.%s is %s', t.table_name, c.col, c.typ))
   from sync.tables t cross join sync_columns c order by t.sync_order, c.ord;
 
--- The standard triggers, by their definition: before each row, calling the sync functions, enabled.
+-- The standard triggers, by their definition: calling the sync functions, enabled.
 select is(
   (select pg_get_triggerdef(tg.oid) || case tg.tgenabled when 'D' then ' (disabled)' else '' end
      from pg_trigger tg
     where tg.tgrelid = format('public.%I', t.table_name)::regclass and tg.tgname = e.tgname),
-  format('CREATE TRIGGER %s %s ON public.%s FOR EACH ROW EXECUTE FUNCTION %s', e.tgname, e.timing, t.table_name, e.func),
+  format('CREATE TRIGGER %s %s ON public.%s FOR EACH %s EXECUTE FUNCTION %s', e.tgname, e.timing, t.table_name, e.each, e.func),
   format('%s has the %s trigger', t.table_name, e.tgname)
 )
   from sync.tables t
- cross join (values (1, 'sync_00_tombstone', 'BEFORE DELETE', 'sync.tombstone_on_delete()'),
-                    (2, 'sync_10_field_rules', 'BEFORE INSERT OR UPDATE', 'sync.enforce_field_rules()'),
-                    (3, 'sync_20_stamp_row', 'BEFORE INSERT OR UPDATE', 'sync.stamp_row()')) e (ord, tgname, timing, func)
+ cross join (values (1, 'sync_00_tombstone', 'BEFORE DELETE', 'ROW', 'sync.tombstone_on_delete()'),
+                    (2, 'sync_09_field_rules_statement', 'BEFORE INSERT OR UPDATE', 'STATEMENT', 'sync.field_rules_for_statement()'),
+                    (3, 'sync_10_field_rules', 'BEFORE INSERT OR UPDATE', 'ROW', 'sync.enforce_field_rules()'),
+                    (4, 'sync_20_stamp_row', 'BEFORE INSERT OR UPDATE', 'ROW', 'sync.stamp_row()')) e (ord, tgname, timing, each, func)
  order by t.sync_order, e.ord;
 
 select ok(

@@ -1,0 +1,178 @@
+-- The bulk push engine (sync.apply_ops_in_bulk) is an optimisation, never a second set of rules:
+-- a batch it takes gets exactly the results the per-op engine (sync.run_ops) gives on the same
+-- database, and every batch whose outcome depends on op order, a conflict or a refusal is left to
+-- the per-op engine. rm1.jakarta owns seed customer 4 (key persons 41 and 42, pipeline 4).
+begin;
+select plan(22);
+
+create function tests.op(p_op text, p_table text, p_id uuid, p_base_version bigint default null, p_data jsonb default null)
+returns jsonb
+language sql volatile
+as $$
+  select jsonb_build_object('op_id', gen_random_uuid(), 'table', p_table, 'op', p_op, 'id', p_id)
+      || case when p_base_version is null then '{}' else jsonb_build_object('base_version', p_base_version) end
+      || case when p_data is null then '{}' else jsonb_build_object('data', p_data) end
+$$;
+
+-- Each engine on the same database state (a subtransaction undone after each), rows without the
+-- clock values that differ between the two runs (deleted_at only says whether it is set).
+-- {"bulk": "declined"} when the bulk engine leaves the batch to the per-op engine.
+create function tests.both_engines(p_ops jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  v_claims jsonb := (select jsonb_object_agg(lower(o ->> 'op_id'), '{"claimed": true}'::jsonb)
+                       from jsonb_array_elements(p_ops) o);
+  v_out jsonb := '{}';
+  v_engine text;
+  v_detail text;
+begin
+  foreach v_engine in array array['bulk', 'per_op'] loop
+    begin
+      raise exception using message = 'undo', detail = coalesce(case v_engine
+        when 'bulk' then sync.apply_ops_in_bulk(p_ops, v_claims)
+        else sync.run_ops(p_ops, v_claims, null, true) end::text, 'null');
+    exception when raise_exception then
+      get stacked diagnostics v_detail = pg_exception_detail;
+      v_out := v_out || jsonb_build_object(v_engine, coalesce((
+        select jsonb_agg(case when r ? 'row' then jsonb_set(r, '{row}', (r -> 'row') - 'created_at' - 'updated_at'
+                                                             || jsonb_build_object('deleted_at', r -> 'row' ->> 'deleted_at' is not null)) else r end)
+          from jsonb_array_elements(nullif(v_detail, 'null')::jsonb) r), '"declined"'));
+    end;
+  end loop;
+  return v_out;
+end
+$$;
+
+grant execute on function tests.op(text, text, uuid, bigint, jsonb), tests.both_engines(jsonb) to authenticated;
+
+create temp table batch (name text primary key, answer jsonb not null) on commit drop;
+grant all on batch to authenticated;
+
+select tests.authenticate_as('rm1.jakarta@crm.test');
+
+-- A new customer with a key person and an activity, edits and deletes of existing rows, an edit
+-- that changes nothing and the delete of a row already deleted: all decided by the bulk engine.
+update public.activities set deleted_at = now()
+ where id = (select id from public.activities where customer_id = '00000000-0000-4000-8100-000000000004' limit 1);
+insert into batch values ('mixed', tests.both_engines(jsonb_build_array(
+  tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000001', null, '{"name": "PT Bulk", "email": "bulk@customer.test"}'),
+  tests.op('insert', 'key_persons', 'b0000000-0000-4000-8000-000000000002', null,
+           '{"customer_id": "b0000000-0000-4000-8000-000000000001", "name": "Bulk Contact"}'),
+  tests.op('insert', 'activities', 'b0000000-0000-4000-8000-000000000003', null,
+           '{"customer_id": "00000000-0000-4000-8100-000000000004", "activity_type": "call", "subject": "Bulk call", "scheduled_at": "2027-01-04T09:00:00Z"}'),
+  tests.op('update', 'customers', '00000000-0000-4000-8100-000000000004', 1, '{"phone": "+62 21 555 0004", "notes": "bulk"}'),
+  tests.op('update', 'key_persons', '00000000-0000-4000-8200-000000000041', 1, '{"position": "Director"}'),
+  tests.op('update', 'key_persons', '00000000-0000-4000-8200-000000000042', null, '{"notes": "unversioned, own row"}'),
+  tests.op('delete', 'pipelines', '00000000-0000-4000-8300-000000000004', 1),
+  tests.op('delete', 'activities', (select id from public.activities where customer_id = '00000000-0000-4000-8100-000000000004'
+                                      and deleted_at is not null limit 1), 2)
+)));
+
+select isnt((select answer -> 'bulk' from batch where name = 'mixed'), '"declined"',
+            'the bulk engine takes a batch of independent, current-version ops');
+select is((select answer -> 'bulk' from batch where name = 'mixed'), (select answer -> 'per_op' from batch where name = 'mixed'),
+          'and its results are the per-op engine''s, op by op');
+select is((select array_agg(r ->> 'status') from batch, jsonb_array_elements(answer -> 'bulk') r where name = 'mixed'),
+          array['applied', 'applied', 'applied', 'applied', 'applied', 'applied', 'applied', 'applied'],
+          'every op of that batch is applied');
+select is((select jsonb_agg(jsonb_build_array(r -> 'row' ->> 'version', r -> 'row' -> 'deleted_at'))
+             from batch, jsonb_array_elements(answer -> 'bulk') r where name = 'mixed'),
+          '[["1", false], ["1", false], ["1", false], ["2", false], ["1", false], ["2", false], ["2", true], ["2", true]]'::jsonb,
+          'new rows start at version 1, edits and deletes add one, the unchanged key person and the old tombstone keep theirs');
+
+-- Now through the door: the bulk engine's writes are there, attributed, and audited like any other.
+select is(
+  (select jsonb_agg(r ->> 'status') from jsonb_array_elements(public.sync_push(jsonb_build_object(
+     'protocol', 2, 'client_id', 'c0000000-0000-4000-8000-0000000000b1', 'ops', jsonb_build_array(
+       tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000011', null, '{"name": "PT Bulk Door"}'),
+       tests.op('update', 'customers', '00000000-0000-4000-8100-000000000008', 1, '{"notes": "through the door"}')))) -> 'results') r),
+  '["applied", "applied"]', 'a push through public.sync_push applies a bulk batch');
+select is((select row(assigned_rm_id, branch_id, created_by, version)::text from public.customers where id = 'b0000000-0000-4000-8000-000000000011'),
+          row(tests.user_id('rm1.jakarta@crm.test'), '00000000-0000-4000-8000-0000000000b1'::uuid, tests.user_id('rm1.jakarta@crm.test'), 1)::text,
+          'a new customer takes its owner and branch defaults and its author from the token');
+select tests.clear_authentication();
+select is((select changed_columns from sync.row_versions where table_name = 'customers'
+             and row_id = '00000000-0000-4000-8100-000000000008' and version = 2),
+          array['notes'], 'the version log records what the bulk edit changed');
+select is(current_setting('sync.versions_checked', true), '', 'the versions-checked flag does not outlive the push');
+select is((select count(*)::int from sync.conflicts where row_id = '00000000-0000-4000-8100-000000000008'), 0,
+          'an edit based on the current version is no conflict');
+select tests.authenticate_as('rm1.jakarta@crm.test');
+
+-- Batches the per-op engine must decide, because order, a conflict or a refusal decides them.
+select is(tests.both_engines(jsonb_build_array(
+  tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000021', null, '{"name": "PT Twice"}'),
+  tests.op('update', 'customers', 'b0000000-0000-4000-8000-000000000021', 1, '{"notes": "then edited"}'))) -> 'bulk',
+  '"declined"', 'a row touched twice in one batch goes to the per-op engine');
+select is(tests.both_engines(jsonb_build_array(
+  tests.op('update', 'customers', '00000000-0000-4000-8100-000000000012', 7, '{"notes": "stale"}'))) -> 'bulk',
+  '"declined"', 'an edit based on an old version (a conflict) goes to the per-op engine');
+select is(tests.both_engines(jsonb_build_array(
+  tests.op('insert', 'key_persons', 'b0000000-0000-4000-8000-000000000031', null,
+           '{"customer_id": "b0000000-0000-4000-8000-000000000032", "name": "Early child"}'),
+  tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000032', null, '{"name": "PT Late Parent"}'))) -> 'bulk',
+  '"declined"', 'a child sent before its parent goes to the per-op engine');
+select is(tests.both_engines(jsonb_build_array(
+  tests.op('delete', 'customers', '00000000-0000-4000-8100-000000000016', 1),
+  tests.op('insert', 'activities', 'b0000000-0000-4000-8000-000000000041', null,
+           '{"customer_id": "00000000-0000-4000-8100-000000000016", "activity_type": "call", "subject": "too late", "scheduled_at": "2027-01-04T09:00:00Z"}'))) -> 'bulk',
+  '"declined"', 'a new row under a parent deleted earlier in the batch goes to the per-op engine');
+select is(tests.both_engines(jsonb_build_array(
+  tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000051', null,
+           jsonb_build_object('name', 'PT Not Mine', 'assigned_rm_id', tests.user_id('rm2.jakarta@crm.test'))))) -> 'bulk',
+  '"declined"', 'a column the role may not write goes to the per-op engine');
+select is(tests.both_engines(jsonb_build_array(
+  tests.op('update', 'key_persons', '00000000-0000-4000-8200-000000000041', 1,
+           '{"customer_id": "00000000-0000-4000-8100-000000000020"}'))) -> 'bulk',
+  '"declined"', 'moving a row to another parent (a scope change) goes to the per-op engine');
+select is(tests.both_engines(jsonb_build_array(
+  tests.op('insert', 'customers', '00000000-0000-4000-8100-000000000001', null, '{"name": "PT Taken"}'))) -> 'bulk',
+  '"declined"', 'an insert of an id that exists, even out of sight, goes to the per-op engine');
+select is(tests.both_engines(jsonb_build_array(
+  tests.op('update', 'customers', '00000000-0000-4000-8100-000000000024', 1, '{"no_such_column": 1}'))) -> 'bulk',
+  '"declined"', 'an unknown column goes to the per-op engine');
+select is(tests.both_engines(jsonb_build_array(
+  jsonb_build_object('op_id', gen_random_uuid(), 'table', 'customers', 'op', 'update', 'id', '00000000-0000-4000-8100-000000000028',
+                     'data', '{"notes": "legacy"}'::jsonb, 'legacy_item_id', 7))) -> 'bulk',
+  '"declined"', 'a legacy (protocol 1) item goes to the per-op engine');
+
+-- An unversioned edit over another user's change is last-write-wins, logged with its op: per-op.
+select tests.authenticate_as('bm.jakarta@crm.test');
+update public.customers set notes = 'by the bm' where id = '00000000-0000-4000-8100-000000000032';
+select tests.authenticate_as('rm1.jakarta@crm.test');
+select is(tests.both_engines(jsonb_build_array(
+  tests.op('update', 'customers', '00000000-0000-4000-8100-000000000032', null, '{"notes": "mine"}'))) -> 'bulk',
+  '"declined"', 'an unversioned edit over another user''s change goes to the per-op engine');
+
+-- A statement that fails inside the bulk engine returns the batch to the per-op engine, which
+-- names the op at fault and applies the others.
+select is(
+  (select jsonb_agg(jsonb_build_array(r ->> 'status', r ->> 'code', r ->> 'field'))
+     from jsonb_array_elements(public.sync_push(jsonb_build_object(
+       'protocol', 2, 'client_id', 'c0000000-0000-4000-8000-0000000000b1', 'ops', jsonb_build_array(
+         tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000061', null, '{"name": "PT Fine"}'),
+         tests.op('insert', 'activities', 'b0000000-0000-4000-8000-000000000062', null,
+                  '{"customer_id": "00000000-0000-4000-8100-000000000004", "activity_type": "call", "subject": "when?", "scheduled_at": "not a time"}'))))
+       -> 'results') r),
+  '[["applied", null, null], ["rejected", "invalid", "scheduled_at"]]',
+  'a value the column refuses sends the batch to the per-op engine: that op is rejected naming the field, the other applied');
+
+-- The flag that lets the bulk engine's guarded writes skip the conflict check is its alone: a
+-- client's stale write outside it is still a conflict.
+select ok(
+  (select r ? 'conflict' from jsonb_array_elements(public.sync_push(jsonb_build_object(
+     'protocol', 2, 'client_id', 'c0000000-0000-4000-8000-0000000000b1', 'ops', jsonb_build_array(
+       tests.op('update', 'customers', '00000000-0000-4000-8100-000000000008', 1, '{"notes": "stale again"}')))) -> 'results') r),
+  'after a bulk push, a stale edit of the row it wrote is still a conflict');
+
+-- The field rules a statement trigger caches cannot be forged: every statement recomputes them.
+select set_config('sync.field_rules_customers', '{"role": "rm", "denied": {}}', true);
+select throws_ok(
+  $$ insert into public.customers (name, assigned_rm_id) values ('PT Forged', tests.user_id('rm2.jakarta@crm.test')) $$,
+  '42501', 'permission denied: role rm may not write customers.assigned_rm_id',
+  'a field-rule cache set by the caller is overwritten before any row is checked'
+);
+
+select * from finish();
+rollback;
