@@ -68,11 +68,30 @@ begin
 end
 $$;
 
--- Rows of one table changed after snapshot p_lo (null: since the beginning) and visible in p_hi,
--- after (p_after_xid, p_after_id) in cursor order, as the caller sees them.
-create function sync.changed_rows(
-  p_table text, p_lo pg_snapshot, p_hi pg_snapshot, p_after_xid xid8, p_after_id uuid, p_live_only boolean, p_limit integer
-) returns table (change_xid xid8, id uuid, row_data jsonb)
+-- The SQL expression of a row of p_table (alias t) as JSON without change_xid, column by column
+-- (json_build_object takes at most 50 pairs; a wider table goes through jsonb).
+create function sync.row_json_expression(p_table text) returns text
+language sql stable
+set search_path = ''
+as $$
+  select case when count(*) <= 50
+              then format('json_build_object(%s)', string_agg(format('%L, t.%I', a.attname, a.attname), ', ' order by a.attnum))
+              else '(to_jsonb(t) - ''change_xid'')::json' end
+    from pg_catalog.pg_attribute a
+   where a.attrelid = ('public.' || quote_ident(p_table))::regclass and a.attnum > 0 and not a.attisdropped
+     and a.attname <> 'change_xid'
+$$;
+
+-- One page of one table's changes: rows changed after snapshot p_lo (null: since the beginning) and
+-- visible in p_hi, after (p_after_xid, p_after_id) in cursor order, as the caller sees them, already
+-- in the protocol's change form (upsert with the row, or delete with id and version), with the count
+-- and the cursor position of the page's last row. Built as JSON text in the query that reads the
+-- rows: returning rows to aggregate afterwards, or building jsonb (a binary form with sorted keys,
+-- turned back into text for the response), cost as much again as reading them.
+create function sync.changed_page(
+  p_table text, p_lo pg_snapshot, p_hi pg_snapshot, p_after_xid xid8, p_after_id uuid, p_live_only boolean, p_limit integer,
+  out changes json, out row_count integer, out last_xid xid8, out last_id uuid
+)
 language plpgsql stable
 set search_path = ''
 as $$
@@ -80,31 +99,40 @@ begin
   -- The conflicts the caller's own edits were involved in travel as one more table, so the app can
   -- say "your change to PT Maju's phone was replaced" (a first pull brings the open ones).
   if p_table = 'conflicts' then
-    return query
-    select c.change_xid, c.id, to_jsonb(c) - 'change_xid'
-      from sync.conflicts c
-     where (c.user_id = (select auth.uid()) or c.server_user_id = (select auth.uid()))
-       and c.change_xid < pg_snapshot_xmax(p_hi)
-       and (c.change_xid, c.id) > (p_after_xid, p_after_id)
-       and pg_visible_in_snapshot(c.change_xid, p_hi)
-       and (p_lo is null or (c.change_xid >= pg_snapshot_xmin(p_lo) and not pg_visible_in_snapshot(c.change_xid, p_lo)))
-       and (not p_live_only or c.resolution = 'manual_pending')
-     order by c.change_xid, c.id
-     limit p_limit;
+    select coalesce(json_agg(json_build_object('table', 'conflicts', 'op', 'upsert', 'row', (to_jsonb(c) - 'change_xid')::json)
+                              order by c.change_xid, c.id), '[]'),
+           count(*), max(c.change_xid), (array_agg(c.id order by c.change_xid desc, c.id desc))[1]
+      into changes, row_count, last_xid, last_id
+      from (select c.* from sync.conflicts c
+             where (c.user_id = (select auth.uid()) or c.server_user_id = (select auth.uid()))
+               and c.change_xid < pg_snapshot_xmax(p_hi)
+               and (c.change_xid, c.id) > (p_after_xid, p_after_id)
+               and pg_visible_in_snapshot(c.change_xid, p_hi)
+               and (p_lo is null or (c.change_xid >= pg_snapshot_xmin(p_lo) and not pg_visible_in_snapshot(c.change_xid, p_lo)))
+               and (not p_live_only or c.resolution = 'manual_pending')
+             order by c.change_xid, c.id
+             limit p_limit) c;
     return;
   end if;
-  return query execute format(
-    'select t.change_xid, t.id, to_jsonb(t) - ''change_xid''
-       from public.%I t
-      where t.change_xid < pg_snapshot_xmax($2)
-        and (t.change_xid, t.id) > ($3, $4)
-        and pg_visible_in_snapshot(t.change_xid, $2)
-        %s
-        and ($5 = false or t.deleted_at is null)
-      order by t.change_xid, t.id
-      limit $6',
+  execute format(
+    'select coalesce(json_agg(p.change order by p.change_xid, p.id), ''[]''), count(*)::integer, max(p.change_xid),
+            (array_agg(p.id order by p.change_xid desc, p.id desc))[1]
+       from (select t.change_xid, t.id,
+                    case when t.deleted_at is null
+                         then json_build_object(''table'', %1$L, ''op'', ''upsert'', ''row'', %3$s)
+                         else json_build_object(''table'', %1$L, ''op'', ''delete'', ''id'', t.id, ''version'', t.version) end as change
+               from public.%1$I t
+              where t.change_xid < pg_snapshot_xmax($2)
+                and (t.change_xid, t.id) > ($3, $4)
+                and pg_visible_in_snapshot(t.change_xid, $2)
+                %2$s
+                and ($5 = false or t.deleted_at is null)
+              order by t.change_xid, t.id
+              limit $6) p',
     p_table,
-    case when p_lo is null then '' else 'and t.change_xid >= pg_snapshot_xmin($1) and not pg_visible_in_snapshot(t.change_xid, $1)' end)
+    case when p_lo is null then '' else 'and t.change_xid >= pg_snapshot_xmin($1) and not pg_visible_in_snapshot(t.change_xid, $1)' end,
+    sync.row_json_expression(p_table))
+    into changes, row_count, last_xid, last_id
     using p_lo, p_hi, p_after_xid, p_after_id, p_live_only, p_limit;
 end
 $$;
@@ -186,7 +214,7 @@ as $$
    limit p_limit
 $$;
 
-create function sync.pull(p_payload jsonb) returns jsonb
+create function sync.pull(p_payload jsonb) returns json
 language plpgsql
 set search_path = ''
 -- The row-set estimates of jsonb and array functions are guesses far above a request's size, so
@@ -210,11 +238,12 @@ declare
   v_table text;
   v_after_xid xid8;
   v_after_id uuid;
-  v_page jsonb;
+  v_page json;
+  v_evictions jsonb;
   v_page_count integer;
   v_last_xid xid8;
   v_last_id uuid;
-  v_changes jsonb := '[]';
+  v_changes text[] := '{}';   -- the elements of the changes array, as JSON text, page by page
   v_count integer := 0;
   v_row record;
   v_has_more boolean := false;
@@ -283,8 +312,8 @@ begin
        or v_state ->> 'k' is distinct from v_tables_key
        or v_state ->> 's' is distinct from v_scope_key
        or pg_snapshot_xmin((v_state ->> 'lo')::pg_snapshot) <= v_limits.purged_through_xid then
-      return jsonb_build_object('server_time', clock_timestamp(), 'changes', '[]'::jsonb, 'cursor', null,
-                                'has_more', false, 'resync_required', true);
+      return json_build_object('server_time', clock_timestamp(), 'changes', '[]'::json, 'cursor', null,
+                               'has_more', false, 'resync_required', true);
     end if;
   end if;
 
@@ -293,6 +322,11 @@ begin
   v_full := v_lo is null;
   v_phase := coalesce(v_state ->> 'ph', 'rows');
   v_start_table := v_state ->> 't';
+  -- A new cycle of a delta first asks, in one query, whether anything in its window concerns the
+  -- caller: the common pull of a device that is up to date costs that and the cursor.
+  if not v_full and not v_state ? 'hi' and not sync.visible_changes_exist(v_lo, v_hi, v_tables) then
+    v_phase := 'none';
+  end if;
 
   if v_phase = 'rows' then
     foreach v_table in array v_tables loop
@@ -305,18 +339,11 @@ begin
         v_after_xid := '0';
         v_after_id := '00000000-0000-0000-0000-000000000000';
       end if;
-      -- One aggregate per table: appending row by row would copy the page once per row.
-      select coalesce(jsonb_agg(case when c.row_data ->> 'deleted_at' is not null
-               then jsonb_build_object('table', v_table, 'op', 'delete', 'id', c.id, 'version', (c.row_data ->> 'version')::bigint)
-               else jsonb_build_object('table', v_table, 'op', 'upsert', 'row', c.row_data) end
-             order by c.change_xid, c.id), '[]'),
-             count(*),
-             coalesce(max(c.change_xid), v_after_xid),
-             (array_agg(c.id order by c.change_xid desc, c.id desc))[1]
+      select c.changes, c.row_count, c.last_xid, c.last_id
         into v_page, v_page_count, v_last_xid, v_last_id
-        from sync.changed_rows(v_table, v_lo, v_hi, v_after_xid, v_after_id, v_full, v_limit - v_count) c;
+        from sync.changed_page(v_table, v_lo, v_hi, v_after_xid, v_after_id, v_full, v_limit - v_count) c;
       if v_page_count > 0 then
-        v_changes := v_changes || v_page;
+        v_changes := v_changes || substr(v_page::text, 2, length(v_page::text) - 2);
         v_count := v_count + v_page_count;
         v_after_xid := v_last_xid;
         v_after_id := v_last_id;
@@ -327,9 +354,11 @@ begin
           'select coalesce(jsonb_agg(jsonb_build_object(''table'', %1$L, ''op'', ''evict'', ''id'', w.id)), ''[]'')
              from sync.own_writes(%1$L, $1, $2) w (id)
             where not exists (select 1 from public.%1$I t where t.id = w.id)', v_table)
-          into v_page using v_lo, v_hi;
-        v_changes := v_changes || v_page;
-        v_count := v_count + jsonb_array_length(v_page);
+          into v_evictions using v_lo, v_hi;
+        if jsonb_array_length(v_evictions) > 0 then
+          v_changes := v_changes || substr(v_evictions::text, 2, length(v_evictions::text) - 2);
+          v_count := v_count + jsonb_array_length(v_evictions);
+        end if;
       end if;
       if v_count >= v_limit then
         v_has_more := true;
@@ -345,13 +374,15 @@ begin
   -- that entered it. A first (full) pull needs neither. An entry gives at most one change, so a page
   -- stays within the limit; entries that concern the caller not at all still cost a lookup, so a page
   -- examines at most four times its remaining room of them.
-  if not v_has_more and not v_full then
+  if not v_has_more and not v_full and v_phase <> 'none' then
     v_last_entry_xid := coalesce((v_state ->> 'sx')::xid8, '0');
     v_last_entry_id := coalesce((v_state ->> 'si')::bigint, 0);
     v_budget := 4 * greatest(v_limit - v_count, 1);
     for v_entry in select * from sync.scope_change_entries(v_lo, v_hi, v_last_entry_xid, v_last_entry_id, v_tables, v_budget) loop
-      v_changes := v_changes || v_entry.changes;
-      v_count := v_count + jsonb_array_length(v_entry.changes);
+      if jsonb_array_length(v_entry.changes) > 0 then
+        v_changes := v_changes || substr(v_entry.changes::text, 2, length(v_entry.changes::text) - 2);
+        v_count := v_count + jsonb_array_length(v_entry.changes);
+      end if;
       v_examined := v_examined + 1;
       v_last_entry_xid := v_entry.change_xid;
       v_last_entry_id := v_entry.entry_id;
@@ -371,19 +402,16 @@ begin
   v_next := jsonb_strip_nulls(v_next);
   v_next := v_next || jsonb_build_object('u', v_uid, 'e', v_limits.schema_epoch, 'k', v_tables_key, 's', v_scope_key);
 
-  return jsonb_build_object(
-    'server_time', clock_timestamp(),
-    'changes', v_changes,
-    'cursor', sync.sign_cursor(v_next),
-    'has_more', v_has_more,
-    'resync_required', false
-  );
+  -- Assembled as text: the pages are JSON text already, and a jsonb detour would parse them again.
+  return format('{"server_time": %s, "changes": [%s], "cursor": %s, "has_more": %s, "resync_required": false}',
+                to_json(clock_timestamp()), array_to_string(v_changes, ', '), to_json(sync.sign_cursor(v_next)),
+                to_json(v_has_more))::json;
 end
 $$;
 comment on function sync.pull(jsonb) is
   'Changes since a cursor for the calling user, in pages (see the completeness note in this migration). Returns {server_time, changes, cursor, has_more, resync_required}.';
 
-create function public.sync_pull(payload jsonb) returns jsonb
+create function public.sync_pull(payload jsonb) returns json
 language sql
 security invoker
 set search_path = ''
@@ -395,8 +423,8 @@ comment on function public.sync_pull(jsonb) is
 
 revoke all on function public.sync_pull(jsonb) from public, anon;
 grant execute on function public.sync_pull(jsonb) to authenticated, service_role;
-grant execute on function sync.b64url(bytea), sync.b64url_decode(text), sync.sign_cursor(jsonb), sync.read_cursor(text),
-  sync.changed_rows(text, pg_snapshot, pg_snapshot, xid8, uuid, boolean, integer),
+grant execute on function sync.row_json_expression(text), sync.b64url(bytea), sync.b64url_decode(text), sync.sign_cursor(jsonb), sync.read_cursor(text),
+  sync.changed_page(text, pg_snapshot, pg_snapshot, xid8, uuid, boolean, integer),
   sync.scope_change_entries(pg_snapshot, pg_snapshot, xid8, bigint, text[], integer),
   sync.scope_changes_in(pg_snapshot, pg_snapshot, xid8, bigint, integer), sync.own_writes(text, pg_snapshot, pg_snapshot),
   sync.pull(jsonb) to authenticated, service_role;

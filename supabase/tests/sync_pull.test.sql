@@ -29,7 +29,7 @@ grant all on pulled to authenticated, service_role;
 
 -- The door: a security-invoker function, closed to anon.
 select has_function('public', 'sync_pull', array['jsonb'], 'public.sync_pull(payload jsonb) exists');
-select function_returns('public', 'sync_pull', array['jsonb'], 'jsonb', 'sync_pull returns the pull response as jsonb');
+select function_returns('public', 'sync_pull', array['jsonb'], 'json', 'sync_pull returns the pull response as json (built as text, never parsed again)');
 select isnt_definer('public', 'sync_pull', array['jsonb'], 'sync_pull runs as the caller, so RLS decides what it returns');
 
 select tests.authenticate_as_anon();
@@ -219,7 +219,7 @@ select throws_ok(
 -- A cursor for another set of tables, or from another schema epoch, asks for a full resync.
 select tests.authenticate_as('rm1.jakarta@crm.test');
 select is(
-  public.sync_pull(jsonb_build_object('protocol', 2, 'tables', '["pipelines"]'::jsonb, 'cursor', (select cursor from issued)))
+  public.sync_pull(jsonb_build_object('protocol', 2, 'tables', '["pipelines"]'::jsonb, 'cursor', (select cursor from issued)))::jsonb
     - 'server_time',
   '{"changes": [], "cursor": null, "has_more": false, "resync_required": true}',
   'a cursor issued for other tables gets resync_required'
@@ -239,7 +239,7 @@ update sync.settings set schema_epoch = schema_epoch - 1;
 -- Protocol 1 clients pull with the same request.
 select tests.authenticate_as('rm1.jakarta@crm.test');
 select is(
-  jsonb_array_length(public.sync_pull('{"protocol": 1, "cursor": null, "tables": ["customers"], "limit": 2000}') -> 'changes'),
+  json_array_length(public.sync_pull('{"protocol": 1, "cursor": null, "tables": ["customers"], "limit": 2000}') -> 'changes'),
   (select jsonb_array_length(answer -> 'changes') from pulled where name = 'full'),
   'protocol 1 pulls the same changes'
 );
