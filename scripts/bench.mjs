@@ -1242,10 +1242,15 @@ async function main() {
                      else t.version = o.base_version end
           returning t.*)
          select count(*), coalesce(jsonb_object_agg('customers/' || w.id, to_jsonb(w)), '{}') from w`),
-      "push: claim (sync.claim_ops, security definer)": await explainAs(sql, planUser,
-        `insert into sync.applied_ops as a (user_id, op_id, client_id, table_name, row_id)
-         select '${planUser.id}'::uuid, gen_random_uuid(), '${clientId}'::uuid, 'customers', gen_random_uuid() from generate_series(1, ${P.batch})
-         on conflict on constraint applied_ops_pkey do nothing returning a.op_id`, { asUser: false }),
+      "push: outcomes of earlier pushes (sync.claim_ops, security definer)": await explainAs(sql, planUser,
+        `select w.op_id, a.outcome is null, a.outcome
+           from (select gen_random_uuid() as op_id from generate_series(1, ${P.batch})) w
+           left join sync.applied_ops a on a.user_id = '${planUser.id}'::uuid and a.op_id = w.op_id`, { asUser: false }),
+      "push: outcomes recorded (sync.record_outcomes, security definer)": await explainAs(sql, planUser,
+        `insert into sync.applied_ops (user_id, op_id, client_id, table_name, row_id, outcome)
+         select '${planUser.id}'::uuid, gen_random_uuid(), '${clientId}'::uuid, 'customers', gen_random_uuid(), '{"status": "applied"}'::jsonb
+           from generate_series(1, ${P.batch})
+         on conflict on constraint applied_ops_pkey do nothing`, { asUser: false }),
     };
     results.plans = { user: planUser.email, customers: customersNow, plans: Object.fromEntries(Object.entries(plans).map(([k, v]) => [k, { plan: v, summary: planSummary(v) }])) };
     const failedPlans = Object.entries(plans).filter(([, v]) => v.startsWith("EXPLAIN failed")).map(([k, v]) => `${k}: ${v}`);

@@ -496,8 +496,10 @@ begin
   end if;
 
   -- The rows are written as their ops were checked: each update and delete only if the row still
-  -- has the version (or, unversioned, the author) its op expects, re-checked on the locked row.
+  -- has the version (or, unversioned, the author) its op expects, re-checked on the locked row, so
+  -- the triggers need not check versions or field rules again.
   perform set_config('sync.versions_checked', 'on', true);
+  perform set_config('sync.fields_checked', 'on', true);
 
   -- Inserts, parents before children, one statement per table and set of columns.
   for v_group in
@@ -559,6 +561,7 @@ begin
     v_written := v_written || v_rows;
   end loop;
   perform set_config('sync.versions_checked', '', true);
+  perform set_config('sync.fields_checked', '', true);
 
   return (
     select jsonb_agg(
@@ -620,8 +623,7 @@ begin
     v_results := sync.run_ops(v_request -> 'ops', v_claims, v_client_id, true);
   end if;
 
-  perform sync.record_outcomes(coalesce((
-    select jsonb_agg(r) from jsonb_array_elements(v_results) r where r ->> 'status' <> 'duplicate'), '[]'));
+  perform sync.record_outcomes(v_client_id, v_request -> 'ops', v_results);
   return jsonb_build_object('server_time', clock_timestamp(), 'results', v_results);
 end
 $$;
