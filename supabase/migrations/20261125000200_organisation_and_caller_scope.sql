@@ -32,7 +32,7 @@ create table public.profiles (
   constraint staff_below_admin_belong_to_a_branch check (role = 'admin' or branch_id is not null)
 );
 comment on table public.profiles is 'Staff: one row per auth user. role rm (relationship manager), bm (branch manager) or admin.';
-create index profiles_branch_id_idx on public.profiles (branch_id);
+create index profiles_branch_id_change_xid_id_idx on public.profiles (branch_id, change_xid, id);
 create index profiles_change_xid_id_idx on public.profiles (change_xid, id);
 
 create function sync.current_app_role() returns text

@@ -43,7 +43,12 @@ begin
     return next 'primary key must be (id)';
   end if;
 
-  foreach v_indexed in array array['change_xid,id', p_parent_column, p_owner_column, p_branch_column] loop
+  -- The scope columns of owned and branch tables lead an index that also orders by the cursor, so
+  -- a first pull reads one user's or one branch's rows in cursor order however many others there are.
+  -- (A scope column that is the id itself needs nothing more than the primary key.)
+  foreach v_indexed in array array['change_xid,id', p_parent_column,
+                                   nullif(p_owner_column, 'id') || ',change_xid,id',
+                                   nullif(p_branch_column, 'id') || ',change_xid,id'] loop
     continue when v_indexed is null or v_indexed = 'id';
     if not sync.has_leading_index(p_table, string_to_array(v_indexed, ',')) then
       return next format('no index leads with (%s)', v_indexed);
@@ -71,6 +76,52 @@ as $$
 $$;
 comment on function sync.has_leading_index(regclass, text[]) is
   'Is there a plain index whose leading key columns are exactly p_columns, in order?';
+
+-- A scope kind's read rule as a SQL condition on the row p_alias.*, given SQL expressions for the
+-- caller's app role, branch and user id: the one place the rule of owned, branch and shared tables
+-- is written. The policies pass the caller's helpers as init plans ((select ...), evaluated once
+-- per statement: a SQL function with sub-selects is never inlined, so a helper called per row
+-- would look up the caller's profile once per row). The pull passes the caller's values as
+-- literals, so the planner folds the rule down to the one arm that applies (an rm: owner = them)
+-- and reads those rows from the scope index in cursor order.
+create function sync.scope_condition(
+  p_scope sync.scope_kind, p_owner_column text, p_branch_column text, p_alias text,
+  p_role_sql text, p_branch_sql text, p_uid_sql text
+) returns text
+language sql immutable
+set search_path = ''
+as $$
+  select case p_scope
+    when 'owned' then format(
+      '(%1$s = ''admin'' or (%1$s = ''bm'' and %4$I.%6$I = %2$s) or (%1$s = ''rm'' and %4$I.%5$I = %3$s))',
+      p_role_sql, p_branch_sql, p_uid_sql, p_alias, p_owner_column, p_branch_column)
+    when 'branch' then format('(%1$s = ''admin'' or (%1$s is not null and %3$I.%4$I = %2$s))',
+                              p_role_sql, p_branch_sql, p_alias, p_branch_column)
+    when 'shared' then format('(%s is not null)', p_role_sql)
+  end
+$$;
+
+-- The caller's read scope on p_table as a condition on p_alias.*, with their role, branch and id as
+-- literals (see sync.scope_condition). RLS stays the rule: this only tells the planner which index
+-- finds the rows. Null for a child table: its rows have no scope column of their own, and the
+-- parent's scope restated as a join made the planner collect and sort all of a user's child rows
+-- for every page, where the cursor index with RLS reads them in order.
+create function sync.caller_scope_condition(p_table text, p_alias text) returns text
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_reg sync.tables;
+begin
+  select * into v_reg from sync.tables t where t.table_name = p_table;
+  if v_reg.scope = 'child' then
+    return null;
+  end if;
+  return sync.scope_condition(v_reg.scope, v_reg.owner_column, v_reg.branch_column, p_alias,
+                              quote_nullable(sync.current_app_role()), quote_nullable(sync.current_branch_id()::text) || '::uuid',
+                              quote_nullable(auth.uid()::text) || '::uuid');
+end
+$$;
 
 -- The change probe: whether anything in a pull's window (changed after snapshot p_lo, visible in
 -- p_hi) concerns the caller, answered by one indexed query over every registered table, so that an
@@ -211,32 +262,28 @@ begin
     execute format('drop policy %I on %s', v_policy.polname, p_table);
   end loop;
 
+  -- A child row is visible when its parent is. "offset 0" keeps that a look-up of the parent by its
+  -- key for each row: without it the planner may hash every parent the caller sees instead, a scan
+  -- of the whole parent table on every statement (a million customers for ten key persons).
+  -- A child row is visible when its parent is. "offset 0" keeps that a look-up of the parent by its
+  -- key for each row: without it the planner may hash every parent the caller sees instead, a scan
+  -- of the whole parent table on every statement (a million customers for ten key persons).
+  v_scope_sql := case when p_scope = 'child'
+    then format('exists (select 1 from public.%I p where p.id = %I.%I offset 0)', v_parent, v_name, p_parent_column)
+    else sync.scope_condition(p_scope, p_owner_column, p_branch_column, v_name,
+                              '(select sync.current_app_role())', '(select sync.current_branch_id())', '(select auth.uid())') end;
   case p_scope
     when 'owned' then
-      -- Spelled out rather than a call of sync.in_scope(): a SQL function whose body has sub-selects
-      -- is never inlined, so it would run (and look up the caller's profile) once per row. Written
-      -- here, the (select ...) parts become init plans, evaluated once per statement.
-      v_scope_sql := format(
-        '((select sync.current_app_role()) = ''admin'''
-        ' or ((select sync.current_app_role()) = ''bm'' and %2$I = (select sync.current_branch_id()))'
-        ' or ((select sync.current_app_role()) = ''rm'' and %1$I = (select auth.uid())))',
-        p_owner_column, p_branch_column);
       v_write_check := format('%s and sync.valid_assignment(%I, %I)', v_scope_sql, p_owner_column, p_branch_column);
       v_label := 'in their scope';
     when 'child' then
-      v_scope_sql := format('exists (select 1 from public.%I p where p.id = %I)', v_parent, p_parent_column);
       v_write_check := v_scope_sql;
       v_label := format('whose %s they see', v_parent);
     when 'branch' then
-      v_scope_sql := format(
-        '((select sync.current_app_role()) = ''admin'''
-        ' or ((select sync.current_app_role()) is not null and %I = (select sync.current_branch_id())))',
-        p_branch_column);
       v_write_check := '(select sync.current_app_role()) = ''admin''';
       v_label := 'of their branch';
     when 'shared' then
       -- Every member of staff, but not a signed-in user without a profile: they see nothing.
-      v_scope_sql := '(select sync.current_app_role()) is not null';
       v_write_check := '(select sync.current_app_role()) = ''admin''';
       v_label := '(reference data)';
   end case;
@@ -268,3 +315,5 @@ comment on function sync.register_table(regclass, text, sync.scope_kind, regclas
 revoke all on function sync.register_table(regclass, text, sync.scope_kind, regclass, text, text, text, sync.conflict_strategy) from public;
 grant execute on function sync.shape_problems(regclass, text, text, text), sync.has_leading_index(regclass, text[])
   to service_role;
+grant execute on function sync.scope_condition(sync.scope_kind, text, text, text, text, text, text),
+  sync.caller_scope_condition(text, text) to authenticated, service_role;

@@ -23,8 +23,8 @@ create table public.customers (
 );
 comment on table public.customers is 'Customers; an rm sees the ones assigned to them, a bm their branch''s, an admin all.';
 comment on column public.customers.tax_id is 'NPWP (15 or 16 digits, punctuation allowed).';
-create index customers_assigned_rm_id_idx on public.customers (assigned_rm_id);
-create index customers_branch_id_idx on public.customers (branch_id);
+create index customers_assigned_rm_id_change_xid_id_idx on public.customers (assigned_rm_id, change_xid, id);
+create index customers_branch_id_change_xid_id_idx on public.customers (branch_id, change_xid, id);
 create index customers_change_xid_id_idx on public.customers (change_xid, id);
 
 create table public.key_persons (

@@ -388,7 +388,7 @@ declare
   v_role text := case when current_user = 'authenticated' then sync.current_app_role() end;
   v_ops sync.bulk_op[];
   v_current jsonb := '{}';    -- "table/id" -> the row as the caller sees it now
-  v_existing text[] := '{}';  -- "table/id" of rows that exist, visible or not
+  v_existing jsonb := '{}';   -- "table/id" -> true, of insert ids that exist, visible or not
   v_parents jsonb := '{}';    -- "table/id" -> deleted? for parents named by inserts
   v_columns jsonb;            -- table -> its client columns
   v_inserts jsonb;            -- "table/id" -> ord, of the batch's inserts
@@ -431,30 +431,41 @@ begin
     into v_inserts, v_deletes
     from unnest(v_ops) o;
 
+  -- What the checks need from the database, one query per table and purpose: the current rows of
+  -- the updates and deletes (as the caller sees them), which insert ids exist already (whoever may
+  -- see them), and whether the parents named by inserts are live.
   for v_reg in
-    select t.table_name, t.parent_table, t.parent_column,
-           array_agg(o.id) as ids,
-           array_agg((o.data ->> t.parent_column)::uuid) filter (
-             where o.kind = 'insert' and sync.is_uuid(o.data -> t.parent_column)) as parent_ids
+    select o.table_name,
+           array_agg(o.id) filter (where o.kind <> 'insert') as targets,
+           array_agg(o.id) filter (where o.kind = 'insert') as new_ids
       from unnest(v_ops) o
-      join sync.tables t on t.table_name = o.table_name
-     group by t.table_name, t.parent_table, t.parent_column
+     group by o.table_name
   loop
-    execute format('select coalesce(jsonb_object_agg(%L || t.id, to_jsonb(t)), ''{}'') from public.%I t where t.id = any ($1)',
-                   v_reg.table_name || '/', v_reg.table_name)
-      into v_rows using v_reg.ids;
-    v_current := v_current || v_rows;
-    v_existing := v_existing || array(select v_reg.table_name || '/' || e
-                                        from unnest(sync.existing_ids(v_reg.table_name, v_reg.ids)) e);
-    if v_reg.parent_ids is not null then
-      execute format('select coalesce(jsonb_object_agg(%L || p.id, p.deleted_at is not null), ''{}'')
-                        from public.%I p where p.id = any ($1)', v_reg.parent_table || '/', v_reg.parent_table)
-        into v_rows using v_reg.parent_ids;
-      v_parents := v_parents || v_rows;
+    if v_reg.targets is not null then
+      execute format('select coalesce(jsonb_object_agg(%L || t.id, to_jsonb(t)), ''{}'') from public.%I t where t.id = any ($1)',
+                     v_reg.table_name || '/', v_reg.table_name)
+        into v_rows using v_reg.targets;
+      v_current := v_current || v_rows;
+    end if;
+    if v_reg.new_ids is not null then
+      v_existing := v_existing || coalesce((select jsonb_object_agg(v_reg.table_name || '/' || e, true)
+                                              from unnest(sync.existing_ids(v_reg.table_name, v_reg.new_ids)) e), '{}');
     end if;
     v_denied := v_denied || jsonb_build_object(v_reg.table_name, case when v_role is null then '[]'::jsonb else
       to_jsonb(sync.denied_columns(v_role, v_reg.table_name, array(
         select jsonb_array_elements_text(v_columns -> v_reg.table_name)))) end);
+  end loop;
+  for v_reg in
+    select t.parent_table, array_agg(distinct (o.data ->> t.parent_column)::uuid) as ids
+      from unnest(v_ops) o
+      join sync.tables t on t.table_name = o.table_name
+     where o.kind = 'insert' and t.parent_table is not null and sync.is_uuid(o.data -> t.parent_column)
+     group by t.parent_table
+  loop
+    execute format('select coalesce(jsonb_object_agg(%L || p.id, p.deleted_at is not null), ''{}'')
+                      from public.%I p where p.id = any ($1)', v_reg.parent_table || '/', v_reg.parent_table)
+      into v_rows using v_reg.ids;
+    v_parents := v_parents || v_rows;
   end loop;
 
   -- Every op must be one the bulk engine may decide.
@@ -469,7 +480,7 @@ begin
         or ((o.claim ->> 'claimed')::boolean and not coalesce(case o.kind
           when 'insert' then
             c.cur is null
-            and (o.table_name || '/' || o.id) <> all (v_existing)
+            and not v_existing ? (o.table_name || '/' || o.id)
             -- nothing the role may not write, not even a default's value (the per-op engine knows)
             and not exists (select 1 from jsonb_each(o.data) d
                              where d.value <> 'null' and v_denied -> o.table_name ? d.key)
