@@ -168,6 +168,9 @@ begin
 create or replace function sync.visible_changes_exist(p_lo pg_snapshot, p_hi pg_snapshot, p_tables text[]) returns boolean
 language plpgsql stable
 set search_path = ''
+-- Planned for each window: a generic plan, not knowing how narrow the window is, may look for the
+-- first changed row by reading a whole table, which finds none in the common, empty, case.
+set plan_cache_mode = force_custom_plan
 as $body$
 begin
   return %s
