@@ -3,21 +3,30 @@
 -- Everything runs as the caller (security invoker), so RLS and the field rules apply; dynamic SQL is
 -- built only from names found in the registry and the catalog.
 
--- Does a row exist at all, visible to the caller or not? (insert of an existing id, missing parents)
-create function sync.row_exists(p_table text, p_id uuid) returns boolean
+-- Which of p_ids exist in p_table at all, whoever may see them (an insert of an existing id, a
+-- parent the caller cannot see).
+create function sync.existing_ids(p_table text, p_ids uuid[]) returns uuid[]
 language plpgsql stable
 security definer
 set search_path = ''
 as $$
 declare
-  v_exists boolean;
+  v_ids uuid[];
 begin
   if not exists (select 1 from sync.tables t where t.table_name = p_table) then
-    return false;
+    return '{}';
   end if;
-  execute format('select exists (select 1 from public.%I t where t.id = $1)', p_table) into v_exists using p_id;
-  return v_exists;
+  execute format('select coalesce(array_agg(t.id), ''{}'') from public.%I t where t.id = any ($1)', p_table)
+    into v_ids using p_ids;
+  return v_ids;
 end
+$$;
+
+create function sync.row_exists(p_table text, p_id uuid) returns boolean
+language sql stable
+set search_path = ''
+as $$
+  select p_id = any (sync.existing_ids(p_table, array[p_id]))
 $$;
 
 -- Client-writable columns of a syncable table.
@@ -358,24 +367,6 @@ create type sync.bulk_op as (
 );
 comment on type sync.bulk_op is 'One op of a push as the bulk engine plans it (sync.apply_ops_in_bulk).';
 
--- Which of p_ids exist in p_table at all, whoever may see them: an insert of an existing id is
--- never the bulk engine's to decide.
-create function sync.existing_ids(p_table text, p_ids uuid[]) returns uuid[]
-language plpgsql stable
-security definer
-set search_path = ''
-as $$
-declare
-  v_ids uuid[];
-begin
-  if not exists (select 1 from sync.tables t where t.table_name = p_table) then
-    return '{}';
-  end if;
-  execute format('select coalesce(array_agg(t.id), ''{}'') from public.%I t where t.id = any ($1)', p_table)
-    into v_ids using p_ids;
-  return v_ids;
-end
-$$;
 
 -- Returns the results of the batch, or null when it is not a bulk batch (see above). Raises when a
 -- statement fails; the caller runs it in a subtransaction and falls back to the per-op engine.
