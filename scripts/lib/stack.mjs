@@ -1,7 +1,8 @@
 // Building blocks of the local stack: databases prepared with the real Supabase CLI, local keys,
 // and the API gateway that serves the sync function and the JWKS the way hosted Supabase does.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import postgres from "postgres";
@@ -29,6 +30,7 @@ export async function createDatabase(serverUrl, dbName, { reset = false } = {}) 
     }
     if (!exists || reset) {
       await admin.unsafe(`create database ${quoteIdent(dbName)}`);
+      forgetAppliedMigrations(withDatabase(serverUrl, dbName));
       log(`created database ${dbName}`);
     }
   } finally {
@@ -41,6 +43,7 @@ export async function dropDatabase(serverUrl, dbName) {
   const admin = sql(withDatabase(serverUrl, "postgres"));
   try {
     await admin.unsafe(`drop database if exists ${quoteIdent(dbName)} with (force)`);
+    forgetAppliedMigrations(withDatabase(serverUrl, dbName));
   } finally {
     await admin.end();
   }
@@ -78,8 +81,44 @@ export async function migrate(dbUrl, { seed = true } = {}) {
   if (res.status !== 0) {
     throw new Error(`supabase db push failed:\n${res.stdout}\n${res.stderr}`);
   }
-  const applied = (res.stdout + res.stderr).match(/Applying migration/g)?.length ?? 0;
+  const output = res.stdout + res.stderr;
+  const applied = output.match(/Applying migration/g)?.length ?? 0;
   log(applied ? `applied ${applied} migration(s)` : "schema is up to date");
+  checkAppliedMigrations(dbUrl, [...output.matchAll(/Applying migration (\S+?)\.\.\./g)].map((m) => m[1]));
+}
+
+/**
+ * The CLI applies a migration by its version once, so a migration file edited after it was applied
+ * to a local database leaves that database on the old definitions without a word. This remembers,
+ * per local database (in .local/, never in the database), the digest of each file as it was applied
+ * and says which ones changed since.
+ */
+function checkAppliedMigrations(dbUrl, justApplied) {
+  const file = path.join(LOCAL_DIR, "applied-migrations.json");
+  const key = new URL(dbUrl).pathname.slice(1) + "@" + new URL(dbUrl).host;
+  const all = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+  const known = all[key] ?? {};
+  const dir = path.join(ROOT, "supabase/migrations");
+  const changed = [];
+  for (const name of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    const digest = createHash("sha256").update(readFileSync(path.join(dir, name))).digest("hex");
+    if (justApplied.includes(name) || !(name in known)) known[name] = digest;
+    else if (known[name] !== digest) changed.push(name);
+  }
+  mkdirSync(LOCAL_DIR, { recursive: true });
+  writeFileSync(file, JSON.stringify({ ...all, [key]: known }, null, 2));
+  if (changed.length) {
+    log(`these migrations changed after they were applied to this database, which still runs the old ones: ${changed.join(", ")}. Run \`npm run db:reset\`.`);
+  }
+}
+
+/** Forgets what checkAppliedMigrations remembered of a database that was dropped or re-created. */
+function forgetAppliedMigrations(dbUrl) {
+  const file = path.join(LOCAL_DIR, "applied-migrations.json");
+  if (!existsSync(file)) return;
+  const all = JSON.parse(readFileSync(file, "utf8"));
+  delete all[new URL(dbUrl).pathname.slice(1) + "@" + new URL(dbUrl).host];
+  writeFileSync(file, JSON.stringify(all, null, 2));
 }
 
 /** Local signing material, created once per checkout and kept in .local/ (git-ignored). */
