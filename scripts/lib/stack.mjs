@@ -87,6 +87,9 @@ export async function migrate(dbUrl, { seed = true } = {}) {
   checkAppliedMigrations(dbUrl, [...output.matchAll(/Applying migration (\S+?)\.\.\./g)].map((m) => m[1]));
 }
 
+const APPLIED_MIGRATIONS_FILE = path.join(LOCAL_DIR, "applied-migrations.json");
+const localDatabaseKey = (dbUrl) => `${new URL(dbUrl).pathname.slice(1)}@${new URL(dbUrl).host}`;
+
 /**
  * The CLI applies a migration by its version once, so a migration file edited after it was applied
  * to a local database leaves that database on the old definitions without a word. This remembers,
@@ -94,8 +97,8 @@ export async function migrate(dbUrl, { seed = true } = {}) {
  * and says which ones changed since.
  */
 function checkAppliedMigrations(dbUrl, justApplied) {
-  const file = path.join(LOCAL_DIR, "applied-migrations.json");
-  const key = new URL(dbUrl).pathname.slice(1) + "@" + new URL(dbUrl).host;
+  const file = APPLIED_MIGRATIONS_FILE;
+  const key = localDatabaseKey(dbUrl);
   const all = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
   const known = all[key] ?? {};
   const dir = path.join(ROOT, "supabase/migrations");
@@ -114,10 +117,10 @@ function checkAppliedMigrations(dbUrl, justApplied) {
 
 /** Forgets what checkAppliedMigrations remembered of a database that was dropped or re-created. */
 function forgetAppliedMigrations(dbUrl) {
-  const file = path.join(LOCAL_DIR, "applied-migrations.json");
+  const file = APPLIED_MIGRATIONS_FILE;
   if (!existsSync(file)) return;
   const all = JSON.parse(readFileSync(file, "utf8"));
-  delete all[new URL(dbUrl).pathname.slice(1) + "@" + new URL(dbUrl).host];
+  delete all[localDatabaseKey(dbUrl)];
   writeFileSync(file, JSON.stringify(all, null, 2));
 }
 
