@@ -351,10 +351,12 @@ $$;
 
 -- The bulk engine: the common batch (new rows, edits based on the current version, deletes) applied
 -- with a few statements per table instead of several per op. It takes a batch only when every op is
--- one whose outcome cannot depend on the order of the ops or on a conflict: each row is touched
--- once, updates and deletes are based on the current version, nothing changes a row's scope, and
--- every parent is there before its children. Anything else (and any statement that fails or writes
--- fewer rows than planned) returns the batch to the per-op engine, whose results are the reference.
+-- one whose outcome cannot depend on the order of the ops or on a conflict: updates and deletes are
+-- based on the current version, nothing changes a row's scope, and every parent is there before its
+-- children. A row with several ops (a create and its edits, as offline queues send them) is written
+-- in waves: the first op of every row, then the second, each wave checked against what the one
+-- before wrote. Anything else (and any statement that fails or writes fewer rows than planned)
+-- returns the batch to the per-op engine, whose results are the reference.
 create type sync.bulk_op as (
   ord integer,
   op jsonb,
@@ -363,7 +365,8 @@ create type sync.bulk_op as (
   id uuid,
   base_version bigint,
   data jsonb,
-  claim jsonb
+  claim jsonb,
+  wave integer   -- 1 for the first op on its row in the batch, 2 for the second, ...
 );
 comment on type sync.bulk_op is 'One op of a push as the bulk engine plans it (sync.apply_ops_in_bulk).';
 
@@ -377,7 +380,11 @@ as $$
 declare
   v_uid uuid := auth.uid();
   v_role text := case when current_user = 'authenticated' then sync.current_app_role() end;
-  v_ops sync.bulk_op[];
+  v_all sync.bulk_op[];       -- the batch
+  v_ops sync.bulk_op[];       -- the wave being applied
+  v_waves integer;
+  v_wave integer;
+  v_rows_by_ord jsonb := '{}'; -- ord -> the row its op left (the result's row)
   v_current jsonb := '{}';    -- "table/id" -> the row as the caller sees it now
   v_existing jsonb := '{}';   -- "table/id" -> true, of insert ids that exist, visible or not
   v_parents jsonb := '{}';    -- "table/id" -> deleted? for parents named by inserts
@@ -398,29 +405,40 @@ begin
                        (o.op ->> 'base_version')::bigint,
                        case when jsonb_typeof(o.op -> 'data') = 'object' then o.op -> 'data' else '{}' end
                          - sync.server_columns(),
-                       p_claims -> lower(o.op ->> 'op_id'))::sync.bulk_op order by o.ord)
-    into v_ops
-    from jsonb_array_elements(p_ops) with ordinality o (op, ord);
+                       p_claims -> lower(o.op ->> 'op_id'), o.wave)::sync.bulk_op order by o.ord)
+    into v_all
+    from (select e.op, e.ord::integer,
+                 row_number() over (partition by e.op ->> 'table', lower(e.op ->> 'id') order by e.ord)::integer as wave
+            from jsonb_array_elements(p_ops) with ordinality e (op, ord)) o;
 
-  -- Shape: registered tables, known columns, one op per row, no legacy entity payloads (their
-  -- per-field handling is the per-op engine's).
+  -- Shape: registered tables, known columns, no legacy entity payloads (their per-field handling is
+  -- the per-op engine's).
   select coalesce(jsonb_object_agg(t.table_name, to_jsonb(sync.client_columns(t.table_name))), '{}')
     into v_columns
     from sync.tables t
-   where t.table_name in (select o.table_name from unnest(v_ops) o);
-  if v_ops is null
-     or exists (select 1 from unnest(v_ops) o
+   where t.table_name in (select o.table_name from unnest(v_all) o);
+  if v_all is null
+     or exists (select 1 from unnest(v_all) o
                  where o.op ? 'legacy_item_id' or not v_columns ? o.table_name)
-     or exists (select 1 from unnest(v_ops) o, jsonb_object_keys(o.data) k
-                 where not v_columns -> o.table_name ? k)
-     or (select count(distinct (o.table_name, o.id)) from unnest(v_ops) o) <> cardinality(v_ops) then
+     or exists (select 1 from unnest(v_all) o, jsonb_object_keys(o.data) k
+                 where not v_columns -> o.table_name ? k) then
     return null;
   end if;
-  -- "table/id" -> ord of the batch's inserts and deletes, for the order checks below
-  select coalesce(jsonb_object_agg(o.table_name || '/' || o.id, o.ord) filter (where o.kind = 'insert'), '{}'),
-         coalesce(jsonb_object_agg(o.table_name || '/' || o.id, o.ord) filter (where o.kind = 'delete'), '{}')
+  -- "table/id" -> ord of the batch's first insert and first delete of each row, for the order
+  -- checks below: they hold across waves (a parent deleted by an earlier op, in whatever wave).
+  select coalesce(jsonb_object_agg(x.row_key, x.first_ord) filter (where x.kind = 'insert'), '{}'),
+         coalesce(jsonb_object_agg(x.row_key, x.first_ord) filter (where x.kind = 'delete'), '{}')
     into v_inserts, v_deletes
-    from unnest(v_ops) o;
+    from (select o.table_name || '/' || o.id as row_key, o.kind, min(o.ord) as first_ord
+            from unnest(v_all) o where o.kind in ('insert', 'delete') group by 1, 2) x;
+  select max(o.wave) into v_waves from unnest(v_all) o;
+
+  for v_wave in 1 .. v_waves loop
+  v_ops := array(select o from unnest(v_all) o where o.wave = v_wave order by o.ord);
+  v_current := '{}';
+  v_existing := '{}';
+  v_parents := '{}';
+  v_written := '{}';
 
   -- What the checks need from the database, one query per table and purpose: the current rows of
   -- the updates and deletes (as the caller sees them), which insert ids exist already (whoever may
@@ -494,6 +512,10 @@ begin
         -- a new row under a parent that an earlier op of this batch deletes is refused
         or (o.kind = 'insert' and (v_deletes ->> c.parent_key)::integer < o.ord)
   ) then
+    if v_wave > 1 then
+      -- The waves before wrote rows: the caller's subtransaction must undo them.
+      raise exception 'wave % of the batch needs the per-op engine', v_wave;
+    end if;
     return null;
   end if;
 
@@ -564,6 +586,11 @@ begin
   end loop;
   perform set_config('sync.versions_checked', '', true);
   perform set_config('sync.fields_checked', '', true);
+  select v_rows_by_ord || coalesce(jsonb_object_agg(o.ord, coalesce(v_written -> (o.table_name || '/' || o.id),
+                                                                   v_current -> (o.table_name || '/' || o.id)) - 'change_xid'), '{}')
+    into v_rows_by_ord
+    from unnest(v_ops) o where (o.claim ->> 'claimed')::boolean;
+  end loop;
 
   return (
     select jsonb_agg(
@@ -571,12 +598,12 @@ begin
         -- sync.op_result's envelope, built here: a function call per op costs more than the rest
         when (o.claim ->> 'claimed')::boolean then
           jsonb_build_object('op_id', o.op ->> 'op_id', 'status', 'applied', 'retryable', false,
-            'row', coalesce(v_written -> (o.table_name || '/' || o.id), v_current -> (o.table_name || '/' || o.id)) - 'change_xid')
+            'row', v_rows_by_ord -> o.ord::text)
         when o.claim -> 'outcome' is null or jsonb_typeof(o.claim -> 'outcome') = 'null' then
           sync.op_result(o.op, 'failed', 'in_progress', 'this op is being applied by another request; retry')
         else (o.claim -> 'outcome') || jsonb_build_object('status', 'duplicate', 'original_status', o.claim -> 'outcome' ->> 'status')
       end order by o.ord)
-      from unnest(v_ops) o);
+      from unnest(v_all) o);
 end
 $$;
 comment on function sync.apply_ops_in_bulk(jsonb, jsonb) is

@@ -3,7 +3,7 @@
 -- database, and every batch whose outcome depends on op order, a conflict or a refusal is left to
 -- the per-op engine. rm1.jakarta owns seed customer 4 (key persons 41 and 42, pipeline 4).
 begin;
-select plan(22);
+select plan(27);
 
 create function tests.op(p_op text, p_table text, p_id uuid, p_base_version bigint default null, p_data jsonb default null)
 returns jsonb
@@ -81,6 +81,38 @@ select is((select jsonb_agg(jsonb_build_array(r -> 'row' ->> 'version', r -> 'ro
           '[["1", false], ["1", false], ["1", false], ["2", false], ["1", false], ["2", false], ["2", true], ["2", true]]'::jsonb,
           'new rows start at version 1, edits and deletes add one, the unchanged key person and the old tombstone keep theirs');
 
+-- A create and its edits, as an offline queue sends them, are written in waves (the first op of
+-- every row, then the second, ...), with the per-op engine's results.
+insert into batch values ('waves', tests.both_engines(jsonb_build_array(
+  tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000021', null, '{"name": "PT Twice"}'),
+  tests.op('insert', 'key_persons', 'b0000000-0000-4000-8000-000000000022', null,
+           '{"customer_id": "b0000000-0000-4000-8000-000000000021", "name": "First Contact"}'),
+  tests.op('update', 'customers', 'b0000000-0000-4000-8000-000000000021', 1, '{"notes": "then edited"}'),
+  tests.op('update', 'key_persons', 'b0000000-0000-4000-8000-000000000022', 1, '{"position": "Director"}'),
+  tests.op('update', 'customers', 'b0000000-0000-4000-8000-000000000021', 2, '{"phone": "+62 21 555 0021"}'),
+  tests.op('delete', 'key_persons', 'b0000000-0000-4000-8000-000000000022', 2)
+)));
+select isnt((select answer -> 'bulk' from batch where name = 'waves'), '"declined"',
+            'the bulk engine takes a batch with several ops on a row');
+select is((select answer -> 'bulk' from batch where name = 'waves'), (select answer -> 'per_op' from batch where name = 'waves'),
+          'and its results, wave by wave, are the per-op engine''s');
+select is((select jsonb_agg(r -> 'row' -> 'version') from batch, jsonb_array_elements(answer -> 'bulk') r where name = 'waves'),
+          '[1, 1, 2, 2, 3, 3]', 'each op of a row sees the version the one before it left');
+
+-- An op of a later wave the bulk engine may not decide undoes the waves before it: the per-op
+-- engine then applies the batch once, in order.
+select is(
+  (select jsonb_agg(jsonb_build_array(r ->> 'status', r ->> 'code'))
+     from jsonb_array_elements(public.sync_push(jsonb_build_object(
+       'protocol', 2, 'client_id', 'c0000000-0000-4000-8000-0000000000b1', 'ops', jsonb_build_array(
+         tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000071', null, '{"name": "PT Wave"}'),
+         tests.op('update', 'customers', 'b0000000-0000-4000-8000-000000000071', 1,
+                  jsonb_build_object('assigned_rm_id', tests.user_id('rm2.jakarta@crm.test')))))) -> 'results') r),
+  '[["applied", null], ["rejected", "forbidden"]]',
+  'a refused edit in the second wave: the create applies once, the edit is refused');
+select is((select version from public.customers where id = 'b0000000-0000-4000-8000-000000000071'), 1::bigint,
+          'and the row is there once, as created');
+
 -- Now through the door: the bulk engine's writes are there, attributed, and audited like any other.
 select is(
   (select jsonb_agg(r ->> 'status') from jsonb_array_elements(public.sync_push(jsonb_build_object(
@@ -103,9 +135,11 @@ select tests.authenticate_as('rm1.jakarta@crm.test');
 
 -- Batches the per-op engine must decide, because order, a conflict or a refusal decides them.
 select is(tests.both_engines(jsonb_build_array(
-  tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000021', null, '{"name": "PT Twice"}'),
-  tests.op('update', 'customers', 'b0000000-0000-4000-8000-000000000021', 1, '{"notes": "then edited"}'))) -> 'bulk',
-  '"declined"', 'a row touched twice in one batch goes to the per-op engine');
+  tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000023', null, '{"name": "PT Late Delete"}'),
+  tests.op('delete', 'customers', 'b0000000-0000-4000-8000-000000000023', 1),
+  tests.op('insert', 'key_persons', 'b0000000-0000-4000-8000-000000000024', null,
+           '{"customer_id": "b0000000-0000-4000-8000-000000000023", "name": "After the delete"}'))) -> 'bulk',
+  '"declined"', 'a new row under a parent that an earlier op deleted, in a later wave, goes to the per-op engine');
 select is(tests.both_engines(jsonb_build_array(
   tests.op('update', 'customers', '00000000-0000-4000-8100-000000000012', 7, '{"notes": "stale"}'))) -> 'bulk',
   '"declined"', 'an edit based on an old version (a conflict) goes to the per-op engine');
