@@ -58,9 +58,10 @@ begin
   -- sync.expected_version; a direct client writes it into `version`) is checked here, on every path,
   -- and a stale one is resolved by the table's strategy and audited.
   -- The bulk push engine writes many rows per statement, each guarded in its WHERE clause by the
-  -- version its op expects (re-checked on the locked row), and says so with sync.versions_checked.
+  -- version its op expects (re-checked on the locked row), and says so by naming the table in
+  -- sync.versions_checked.
   v_expected := case
-    when current_setting('sync.versions_checked', true) = 'on' then old.version
+    when current_setting('sync.versions_checked', true) = tg_table_name then old.version
     else coalesce(nullif(current_setting('sync.expected_version', true), '')::bigint,
                   case when new.version is distinct from old.version then new.version end) end;
   -- Each row image as JSON once: these comparisons run for every updated row.
@@ -228,8 +229,8 @@ begin
       message = format('permission denied: anon has no profile and may not write %s', tg_table_name);
   end if;
   -- The bulk push engine checks the field rules of a whole batch before it writes (no denied column
-  -- given, none changed) and says so for the duration of its own statements.
-  if current_setting('sync.fields_checked', true) = 'on' then
+  -- given, none changed) and says so, naming the table, for the duration of its own statements.
+  if current_setting('sync.fields_checked', true) = tg_table_name then
     return new;
   end if;
   v_rules := nullif(current_setting('sync.field_rules_' || tg_table_name, true), '')::jsonb;

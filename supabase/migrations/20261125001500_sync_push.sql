@@ -521,9 +521,8 @@ begin
 
   -- The rows are written as their ops were checked: each update and delete only if the row still
   -- has the version (or, unversioned, the author) its op expects, re-checked on the locked row, so
-  -- the triggers need not check versions or field rules again.
-  perform set_config('sync.versions_checked', 'on', true);
-  perform set_config('sync.fields_checked', 'on', true);
+  -- the triggers of the table being written need not check versions or field rules again. The
+  -- settings name that table: a write some other trigger makes to another table is checked in full.
 
   -- Inserts, parents before children, one statement per table and set of columns.
   for v_group in
@@ -535,6 +534,8 @@ begin
      group by t.sync_order, o.table_name, array(select jsonb_object_keys(o.data) order by 1)
      order by t.sync_order
   loop
+    perform set_config('sync.versions_checked', v_group.table_name, true);
+    perform set_config('sync.fields_checked', v_group.table_name, true);
     execute format(
       'with w as (insert into public.%1$I as t (id%2$s) select o.id%3$s from unnest($1, $2) o (id, data)
          cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r returning t.*)
@@ -564,6 +565,8 @@ begin
      group by t.sync_order, o.table_name, o.kind
      order by t.sync_order, o.kind desc
   loop
+    perform set_config('sync.versions_checked', v_group.table_name, true);
+    perform set_config('sync.fields_checked', v_group.table_name, true);
     execute format(
       'with w as (update public.%1$I as t set %2$s
          from unnest($1, $2, $3) o (id, base_version, data)
