@@ -434,165 +434,165 @@ begin
   select max(o.wave) into v_waves from unnest(v_all) o;
 
   for v_wave in 1 .. v_waves loop
-  v_ops := array(select o from unnest(v_all) o where o.wave = v_wave order by o.ord);
-  v_current := '{}';
-  v_existing := '{}';
-  v_parents := '{}';
-  v_written := '{}';
+    v_ops := array(select o from unnest(v_all) o where o.wave = v_wave order by o.ord);
+    v_current := '{}';
+    v_existing := '{}';
+    v_parents := '{}';
+    v_written := '{}';
 
-  -- What the checks need from the database, one query per table and purpose: the current rows of
-  -- the updates and deletes (as the caller sees them), which insert ids exist already (whoever may
-  -- see them), and whether the parents named by inserts are live.
-  for v_reg in
-    select o.table_name,
-           array_agg(o.id) filter (where o.kind <> 'insert') as targets,
-           array_agg(o.id) filter (where o.kind = 'insert') as new_ids
-      from unnest(v_ops) o
-     group by o.table_name
-  loop
-    if v_reg.targets is not null then
-      execute format('select coalesce(jsonb_object_agg(%L || t.id, to_jsonb(t)), ''{}'') from public.%I t where t.id = any ($1)',
-                     v_reg.table_name || '/', v_reg.table_name)
-        into v_rows using v_reg.targets;
-      v_current := v_current || v_rows;
-    end if;
-    if v_reg.new_ids is not null then
-      v_existing := v_existing || coalesce((select jsonb_object_agg(v_reg.table_name || '/' || e, true)
-                                              from unnest(sync.existing_ids(v_reg.table_name, v_reg.new_ids)) e), '{}');
-    end if;
-    v_denied := v_denied || jsonb_build_object(v_reg.table_name, case when v_role is null then '[]'::jsonb else
-      to_jsonb(sync.denied_columns(v_role, v_reg.table_name, array(
-        select jsonb_array_elements_text(v_columns -> v_reg.table_name)))) end);
-  end loop;
-  for v_reg in
-    select t.parent_table, array_agg(distinct (o.data ->> t.parent_column)::uuid) as ids
-      from unnest(v_ops) o
-      join sync.tables t on t.table_name = o.table_name
-     where o.kind = 'insert' and t.parent_table is not null and sync.is_uuid(o.data -> t.parent_column)
-     group by t.parent_table
-  loop
-    execute format('select coalesce(jsonb_object_agg(%L || p.id, p.deleted_at is not null), ''{}'')
-                      from public.%I p where p.id = any ($1)', v_reg.parent_table || '/', v_reg.parent_table)
-      into v_rows using v_reg.ids;
-    v_parents := v_parents || v_rows;
-  end loop;
+    -- What the checks need from the database, one query per table and purpose: the current rows of
+    -- the updates and deletes (as the caller sees them), which insert ids exist already (whoever may
+    -- see them), and whether the parents named by inserts are live.
+    for v_reg in
+      select o.table_name,
+             array_agg(o.id) filter (where o.kind <> 'insert') as targets,
+             array_agg(o.id) filter (where o.kind = 'insert') as new_ids
+        from unnest(v_ops) o
+       group by o.table_name
+    loop
+      if v_reg.targets is not null then
+        execute format('select coalesce(jsonb_object_agg(%L || t.id, to_jsonb(t)), ''{}'') from public.%I t where t.id = any ($1)',
+                       v_reg.table_name || '/', v_reg.table_name)
+          into v_rows using v_reg.targets;
+        v_current := v_current || v_rows;
+      end if;
+      if v_reg.new_ids is not null then
+        v_existing := v_existing || coalesce((select jsonb_object_agg(v_reg.table_name || '/' || e, true)
+                                                from unnest(sync.existing_ids(v_reg.table_name, v_reg.new_ids)) e), '{}');
+      end if;
+      v_denied := v_denied || jsonb_build_object(v_reg.table_name, case when v_role is null then '[]'::jsonb else
+        to_jsonb(sync.denied_columns(v_role, v_reg.table_name, array(
+          select jsonb_array_elements_text(v_columns -> v_reg.table_name)))) end);
+    end loop;
+    for v_reg in
+      select t.parent_table, array_agg(distinct (o.data ->> t.parent_column)::uuid) as ids
+        from unnest(v_ops) o
+        join sync.tables t on t.table_name = o.table_name
+       where o.kind = 'insert' and t.parent_table is not null and sync.is_uuid(o.data -> t.parent_column)
+       group by t.parent_table
+    loop
+      execute format('select coalesce(jsonb_object_agg(%L || p.id, p.deleted_at is not null), ''{}'')
+                        from public.%I p where p.id = any ($1)', v_reg.parent_table || '/', v_reg.parent_table)
+        into v_rows using v_reg.ids;
+      v_parents := v_parents || v_rows;
+    end loop;
 
-  -- Every op must be one the bulk engine may decide.
-  if exists (
-    select 1
-      from unnest(v_ops) o
-      join sync.tables t on t.table_name = o.table_name
-      cross join lateral (select v_current -> (o.table_name || '/' || o.id) as cur,
-                                 t.parent_table || '/' || coalesce(o.data ->> t.parent_column,
-                                   v_current -> (o.table_name || '/' || o.id) ->> t.parent_column) as parent_key) c
-     where o.claim is null or jsonb_typeof(o.claim) <> 'object'
-        or ((o.claim ->> 'claimed')::boolean and not coalesce(case o.kind
-          when 'insert' then
-            c.cur is null
-            and not v_existing ? (o.table_name || '/' || o.id)
-            -- nothing the role may not write, not even a default's value (the per-op engine knows)
-            and not exists (select 1 from jsonb_each(o.data) d
-                             where d.value <> 'null' and v_denied -> o.table_name ? d.key)
-            and (t.parent_column is null or (
-              sync.is_uuid(o.data -> t.parent_column)
-              -- the parent is live now, or inserted by an earlier op of this batch
-              and (v_parents -> c.parent_key = 'false' or (v_inserts ->> c.parent_key)::integer < o.ord)))
-          else
-            c.cur is not null
-            and (o.kind = 'delete' and c.cur ->> 'deleted_at' is not null
-              or c.cur ->> 'deleted_at' is null
-                 and case when o.base_version is null
-                          then o.kind = 'update' and coalesce((c.cur ->> 'updated_by')::uuid = v_uid, true)
-                          else o.base_version = (c.cur ->> 'version')::bigint end
-                 and not exists (
-                   select 1 from jsonb_each(o.data) d
-                    where d.value is distinct from c.cur -> d.key
-                      and (v_denied -> o.table_name ? d.key or d.key in (t.parent_column, t.owner_column, t.branch_column))))
-          end, false))
-        -- a new row under a parent that an earlier op of this batch deletes is refused
-        or (o.kind = 'insert' and (v_deletes ->> c.parent_key)::integer < o.ord)
-  ) then
-    if v_wave > 1 then
-      -- The waves before wrote rows: the caller's subtransaction must undo them.
-      raise exception 'wave % of the batch needs the per-op engine', v_wave;
+    -- Every op must be one the bulk engine may decide.
+    if exists (
+      select 1
+        from unnest(v_ops) o
+        join sync.tables t on t.table_name = o.table_name
+        cross join lateral (select v_current -> (o.table_name || '/' || o.id) as cur,
+                                   t.parent_table || '/' || coalesce(o.data ->> t.parent_column,
+                                     v_current -> (o.table_name || '/' || o.id) ->> t.parent_column) as parent_key) c
+       where o.claim is null or jsonb_typeof(o.claim) <> 'object'
+          or ((o.claim ->> 'claimed')::boolean and not coalesce(case o.kind
+            when 'insert' then
+              c.cur is null
+              and not v_existing ? (o.table_name || '/' || o.id)
+              -- nothing the role may not write, not even a default's value (the per-op engine knows)
+              and not exists (select 1 from jsonb_each(o.data) d
+                               where d.value <> 'null' and v_denied -> o.table_name ? d.key)
+              and (t.parent_column is null or (
+                sync.is_uuid(o.data -> t.parent_column)
+                -- the parent is live now, or inserted by an earlier op of this batch
+                and (v_parents -> c.parent_key = 'false' or (v_inserts ->> c.parent_key)::integer < o.ord)))
+            else
+              c.cur is not null
+              and (o.kind = 'delete' and c.cur ->> 'deleted_at' is not null
+                or c.cur ->> 'deleted_at' is null
+                   and case when o.base_version is null
+                            then o.kind = 'update' and coalesce((c.cur ->> 'updated_by')::uuid = v_uid, true)
+                            else o.base_version = (c.cur ->> 'version')::bigint end
+                   and not exists (
+                     select 1 from jsonb_each(o.data) d
+                      where d.value is distinct from c.cur -> d.key
+                        and (v_denied -> o.table_name ? d.key or d.key in (t.parent_column, t.owner_column, t.branch_column))))
+            end, false))
+          -- a new row under a parent that an earlier op of this batch deletes is refused
+          or (o.kind = 'insert' and (v_deletes ->> c.parent_key)::integer < o.ord)
+    ) then
+      if v_wave > 1 then
+        -- The waves before wrote rows: the caller's subtransaction must undo them.
+        raise exception 'wave % of the batch needs the per-op engine', v_wave;
+      end if;
+      return null;
     end if;
-    return null;
-  end if;
 
-  -- The rows are written as their ops were checked: each update and delete only if the row still
-  -- has the version (or, unversioned, the author) its op expects, re-checked on the locked row, so
-  -- the triggers of the table being written need not check versions or field rules again. The
-  -- settings name that table: a write some other trigger makes to another table is checked in full.
+    -- The rows are written as their ops were checked: each update and delete only if the row still
+    -- has the version (or, unversioned, the author) its op expects, re-checked on the locked row, so
+    -- the triggers of the table being written need not check versions or field rules again. The
+    -- settings name that table: a write some other trigger makes to another table is checked in full.
 
-  -- Inserts, parents before children, one statement per table and set of columns.
-  for v_group in
-    select o.table_name, array(select jsonb_object_keys(min(o.data::text)::jsonb)) as cols,
-           array_agg(o.id order by o.ord) as ids, array_agg(o.data order by o.ord) as datas
-      from unnest(v_ops) o
-      join sync.tables t on t.table_name = o.table_name
-     where o.kind = 'insert' and (o.claim ->> 'claimed')::boolean
-     group by t.sync_order, o.table_name, array(select jsonb_object_keys(o.data) order by 1)
-     order by t.sync_order
-  loop
-    perform set_config('sync.versions_checked', v_group.table_name, true);
-    perform set_config('sync.fields_checked', v_group.table_name, true);
-    execute format(
-      'with w as (insert into public.%1$I as t (id%2$s) select o.id%3$s from unnest($1, $2) o (id, data)
-         cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r returning t.*)
-       select count(*), coalesce(jsonb_object_agg(%4$L || w.id, to_jsonb(w)), ''{}'') from w',
-      v_group.table_name,
-      coalesce((select string_agg(', ' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
-      coalesce((select string_agg(', r.' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
-      v_group.table_name || '/')
-      into v_count, v_rows using v_group.ids, v_group.datas;
-    if v_count <> cardinality(v_group.ids) then
-      raise exception 'bulk insert into % wrote % of % rows', v_group.table_name, v_count, cardinality(v_group.ids);
-    end if;
-    v_written := v_written || v_rows;
-  end loop;
+    -- Inserts, parents before children, one statement per table and set of columns.
+    for v_group in
+      select o.table_name, array(select jsonb_object_keys(min(o.data::text)::jsonb)) as cols,
+             array_agg(o.id order by o.ord) as ids, array_agg(o.data order by o.ord) as datas
+        from unnest(v_ops) o
+        join sync.tables t on t.table_name = o.table_name
+       where o.kind = 'insert' and (o.claim ->> 'claimed')::boolean
+       group by t.sync_order, o.table_name, array(select jsonb_object_keys(o.data) order by 1)
+       order by t.sync_order
+    loop
+      perform set_config('sync.versions_checked', v_group.table_name, true);
+      perform set_config('sync.fields_checked', v_group.table_name, true);
+      execute format(
+        'with w as (insert into public.%1$I as t (id%2$s) select o.id%3$s from unnest($1, $2) o (id, data)
+           cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r returning t.*)
+         select count(*), coalesce(jsonb_object_agg(%4$L || w.id, to_jsonb(w)), ''{}'') from w',
+        v_group.table_name,
+        coalesce((select string_agg(', ' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
+        coalesce((select string_agg(', r.' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
+        v_group.table_name || '/')
+        into v_count, v_rows using v_group.ids, v_group.datas;
+      if v_count <> cardinality(v_group.ids) then
+        raise exception 'bulk insert into % wrote % of % rows', v_group.table_name, v_count, cardinality(v_group.ids);
+      end if;
+      v_written := v_written || v_rows;
+    end loop;
 
-  -- Updates that change something, and deletes of live rows: one statement per table each.
-  for v_group in
-    select o.table_name, o.kind,
-           array_agg(o.id) as ids, array_agg(o.base_version) as versions, array_agg(o.data) as datas,
-           array(select distinct k from unnest(array_agg(o.data)) d, jsonb_object_keys(d) k order by 1) as cols
-      from unnest(v_ops) o
-      join sync.tables t on t.table_name = o.table_name
-      cross join lateral (select v_current -> (o.table_name || '/' || o.id) as cur) c
-     where o.kind in ('update', 'delete') and (o.claim ->> 'claimed')::boolean
-       and c.cur ->> 'deleted_at' is null
-       and (o.kind = 'delete' or exists (select 1 from jsonb_each(o.data) d where d.value is distinct from c.cur -> d.key))
-     group by t.sync_order, o.table_name, o.kind
-     order by t.sync_order, o.kind desc
-  loop
-    perform set_config('sync.versions_checked', v_group.table_name, true);
-    perform set_config('sync.fields_checked', v_group.table_name, true);
-    execute format(
-      'with w as (update public.%1$I as t set %2$s
-         from unnest($1, $2, $3) o (id, base_version, data)
-         cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r
-        where t.id = o.id and t.deleted_at is null
-          and case when o.base_version is null then t.updated_by is not distinct from $4 or t.updated_by is null
-                   else t.version = o.base_version end
-        returning t.*)
-       select count(*), coalesce(jsonb_object_agg(%3$L || w.id, to_jsonb(w)), ''{}'') from w',
-      v_group.table_name,
-      case when v_group.kind = 'delete' then 'deleted_at = now()'
-           else (select string_agg(format('%1$I = case when o.data ? %2$L then r.%1$I else t.%1$I end', c, c), ', ')
-                   from unnest(v_group.cols) c) end,
-      v_group.table_name || '/')
-      into v_count, v_rows using v_group.ids, v_group.versions, v_group.datas, v_uid;
-    if v_count <> cardinality(v_group.ids) then
-      raise exception 'bulk % of % wrote % of % rows', v_group.kind, v_group.table_name, v_count, cardinality(v_group.ids);
-    end if;
-    v_written := v_written || v_rows;
-  end loop;
-  perform set_config('sync.versions_checked', '', true);
-  perform set_config('sync.fields_checked', '', true);
-  select v_rows_by_ord || coalesce(jsonb_object_agg(o.ord, coalesce(v_written -> (o.table_name || '/' || o.id),
-                                                                   v_current -> (o.table_name || '/' || o.id)) - 'change_xid'), '{}')
-    into v_rows_by_ord
-    from unnest(v_ops) o where (o.claim ->> 'claimed')::boolean;
+    -- Updates that change something, and deletes of live rows: one statement per table each.
+    for v_group in
+      select o.table_name, o.kind,
+             array_agg(o.id) as ids, array_agg(o.base_version) as versions, array_agg(o.data) as datas,
+             array(select distinct k from unnest(array_agg(o.data)) d, jsonb_object_keys(d) k order by 1) as cols
+        from unnest(v_ops) o
+        join sync.tables t on t.table_name = o.table_name
+        cross join lateral (select v_current -> (o.table_name || '/' || o.id) as cur) c
+       where o.kind in ('update', 'delete') and (o.claim ->> 'claimed')::boolean
+         and c.cur ->> 'deleted_at' is null
+         and (o.kind = 'delete' or exists (select 1 from jsonb_each(o.data) d where d.value is distinct from c.cur -> d.key))
+       group by t.sync_order, o.table_name, o.kind
+       order by t.sync_order, o.kind desc
+    loop
+      perform set_config('sync.versions_checked', v_group.table_name, true);
+      perform set_config('sync.fields_checked', v_group.table_name, true);
+      execute format(
+        'with w as (update public.%1$I as t set %2$s
+           from unnest($1, $2, $3) o (id, base_version, data)
+           cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r
+          where t.id = o.id and t.deleted_at is null
+            and case when o.base_version is null then t.updated_by is not distinct from $4 or t.updated_by is null
+                     else t.version = o.base_version end
+          returning t.*)
+         select count(*), coalesce(jsonb_object_agg(%3$L || w.id, to_jsonb(w)), ''{}'') from w',
+        v_group.table_name,
+        case when v_group.kind = 'delete' then 'deleted_at = now()'
+             else (select string_agg(format('%1$I = case when o.data ? %2$L then r.%1$I else t.%1$I end', c, c), ', ')
+                     from unnest(v_group.cols) c) end,
+        v_group.table_name || '/')
+        into v_count, v_rows using v_group.ids, v_group.versions, v_group.datas, v_uid;
+      if v_count <> cardinality(v_group.ids) then
+        raise exception 'bulk % of % wrote % of % rows', v_group.kind, v_group.table_name, v_count, cardinality(v_group.ids);
+      end if;
+      v_written := v_written || v_rows;
+    end loop;
+    perform set_config('sync.versions_checked', '', true);
+    perform set_config('sync.fields_checked', '', true);
+    select v_rows_by_ord || coalesce(jsonb_object_agg(o.ord, coalesce(v_written -> (o.table_name || '/' || o.id),
+                                                                     v_current -> (o.table_name || '/' || o.id)) - 'change_xid'), '{}')
+      into v_rows_by_ord
+      from unnest(v_ops) o where (o.claim ->> 'claimed')::boolean;
   end loop;
 
   return (
