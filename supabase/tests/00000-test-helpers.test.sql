@@ -97,9 +97,36 @@ exception when others then
 end
 $$;
 
+-- The authenticated role with claims that name no user (a token without sub).
+create or replace function tests.authenticate_without_user() returns void
+language plpgsql
+as $$
+begin
+  perform set_config('role', 'authenticated', true);
+  perform set_config('request.jwt.claims', '{"role": "authenticated", "aud": "authenticated"}', true);
+end
+$$;
+
+-- One protocol 2 op; base_version and data only when given.
+create or replace function tests.op(p_op_id uuid, p_op text, p_table text, p_id uuid, p_base_version bigint default null,
+                                    p_data jsonb default null) returns jsonb
+language sql immutable
+as $$
+  select jsonb_build_object('op_id', p_op_id, 'table', p_table, 'op', p_op, 'id', p_id)
+      || case when p_base_version is null then '{}' else jsonb_build_object('base_version', p_base_version) end
+      || case when p_data is null then '{}' else jsonb_build_object('data', p_data) end
+$$;
+
+-- A protocol 2 push request of p_ops from one test device.
+create or replace function tests.push_body(p_ops jsonb) returns jsonb
+language sql immutable
+as $$
+  select jsonb_build_object('protocol', 2, 'client_id', 'c0000000-0000-4000-8000-000000000001', 'ops', p_ops)
+$$;
+
 grant execute on all functions in schema tests to anon, authenticated, service_role;
 
-select plan(7);
+select plan(10);
 select has_function('tests', 'user_id', array['text'], 'tests.user_id(email) finds a user');
 select has_function('tests', 'authenticate_as', array['text'], 'tests.authenticate_as(email) acts as a user');
 select has_function('tests', 'authenticate_as_anon', 'tests.authenticate_as_anon() acts as anon');
@@ -107,6 +134,9 @@ select has_function('tests', 'authenticate_as_service_role', 'tests.authenticate
 select has_function('tests', 'clear_authentication', 'tests.clear_authentication() returns to the owner');
 select has_function('tests', 'create_staff', array['text', 'text', 'text'], 'tests.create_staff() adds a staff member');
 select has_function('tests', 'sync_error', array['text', 'jsonb'], 'tests.sync_error() captures an RPC error');
+select has_function('tests', 'authenticate_without_user', 'tests.authenticate_without_user() acts as a token without sub');
+select has_function('tests', 'op', array['uuid', 'text', 'text', 'uuid', 'bigint', 'jsonb'], 'tests.op() builds a protocol 2 op');
+select has_function('tests', 'push_body', array['jsonb'], 'tests.push_body() builds a push request');
 select * from finish();
 
 commit;

@@ -5,15 +5,6 @@
 begin;
 select plan(27);
 
-create function tests.op(p_op text, p_table text, p_id uuid, p_base_version bigint default null, p_data jsonb default null)
-returns jsonb
-language sql volatile
-as $$
-  select jsonb_build_object('op_id', gen_random_uuid(), 'table', p_table, 'op', p_op, 'id', p_id)
-      || case when p_base_version is null then '{}' else jsonb_build_object('base_version', p_base_version) end
-      || case when p_data is null then '{}' else jsonb_build_object('data', p_data) end
-$$;
-
 -- Each engine on the same database state (a subtransaction undone after each), rows without the
 -- clock values that differ between the two runs (deleted_at only says whether it is set).
 -- {"bulk": "declined"} when the bulk engine leaves the batch to the per-op engine.
@@ -44,7 +35,7 @@ begin
 end
 $$;
 
-grant execute on function tests.op(text, text, uuid, bigint, jsonb), tests.both_engines(jsonb) to authenticated;
+grant execute on function tests.both_engines(jsonb) to authenticated;
 
 create temp table batch (name text primary key, answer jsonb not null) on commit drop;
 grant all on batch to authenticated;
@@ -56,16 +47,16 @@ select tests.authenticate_as('rm1.jakarta@crm.test');
 update public.activities set deleted_at = now()
  where id = (select id from public.activities where customer_id = '00000000-0000-4000-8100-000000000004' limit 1);
 insert into batch values ('mixed', tests.both_engines(jsonb_build_array(
-  tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000001', null, '{"name": "PT Bulk", "email": "bulk@customer.test"}'),
-  tests.op('insert', 'key_persons', 'b0000000-0000-4000-8000-000000000002', null,
+  tests.op(gen_random_uuid(), 'insert', 'customers', 'b0000000-0000-4000-8000-000000000001', null, '{"name": "PT Bulk", "email": "bulk@customer.test"}'),
+  tests.op(gen_random_uuid(), 'insert', 'key_persons', 'b0000000-0000-4000-8000-000000000002', null,
            '{"customer_id": "b0000000-0000-4000-8000-000000000001", "name": "Bulk Contact"}'),
-  tests.op('insert', 'activities', 'b0000000-0000-4000-8000-000000000003', null,
+  tests.op(gen_random_uuid(), 'insert', 'activities', 'b0000000-0000-4000-8000-000000000003', null,
            '{"customer_id": "00000000-0000-4000-8100-000000000004", "activity_type": "call", "subject": "Bulk call", "scheduled_at": "2027-01-04T09:00:00Z"}'),
-  tests.op('update', 'customers', '00000000-0000-4000-8100-000000000004', 1, '{"phone": "+62 21 555 0004", "notes": "bulk"}'),
-  tests.op('update', 'key_persons', '00000000-0000-4000-8200-000000000041', 1, '{"position": "Director"}'),
-  tests.op('update', 'key_persons', '00000000-0000-4000-8200-000000000042', null, '{"notes": "unversioned, own row"}'),
-  tests.op('delete', 'pipelines', '00000000-0000-4000-8300-000000000004', 1),
-  tests.op('delete', 'activities', (select id from public.activities where customer_id = '00000000-0000-4000-8100-000000000004'
+  tests.op(gen_random_uuid(), 'update', 'customers', '00000000-0000-4000-8100-000000000004', 1, '{"phone": "+62 21 555 0004", "notes": "bulk"}'),
+  tests.op(gen_random_uuid(), 'update', 'key_persons', '00000000-0000-4000-8200-000000000041', 1, '{"position": "Director"}'),
+  tests.op(gen_random_uuid(), 'update', 'key_persons', '00000000-0000-4000-8200-000000000042', null, '{"notes": "unversioned, own row"}'),
+  tests.op(gen_random_uuid(), 'delete', 'pipelines', '00000000-0000-4000-8300-000000000004', 1),
+  tests.op(gen_random_uuid(), 'delete', 'activities', (select id from public.activities where customer_id = '00000000-0000-4000-8100-000000000004'
                                       and deleted_at is not null limit 1), 2)
 )));
 
@@ -84,13 +75,13 @@ select is((select jsonb_agg(jsonb_build_array(r -> 'row' ->> 'version', r -> 'ro
 -- A create and its edits, as an offline queue sends them, are written in waves (the first op of
 -- every row, then the second, ...), with the per-op engine's results.
 insert into batch values ('waves', tests.both_engines(jsonb_build_array(
-  tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000021', null, '{"name": "PT Twice"}'),
-  tests.op('insert', 'key_persons', 'b0000000-0000-4000-8000-000000000022', null,
+  tests.op(gen_random_uuid(), 'insert', 'customers', 'b0000000-0000-4000-8000-000000000021', null, '{"name": "PT Twice"}'),
+  tests.op(gen_random_uuid(), 'insert', 'key_persons', 'b0000000-0000-4000-8000-000000000022', null,
            '{"customer_id": "b0000000-0000-4000-8000-000000000021", "name": "First Contact"}'),
-  tests.op('update', 'customers', 'b0000000-0000-4000-8000-000000000021', 1, '{"notes": "then edited"}'),
-  tests.op('update', 'key_persons', 'b0000000-0000-4000-8000-000000000022', 1, '{"position": "Director"}'),
-  tests.op('update', 'customers', 'b0000000-0000-4000-8000-000000000021', 2, '{"phone": "+62 21 555 0021"}'),
-  tests.op('delete', 'key_persons', 'b0000000-0000-4000-8000-000000000022', 2)
+  tests.op(gen_random_uuid(), 'update', 'customers', 'b0000000-0000-4000-8000-000000000021', 1, '{"notes": "then edited"}'),
+  tests.op(gen_random_uuid(), 'update', 'key_persons', 'b0000000-0000-4000-8000-000000000022', 1, '{"position": "Director"}'),
+  tests.op(gen_random_uuid(), 'update', 'customers', 'b0000000-0000-4000-8000-000000000021', 2, '{"phone": "+62 21 555 0021"}'),
+  tests.op(gen_random_uuid(), 'delete', 'key_persons', 'b0000000-0000-4000-8000-000000000022', 2)
 )));
 select isnt((select answer -> 'bulk' from batch where name = 'waves'), '"declined"',
             'the bulk engine takes a batch with several ops on a row');
@@ -103,10 +94,9 @@ select is((select jsonb_agg(r -> 'row' -> 'version') from batch, jsonb_array_ele
 -- engine then applies the batch once, in order.
 select is(
   (select jsonb_agg(jsonb_build_array(r ->> 'status', r ->> 'code'))
-     from jsonb_array_elements(public.sync_push(jsonb_build_object(
-       'protocol', 2, 'client_id', 'c0000000-0000-4000-8000-0000000000b1', 'ops', jsonb_build_array(
-         tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000071', null, '{"name": "PT Wave"}'),
-         tests.op('update', 'customers', 'b0000000-0000-4000-8000-000000000071', 1,
+     from jsonb_array_elements(public.sync_push(tests.push_body(jsonb_build_array(
+         tests.op(gen_random_uuid(), 'insert', 'customers', 'b0000000-0000-4000-8000-000000000071', null, '{"name": "PT Wave"}'),
+         tests.op(gen_random_uuid(), 'update', 'customers', 'b0000000-0000-4000-8000-000000000071', 1,
                   jsonb_build_object('assigned_rm_id', tests.user_id('rm2.jakarta@crm.test')))))) -> 'results') r),
   '[["applied", null], ["rejected", "forbidden"]]',
   'a refused edit in the second wave: the create applies once, the edit is refused');
@@ -115,10 +105,9 @@ select is((select version from public.customers where id = 'b0000000-0000-4000-8
 
 -- Now through the door: the bulk engine's writes are there, attributed, and audited like any other.
 select is(
-  (select jsonb_agg(r ->> 'status') from jsonb_array_elements(public.sync_push(jsonb_build_object(
-     'protocol', 2, 'client_id', 'c0000000-0000-4000-8000-0000000000b1', 'ops', jsonb_build_array(
-       tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000011', null, '{"name": "PT Bulk Door"}'),
-       tests.op('update', 'customers', '00000000-0000-4000-8100-000000000008', 1, '{"notes": "through the door"}')))) -> 'results') r),
+  (select jsonb_agg(r ->> 'status') from jsonb_array_elements(public.sync_push(tests.push_body(jsonb_build_array(
+       tests.op(gen_random_uuid(), 'insert', 'customers', 'b0000000-0000-4000-8000-000000000011', null, '{"name": "PT Bulk Door"}'),
+       tests.op(gen_random_uuid(), 'update', 'customers', '00000000-0000-4000-8100-000000000008', 1, '{"notes": "through the door"}')))) -> 'results') r),
   '["applied", "applied"]', 'a push through public.sync_push applies a bulk batch');
 select is((select row(assigned_rm_id, branch_id, created_by, version)::text from public.customers where id = 'b0000000-0000-4000-8000-000000000011'),
           row(tests.user_id('rm1.jakarta@crm.test'), '00000000-0000-4000-8000-0000000000b1'::uuid, tests.user_id('rm1.jakarta@crm.test'), 1)::text,
@@ -135,37 +124,37 @@ select tests.authenticate_as('rm1.jakarta@crm.test');
 
 -- Batches the per-op engine must decide, because order, a conflict or a refusal decides them.
 select is(tests.both_engines(jsonb_build_array(
-  tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000023', null, '{"name": "PT Late Delete"}'),
-  tests.op('delete', 'customers', 'b0000000-0000-4000-8000-000000000023', 1),
-  tests.op('insert', 'key_persons', 'b0000000-0000-4000-8000-000000000024', null,
+  tests.op(gen_random_uuid(), 'insert', 'customers', 'b0000000-0000-4000-8000-000000000023', null, '{"name": "PT Late Delete"}'),
+  tests.op(gen_random_uuid(), 'delete', 'customers', 'b0000000-0000-4000-8000-000000000023', 1),
+  tests.op(gen_random_uuid(), 'insert', 'key_persons', 'b0000000-0000-4000-8000-000000000024', null,
            '{"customer_id": "b0000000-0000-4000-8000-000000000023", "name": "After the delete"}'))) -> 'bulk',
   '"declined"', 'a new row under a parent that an earlier op deleted, in a later wave, goes to the per-op engine');
 select is(tests.both_engines(jsonb_build_array(
-  tests.op('update', 'customers', '00000000-0000-4000-8100-000000000012', 7, '{"notes": "stale"}'))) -> 'bulk',
+  tests.op(gen_random_uuid(), 'update', 'customers', '00000000-0000-4000-8100-000000000012', 7, '{"notes": "stale"}'))) -> 'bulk',
   '"declined"', 'an edit based on an old version (a conflict) goes to the per-op engine');
 select is(tests.both_engines(jsonb_build_array(
-  tests.op('insert', 'key_persons', 'b0000000-0000-4000-8000-000000000031', null,
+  tests.op(gen_random_uuid(), 'insert', 'key_persons', 'b0000000-0000-4000-8000-000000000031', null,
            '{"customer_id": "b0000000-0000-4000-8000-000000000032", "name": "Early child"}'),
-  tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000032', null, '{"name": "PT Late Parent"}'))) -> 'bulk',
+  tests.op(gen_random_uuid(), 'insert', 'customers', 'b0000000-0000-4000-8000-000000000032', null, '{"name": "PT Late Parent"}'))) -> 'bulk',
   '"declined"', 'a child sent before its parent goes to the per-op engine');
 select is(tests.both_engines(jsonb_build_array(
-  tests.op('delete', 'customers', '00000000-0000-4000-8100-000000000016', 1),
-  tests.op('insert', 'activities', 'b0000000-0000-4000-8000-000000000041', null,
+  tests.op(gen_random_uuid(), 'delete', 'customers', '00000000-0000-4000-8100-000000000016', 1),
+  tests.op(gen_random_uuid(), 'insert', 'activities', 'b0000000-0000-4000-8000-000000000041', null,
            '{"customer_id": "00000000-0000-4000-8100-000000000016", "activity_type": "call", "subject": "too late", "scheduled_at": "2027-01-04T09:00:00Z"}'))) -> 'bulk',
   '"declined"', 'a new row under a parent deleted earlier in the batch goes to the per-op engine');
 select is(tests.both_engines(jsonb_build_array(
-  tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000051', null,
+  tests.op(gen_random_uuid(), 'insert', 'customers', 'b0000000-0000-4000-8000-000000000051', null,
            jsonb_build_object('name', 'PT Not Mine', 'assigned_rm_id', tests.user_id('rm2.jakarta@crm.test'))))) -> 'bulk',
   '"declined"', 'a column the role may not write goes to the per-op engine');
 select is(tests.both_engines(jsonb_build_array(
-  tests.op('update', 'key_persons', '00000000-0000-4000-8200-000000000041', 1,
+  tests.op(gen_random_uuid(), 'update', 'key_persons', '00000000-0000-4000-8200-000000000041', 1,
            '{"customer_id": "00000000-0000-4000-8100-000000000020"}'))) -> 'bulk',
   '"declined"', 'moving a row to another parent (a scope change) goes to the per-op engine');
 select is(tests.both_engines(jsonb_build_array(
-  tests.op('insert', 'customers', '00000000-0000-4000-8100-000000000001', null, '{"name": "PT Taken"}'))) -> 'bulk',
+  tests.op(gen_random_uuid(), 'insert', 'customers', '00000000-0000-4000-8100-000000000001', null, '{"name": "PT Taken"}'))) -> 'bulk',
   '"declined"', 'an insert of an id that exists, even out of sight, goes to the per-op engine');
 select is(tests.both_engines(jsonb_build_array(
-  tests.op('update', 'customers', '00000000-0000-4000-8100-000000000024', 1, '{"no_such_column": 1}'))) -> 'bulk',
+  tests.op(gen_random_uuid(), 'update', 'customers', '00000000-0000-4000-8100-000000000024', 1, '{"no_such_column": 1}'))) -> 'bulk',
   '"declined"', 'an unknown column goes to the per-op engine');
 select is(tests.both_engines(jsonb_build_array(
   jsonb_build_object('op_id', gen_random_uuid(), 'table', 'customers', 'op', 'update', 'id', '00000000-0000-4000-8100-000000000028',
@@ -177,17 +166,16 @@ select tests.authenticate_as('bm.jakarta@crm.test');
 update public.customers set notes = 'by the bm' where id = '00000000-0000-4000-8100-000000000032';
 select tests.authenticate_as('rm1.jakarta@crm.test');
 select is(tests.both_engines(jsonb_build_array(
-  tests.op('update', 'customers', '00000000-0000-4000-8100-000000000032', null, '{"notes": "mine"}'))) -> 'bulk',
+  tests.op(gen_random_uuid(), 'update', 'customers', '00000000-0000-4000-8100-000000000032', null, '{"notes": "mine"}'))) -> 'bulk',
   '"declined"', 'an unversioned edit over another user''s change goes to the per-op engine');
 
 -- A statement that fails inside the bulk engine returns the batch to the per-op engine, which
 -- names the op at fault and applies the others.
 select is(
   (select jsonb_agg(jsonb_build_array(r ->> 'status', r ->> 'code', r ->> 'field'))
-     from jsonb_array_elements(public.sync_push(jsonb_build_object(
-       'protocol', 2, 'client_id', 'c0000000-0000-4000-8000-0000000000b1', 'ops', jsonb_build_array(
-         tests.op('insert', 'customers', 'b0000000-0000-4000-8000-000000000061', null, '{"name": "PT Fine"}'),
-         tests.op('insert', 'activities', 'b0000000-0000-4000-8000-000000000062', null,
+     from jsonb_array_elements(public.sync_push(tests.push_body(jsonb_build_array(
+         tests.op(gen_random_uuid(), 'insert', 'customers', 'b0000000-0000-4000-8000-000000000061', null, '{"name": "PT Fine"}'),
+         tests.op(gen_random_uuid(), 'insert', 'activities', 'b0000000-0000-4000-8000-000000000062', null,
                   '{"customer_id": "00000000-0000-4000-8100-000000000004", "activity_type": "call", "subject": "when?", "scheduled_at": "not a time"}'))))
        -> 'results') r),
   '[["applied", null, null], ["rejected", "invalid", "scheduled_at"]]',
@@ -196,9 +184,8 @@ select is(
 -- The flag that lets the bulk engine's guarded writes skip the conflict check is its alone: a
 -- client's stale write outside it is still a conflict.
 select ok(
-  (select r ? 'conflict' from jsonb_array_elements(public.sync_push(jsonb_build_object(
-     'protocol', 2, 'client_id', 'c0000000-0000-4000-8000-0000000000b1', 'ops', jsonb_build_array(
-       tests.op('update', 'customers', '00000000-0000-4000-8100-000000000008', 1, '{"notes": "stale again"}')))) -> 'results') r),
+  (select r ? 'conflict' from jsonb_array_elements(public.sync_push(tests.push_body(jsonb_build_array(
+       tests.op(gen_random_uuid(), 'update', 'customers', '00000000-0000-4000-8100-000000000008', 1, '{"notes": "stale again"}')))) -> 'results') r),
   'after a bulk push, a stale edit of the row it wrote is still a conflict');
 
 -- The field rules a statement trigger caches cannot be forged: every statement recomputes them.

@@ -46,12 +46,7 @@ select throws_ok(
   'a caller with no user (the service role) gets SYAU1'
 );
 
-do $$
-begin
-  perform set_config('role', 'authenticated', true);
-  perform set_config('request.jwt.claims', '{"role": "authenticated", "aud": "authenticated"}', true);
-end
-$$;
+select tests.authenticate_without_user();
 select throws_ok(
   $$ select public.sync_pull('{"protocol": 2, "cursor": null}') $$,
   'SYAU1', 'a pull needs a signed-in user',

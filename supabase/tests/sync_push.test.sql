@@ -4,25 +4,6 @@
 begin;
 select plan(61);
 
--- One protocol 2 op; base_version and data only when given.
-create function tests.op(p_op_id uuid, p_op text, p_table text, p_id uuid, p_base_version bigint default null,
-                         p_data jsonb default null) returns jsonb
-language sql immutable
-as $$
-  select jsonb_build_object('op_id', p_op_id, 'table', p_table, 'op', p_op, 'id', p_id)
-      || case when p_base_version is null then '{}' else jsonb_build_object('base_version', p_base_version) end
-      || case when p_data is null then '{}' else jsonb_build_object('data', p_data) end
-$$;
-
-create function tests.push_body(p_ops jsonb) returns jsonb
-language sql immutable
-as $$
-  select jsonb_build_object('protocol', 2, 'client_id', 'c0000000-0000-4000-8000-000000000001', 'ops', p_ops)
-$$;
-
-grant execute on function tests.op(uuid, text, text, uuid, bigint, jsonb), tests.push_body(jsonb)
-  to anon, authenticated, service_role;
-
 -- Every answer the tests look at, by name.
 create temp table pushed (name text primary key, answer jsonb not null) on commit drop;
 grant all on pushed to authenticated, service_role;
@@ -46,12 +27,7 @@ select throws_ok(
   'a caller with no user (the service role) gets SYAU1'
 );
 
-do $$
-begin
-  perform set_config('role', 'authenticated', true);
-  perform set_config('request.jwt.claims', '{"role": "authenticated", "aud": "authenticated"}', true);
-end
-$$;
+select tests.authenticate_without_user();
 select throws_ok(
   $$ select public.sync_push(tests.push_body('[]')) $$,
   'SYAU1', 'a push needs a signed-in user',
