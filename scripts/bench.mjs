@@ -1281,9 +1281,9 @@ async function main() {
           returning t.*)
          select count(*), coalesce(jsonb_object_agg('customers/' || w.id, to_jsonb(w)), '{}') from w`),
       "push: outcomes of earlier pushes (sync.claim_ops, security definer)": await explainAs(sql, planUser,
-        `select w.op_id, a.outcome is null, a.outcome
-           from (select gen_random_uuid() as op_id from generate_series(1, ${P.batch})) w
-           left join sync.applied_ops a on a.user_id = '${planUser.id}'::uuid and a.op_id = w.op_id`, { asUser: false }),
+        `select coalesce(jsonb_object_agg(a.op_id::text, a.outcome), '{}') from sync.applied_ops a
+          where a.user_id = '${planUser.id}'::uuid
+            and a.op_id = any (array(select gen_random_uuid() from generate_series(1, ${P.batch})))`, { asUser: false }),
       "push: outcomes recorded (sync.record_outcomes, security definer)": await explainAs(sql, planUser,
         `insert into sync.applied_ops (user_id, op_id, client_id, table_name, row_id, outcome)
          select '${planUser.id}'::uuid, gen_random_uuid(), '${clientId}'::uuid, 'customers', gen_random_uuid(), '{"status": "applied"}'::jsonb

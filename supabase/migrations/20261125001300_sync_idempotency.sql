@@ -17,29 +17,30 @@ comment on table sync.applied_ops is
 create index applied_ops_applied_at_idx on sync.applied_ops (applied_at);
 revoke all on sync.applied_ops from public, anon, authenticated, service_role;
 
--- Takes the caller's push lock and returns, for each op, whether it is this push's to apply
--- (claimed) or was processed before (its outcome). One push per user at a time: a copy of a push
--- racing its original (a retry after a timeout) waits here for it to commit and then finds its
+-- Takes the caller's push lock and returns the outcomes of those of p_ops processed before, by
+-- lower-case op_id (the others are this push's to apply). One push per user at a time: a copy of a
+-- push racing its original (a retry after a timeout) waits here for it to commit and then finds its
 -- outcomes. Serialising one user's devices costs little, and it lets the outcomes be written once,
 -- at the end, instead of a claim row first and its outcome afterwards.
-create function sync.claim_ops(p_client_id uuid, p_ops jsonb)
-returns table (op_id uuid, claimed boolean, outcome jsonb)
+create function sync.claim_ops(p_ops jsonb) returns jsonb
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
   v_uid uuid := auth.uid();
+  v_earlier jsonb;
 begin
   perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('sync.push/' || v_uid::text, 0));
-  return query
-  select w.op_id, a.outcome is null, a.outcome
-    from (select distinct (o ->> 'op_id')::uuid as op_id from jsonb_array_elements(p_ops) o) w
-    left join sync.applied_ops a on a.user_id = v_uid and a.op_id = w.op_id;
+  select coalesce(jsonb_object_agg(a.op_id::text, a.outcome), '{}') into v_earlier
+    from sync.applied_ops a
+   where a.user_id = v_uid
+     and a.op_id = any (array(select (o ->> 'op_id')::uuid from jsonb_array_elements(p_ops) o));
+  return v_earlier;
 end
 $$;
-comment on function sync.claim_ops(uuid, jsonb) is
-  'Takes the caller''s push lock (one push per user at a time) and says which ops were processed before, with their outcomes.';
+comment on function sync.claim_ops(jsonb) is
+  'Takes the caller''s push lock (one push per user at a time) and returns the outcomes of the ops processed before, by op_id.';
 
 -- Records the outcomes of the ops this push processed; a retryable failure is not kept, so a retry
 -- tries again. p_ops and p_results are the push's ops and their results, in the same order.
@@ -57,4 +58,4 @@ as $$
   on conflict on constraint applied_ops_pkey do nothing
 $$;
 
-grant execute on function sync.claim_ops(uuid, jsonb), sync.record_outcomes(uuid, jsonb, jsonb) to authenticated, service_role;
+grant execute on function sync.claim_ops(jsonb), sync.record_outcomes(uuid, jsonb, jsonb) to authenticated, service_role;

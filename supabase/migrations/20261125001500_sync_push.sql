@@ -41,23 +41,25 @@ as $$
      and a.attname <> all (sync.server_columns())
 $$;
 
+-- No `set search_path`: a SQL function with a SET clause is never inlined, and this one runs for
+-- every op. Every name in it is pg_catalog's, which is searched first whatever the caller's path.
 create function sync.op_result(
   p_op jsonb, p_status text, p_code text default null, p_message text default null,
   p_row jsonb default null, p_conflict jsonb default null, p_field text default null
 ) returns jsonb
 language sql immutable
-set search_path = ''
 as $$
   -- Nulls are dropped from the envelope, never from the row (a null column is information).
-  select jsonb_strip_nulls(jsonb_build_object(
-    'op_id', p_op ->> 'op_id',
+  select pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+    'op_id', p_op operator(pg_catalog.->>) 'op_id',
     'status', p_status,
     'code', p_code,
-    'retryable', p_status = 'failed',
+    'retryable', p_status operator(pg_catalog.=) 'failed',
     'message', p_message,
     'field', p_field,
     'conflict', p_conflict
-  )) || case when p_row is null then '{}'::jsonb else jsonb_build_object('row', p_row - 'change_xid') end
+  )) operator(pg_catalog.||) case when p_row is null then '{}'::jsonb
+                                  else pg_catalog.jsonb_build_object('row', p_row operator(pg_catalog.-) 'change_xid') end
 $$;
 
 -- The parent row a child op points at must exist, be visible and be live.
@@ -290,14 +292,14 @@ $$;
 
 -- Runs the ops in order. With p_isolate every op gets its own subtransaction, so one op's failure
 -- cannot undo another's; without, a failing statement raises (apply_push then retries isolated).
-create function sync.run_ops(p_ops jsonb, p_claims jsonb, p_client_id uuid, p_isolate boolean) returns jsonb
+create function sync.run_ops(p_ops jsonb, p_earlier jsonb, p_client_id uuid, p_isolate boolean) returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
   v_op jsonb;
   v_key text;
-  v_claim jsonb;
+  v_earlier jsonb;
   v_result jsonb;
   v_results jsonb := '[]';
   v_blocked jsonb := '{}';
@@ -310,18 +312,13 @@ declare
 begin
   for v_op in select o from jsonb_array_elements(p_ops) o loop
     v_key := (v_op ->> 'table') || '/' || lower(v_op ->> 'id');
-    v_claim := p_claims -> lower(v_op ->> 'op_id');
+    v_earlier := p_earlier -> lower(v_op ->> 'op_id');
     if v_seen ? lower(v_op ->> 'op_id') then
       -- The same op twice in one request (a legacy queue item sent twice).
       v_result := (v_seen -> lower(v_op ->> 'op_id')) || jsonb_build_object(
         'status', 'duplicate', 'original_status', v_seen -> lower(v_op ->> 'op_id') ->> 'status');
-    elsif v_claim is null or not (v_claim ->> 'claimed')::boolean then
-      if v_claim -> 'outcome' is null or jsonb_typeof(v_claim -> 'outcome') = 'null' then
-        v_result := sync.op_result(v_op, 'failed', 'in_progress', 'this op is being applied by another request; retry');
-      else
-        v_result := (v_claim -> 'outcome') || jsonb_build_object(
-          'status', 'duplicate', 'original_status', v_claim -> 'outcome' ->> 'status');
-      end if;
+    elsif v_earlier is not null then
+      v_result := v_earlier || jsonb_build_object('status', 'duplicate', 'original_status', v_earlier ->> 'status');
     elsif v_blocked ? v_key then
       v_result := sync.op_result(v_op, 'failed', 'blocked',
         format('an earlier op on %s %s in this request was not applied', v_op ->> 'table', v_op ->> 'id'));
@@ -340,7 +337,7 @@ begin
     if v_result ->> 'status' not in ('applied', 'duplicate') then
       v_blocked := v_blocked || jsonb_build_object(v_key, true);
     end if;
-    if v_claim is not null and (v_claim ->> 'claimed')::boolean and not v_seen ? lower(v_op ->> 'op_id') then
+    if v_earlier is null and not v_seen ? lower(v_op ->> 'op_id') then
       v_seen := v_seen || jsonb_build_object(lower(v_op ->> 'op_id'), v_result);
     end if;
     v_results := v_results || jsonb_build_array(v_result);
@@ -365,7 +362,7 @@ create type sync.bulk_op as (
   id uuid,
   base_version bigint,
   data jsonb,
-  claim jsonb,
+  earlier jsonb, -- its outcome in an earlier push (it is a duplicate then), or null
   wave integer   -- 1 for the first op on its row in the batch, 2 for the second, ...
 );
 comment on type sync.bulk_op is 'One op of a push as the bulk engine plans it (sync.apply_ops_in_bulk).';
@@ -373,7 +370,7 @@ comment on type sync.bulk_op is 'One op of a push as the bulk engine plans it (s
 
 -- Returns the results of the batch, or null when it is not a bulk batch (see above). Raises when a
 -- statement fails; the caller runs it in a subtransaction and falls back to the per-op engine.
-create function sync.apply_ops_in_bulk(p_ops jsonb, p_claims jsonb) returns jsonb
+create function sync.apply_ops_in_bulk(p_ops jsonb, p_earlier jsonb) returns jsonb
 language plpgsql
 set search_path = ''
 as $$
@@ -405,7 +402,7 @@ begin
                        (o.op ->> 'base_version')::bigint,
                        case when jsonb_typeof(o.op -> 'data') = 'object' then o.op -> 'data' else '{}' end
                          - sync.server_columns(),
-                       p_claims -> lower(o.op ->> 'op_id'), o.wave)::sync.bulk_op order by o.ord)
+                       p_earlier -> lower(o.op ->> 'op_id'), o.wave)::sync.bulk_op order by o.ord)
     into v_all
     from (select e.op, e.ord::integer,
                  row_number() over (partition by e.op ->> 'table', lower(e.op ->> 'id') order by e.ord)::integer as wave
@@ -485,8 +482,7 @@ begin
         cross join lateral (select v_current -> (o.table_name || '/' || o.id) as cur,
                                    t.parent_table || '/' || coalesce(o.data ->> t.parent_column,
                                      v_current -> (o.table_name || '/' || o.id) ->> t.parent_column) as parent_key) c
-       where o.claim is null or jsonb_typeof(o.claim) <> 'object'
-          or ((o.claim ->> 'claimed')::boolean and not coalesce(case o.kind
+       where (o.earlier is null and not coalesce(case o.kind
             when 'insert' then
               c.cur is null
               and not v_existing ? (o.table_name || '/' || o.id)
@@ -530,7 +526,7 @@ begin
              array_agg(o.id order by o.ord) as ids, array_agg(o.data order by o.ord) as datas
         from unnest(v_ops) o
         join sync.tables t on t.table_name = o.table_name
-       where o.kind = 'insert' and (o.claim ->> 'claimed')::boolean
+       where o.kind = 'insert' and o.earlier is null
        group by t.sync_order, o.table_name, array(select jsonb_object_keys(o.data) order by 1)
        order by t.sync_order
     loop
@@ -559,7 +555,7 @@ begin
         from unnest(v_ops) o
         join sync.tables t on t.table_name = o.table_name
         cross join lateral (select v_current -> (o.table_name || '/' || o.id) as cur) c
-       where o.kind in ('update', 'delete') and (o.claim ->> 'claimed')::boolean
+       where o.kind in ('update', 'delete') and o.earlier is null
          and c.cur ->> 'deleted_at' is null
          and (o.kind = 'delete' or exists (select 1 from jsonb_each(o.data) d where d.value is distinct from c.cur -> d.key))
        group by t.sync_order, o.table_name, o.kind
@@ -592,19 +588,14 @@ begin
     select v_rows_by_ord || coalesce(jsonb_object_agg(o.ord, coalesce(v_written -> (o.table_name || '/' || o.id),
                                                                      v_current -> (o.table_name || '/' || o.id)) - 'change_xid'), '{}')
       into v_rows_by_ord
-      from unnest(v_ops) o where (o.claim ->> 'claimed')::boolean;
+      from unnest(v_ops) o where o.earlier is null;
   end loop;
 
   return (
     select jsonb_agg(
       case
-        -- sync.op_result's envelope, built here: a function call per op costs more than the rest
-        when (o.claim ->> 'claimed')::boolean then
-          jsonb_build_object('op_id', o.op ->> 'op_id', 'status', 'applied', 'retryable', false,
-            'row', v_rows_by_ord -> o.ord::text)
-        when o.claim -> 'outcome' is null or jsonb_typeof(o.claim -> 'outcome') = 'null' then
-          sync.op_result(o.op, 'failed', 'in_progress', 'this op is being applied by another request; retry')
-        else (o.claim -> 'outcome') || jsonb_build_object('status', 'duplicate', 'original_status', o.claim -> 'outcome' ->> 'status')
+        when o.earlier is null then sync.op_result(o.op, 'applied', p_row => v_rows_by_ord -> o.ord::text)
+        else o.earlier || jsonb_build_object('status', 'duplicate', 'original_status', o.earlier ->> 'status')
       end order by o.ord)
       from unnest(v_all) o);
 end
@@ -622,7 +613,7 @@ as $$
 declare
   v_request jsonb;
   v_client_id uuid;
-  v_claims jsonb;
+  v_earlier jsonb;
   v_results jsonb;
   v_failed boolean := false;
 begin
@@ -632,27 +623,25 @@ begin
   v_request := sync.normalize_push(p_payload);
   v_client_id := (v_request ->> 'client_id')::uuid;
 
-  select coalesce(jsonb_object_agg(lower(c.op_id::text), jsonb_build_object('claimed', c.claimed, 'outcome', c.outcome)), '{}')
-    into v_claims
-    from sync.claim_ops(v_client_id, v_request -> 'ops') c;
+  v_earlier := sync.claim_ops(v_request -> 'ops');
 
   -- The bulk engine first. Otherwise, optimistically all ops in one subtransaction; only when a
   -- statement fails are they re-run with one subtransaction each (many subtransactions overflow the
   -- backend's subxid cache).
   begin
-    v_results := sync.apply_ops_in_bulk(v_request -> 'ops', v_claims);
+    v_results := sync.apply_ops_in_bulk(v_request -> 'ops', v_earlier);
   exception when others then
     v_failed := true;
   end;
   if v_results is null and not v_failed then
     begin
-      v_results := sync.run_ops(v_request -> 'ops', v_claims, v_client_id, false);
+      v_results := sync.run_ops(v_request -> 'ops', v_earlier, v_client_id, false);
     exception when others then
       v_results := null;
     end;
   end if;
   if v_results is null then
-    v_results := sync.run_ops(v_request -> 'ops', v_claims, v_client_id, true);
+    v_results := sync.run_ops(v_request -> 'ops', v_earlier, v_client_id, true);
   end if;
 
   perform sync.record_outcomes(v_client_id, v_request -> 'ops', v_results);
