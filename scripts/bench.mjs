@@ -536,12 +536,14 @@ async function rawKeysetPull(sql, user, page, { predicates = null } = {}) {
   return { ms: now() - t0, rows, queries };
 }
 
-/** Runs `fn` n times in a row and returns the run with the median `ms`. */
+/** The run with the median `ms`. */
+const medianRun = (runs) => [...runs].sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)];
+
+/** Runs `fn` n times in a row and returns the median run. */
 async function medianOf(n, fn) {
   const runs = [];
   for (let i = 0; i < n; i++) runs.push(await fn());
-  runs.sort((a, b) => a.ms - b.ms);
-  return runs[Math.floor(n / 2)];
+  return medianRun(runs);
 }
 
 /** Pulls from `cursor` until has_more is false (bounded by pages and a deadline). */
@@ -1042,10 +1044,9 @@ async function main() {
       rawRuns.push(await rawKeysetPull(sql, U.rm2j, P.page));
       plainRuns.push(await rawKeysetPull(sql, U.rm2j, P.page, { predicates }));
     }
-    const median = (runs) => [...runs].sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)];
-    const fnPull = median(fnRuns);
-    const raw = median(rawRuns);
-    const plain = median(plainRuns);
+    const fnPull = medianRun(fnRuns);
+    const raw = medianRun(rawRuns);
+    const plain = medianRun(plainRuns);
     check("pull: the function delivered every visible row once", fnRuns[0].changes === expected && dupes === 0 && (fnRuns[0].ops.upsert ?? 0) === expected,
       `${fnRuns[0].changes} changes (${dupes} repeated) for ${expected} visible rows`);
     check("pull ceiling: the keyset select read the same number of rows", raw.rows === expected, `${raw.rows} of ${expected}`);
