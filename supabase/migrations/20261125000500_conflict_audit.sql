@@ -87,14 +87,18 @@ comment on table sync.row_versions is 'Compact change history: the columns versi
 create index row_versions_changed_at_idx on sync.row_versions (changed_at);
 revoke all on sync.row_versions from public, anon, authenticated, service_role;
 
+-- PL/pgSQL so that its insert is planned once per session, not at each of the rows it runs for
+-- (see sync.current_app_role).
 create function sync.log_version(p_table text, p_row_id uuid, p_version bigint, p_columns text[]) returns void
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
+begin
   insert into sync.row_versions (table_name, row_id, version, changed_columns, changed_by)
   values (p_table, p_row_id, p_version, p_columns, auth.uid())
-  on conflict (table_name, row_id, version) do update set changed_columns = excluded.changed_columns
+  on conflict (table_name, row_id, version) do update set changed_columns = excluded.changed_columns;
+end
 $$;
 
 -- The audit entry's row as the database records it; op and device come from the sync engine.
