@@ -43,11 +43,13 @@ $$;
 
 -- No `set search_path`: a SQL function with a SET clause is never inlined, and this one runs for
 -- every op. Every name in it is pg_catalog's, which is searched first whatever the caller's path.
+-- Stable, not immutable: jsonb_build_object is stable, and an immutable function whose body is
+-- not is never inlined either.
 create function sync.op_result(
   p_op jsonb, p_status text, p_code text default null, p_message text default null,
   p_row jsonb default null, p_conflict jsonb default null, p_field text default null
 ) returns jsonb
-language sql immutable
+language sql stable
 as $$
   -- Nulls are dropped from the envelope, never from the row (a null column is information).
   select pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
@@ -301,9 +303,11 @@ declare
   v_key text;
   v_earlier jsonb;
   v_result jsonb;
-  v_results jsonb := '[]';
+  -- Results in an array, and the ops seen by the position of their result: a jsonb value grown
+  -- with || is re-encoded whole at every op.
+  v_results jsonb[] := '{}';
   v_blocked jsonb := '{}';
-  v_seen jsonb := '{}';
+  v_seen jsonb := '{}';       -- lower(op_id) -> position of its result
   v_state text;
   v_message text;
   v_column text;
@@ -315,8 +319,8 @@ begin
     v_earlier := p_earlier -> lower(v_op ->> 'op_id');
     if v_seen ? lower(v_op ->> 'op_id') then
       -- The same op twice in one request (a legacy queue item sent twice).
-      v_result := (v_seen -> lower(v_op ->> 'op_id')) || jsonb_build_object(
-        'status', 'duplicate', 'original_status', v_seen -> lower(v_op ->> 'op_id') ->> 'status');
+      v_result := v_results[(v_seen ->> lower(v_op ->> 'op_id'))::integer];
+      v_result := v_result || jsonb_build_object('status', 'duplicate', 'original_status', v_result ->> 'status');
     elsif v_earlier is not null then
       v_result := v_earlier || jsonb_build_object('status', 'duplicate', 'original_status', v_earlier ->> 'status');
     elsif v_blocked ? v_key then
@@ -337,12 +341,12 @@ begin
     if v_result ->> 'status' not in ('applied', 'duplicate') then
       v_blocked := v_blocked || jsonb_build_object(v_key, true);
     end if;
+    v_results := array_append(v_results, v_result);
     if v_earlier is null and not v_seen ? lower(v_op ->> 'op_id') then
-      v_seen := v_seen || jsonb_build_object(lower(v_op ->> 'op_id'), v_result);
+      v_seen := v_seen || jsonb_build_object(lower(v_op ->> 'op_id'), cardinality(v_results));
     end if;
-    v_results := v_results || jsonb_build_array(v_result);
   end loop;
-  return v_results;
+  return to_jsonb(v_results);
 end
 $$;
 
@@ -381,7 +385,7 @@ declare
   v_ops sync.bulk_op[];       -- the wave being applied
   v_waves integer;
   v_wave integer;
-  v_rows_by_ord jsonb := '{}'; -- ord -> the row its op left (the result's row)
+  v_results jsonb[];          -- ord -> the op's result, filled wave by wave
   v_current jsonb := '{}';    -- "table/id" -> the row as the caller sees it now
   v_existing jsonb := '{}';   -- "table/id" -> true, of insert ids that exist, visible or not
   v_parents jsonb := '{}';    -- "table/id" -> deleted? for parents named by inserts
@@ -389,11 +393,14 @@ declare
   v_inserts jsonb;            -- "table/id" -> ord, of the batch's inserts
   v_deletes jsonb;            -- "table/id" -> ord, of the batch's deletes
   v_denied jsonb := '{}';     -- table -> columns the caller's role may not write
-  v_written jsonb := '{}';    -- "table/id" -> the row as written
   v_reg record;
   v_group record;
   v_rows jsonb;
   v_count integer;
+  v_ords integer[];           -- the ords of the ops a statement wrote, and their results:
+  v_done jsonb[];             -- arrays, not jsonb objects merged with ||, which re-encode it all
+  v_unwritten record;
+  v_i integer;
 begin
   if current_user = 'authenticated' and v_role is null then
     return null;  -- no profile: the per-op engine names the refusal
@@ -429,13 +436,13 @@ begin
     from (select o.table_name || '/' || o.id as row_key, o.kind, min(o.ord) as first_ord
             from unnest(v_all) o where o.kind in ('insert', 'delete') group by 1, 2) x;
   select max(o.wave) into v_waves from unnest(v_all) o;
+  v_results := array_fill(null::jsonb, array[cardinality(v_all)]);
 
   for v_wave in 1 .. v_waves loop
     v_ops := array(select o from unnest(v_all) o where o.wave = v_wave order by o.ord);
     v_current := '{}';
     v_existing := '{}';
     v_parents := '{}';
-    v_written := '{}';
 
     -- What the checks need from the database, one query per table and purpose: the current rows of
     -- the updates and deletes (as the caller sees them), which insert ids exist already (whoever may
@@ -523,7 +530,8 @@ begin
     -- Inserts, parents before children, one statement per table and set of columns.
     for v_group in
       select o.table_name, array(select jsonb_object_keys(min(o.data::text)::jsonb)) as cols,
-             array_agg(o.id order by o.ord) as ids, array_agg(o.data order by o.ord) as datas
+             array_agg(o.id order by o.ord) as ids, array_agg(o.data order by o.ord) as datas,
+             array_agg(o.ord order by o.ord) as ords, array_agg(o.op order by o.ord) as ops
         from unnest(v_ops) o
         join sync.tables t on t.table_name = o.table_name
        where o.kind = 'insert' and o.earlier is null
@@ -535,22 +543,25 @@ begin
       execute format(
         'with w as (insert into public.%1$I as t (id%2$s) select o.id%3$s from unnest($1, $2) o (id, data)
            cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r returning t.*)
-         select count(*), coalesce(jsonb_object_agg(%4$L || w.id, to_jsonb(w)), ''{}'') from w',
+         select (select count(*) from w), array_agg(g.ord), array_agg(sync.op_result(g.op, ''applied'', p_row => to_jsonb(w)))
+           from w join unnest($1, $3, $4) g (id, ord, op) on g.id = w.id',
         v_group.table_name,
         coalesce((select string_agg(', ' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
-        coalesce((select string_agg(', r.' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
-        v_group.table_name || '/')
-        into v_count, v_rows using v_group.ids, v_group.datas;
+        coalesce((select string_agg(', r.' || quote_ident(c), '') from unnest(v_group.cols) c), ''))
+        into v_count, v_ords, v_done using v_group.ids, v_group.datas, v_group.ords, v_group.ops;
       if v_count <> cardinality(v_group.ids) then
         raise exception 'bulk insert into % wrote % of % rows', v_group.table_name, v_count, cardinality(v_group.ids);
       end if;
-      v_written := v_written || v_rows;
+      for v_i in 1 .. v_count loop
+        v_results[v_ords[v_i]] := v_done[v_i];
+      end loop;
     end loop;
 
     -- Updates that change something, and deletes of live rows: one statement per table each.
     for v_group in
       select o.table_name, o.kind,
              array_agg(o.id) as ids, array_agg(o.base_version) as versions, array_agg(o.data) as datas,
+             array_agg(o.ord) as ords, array_agg(o.op) as ops,
              array(select distinct k from unnest(array_agg(o.data)) d, jsonb_object_keys(d) k order by 1) as cols
         from unnest(v_ops) o
         join sync.tables t on t.table_name = o.table_name
@@ -571,32 +582,37 @@ begin
             and case when o.base_version is null then t.updated_by is not distinct from $4 or t.updated_by is null
                      else t.version = o.base_version end
           returning t.*)
-         select count(*), coalesce(jsonb_object_agg(%3$L || w.id, to_jsonb(w)), ''{}'') from w',
+         select (select count(*) from w), array_agg(g.ord), array_agg(sync.op_result(g.op, ''applied'', p_row => to_jsonb(w)))
+           from w join unnest($1, $5, $6) g (id, ord, op) on g.id = w.id',
         v_group.table_name,
         case when v_group.kind = 'delete' then 'deleted_at = now()'
              else (select string_agg(format('%1$I = case when o.data ? %2$L then r.%1$I else t.%1$I end', c, c), ', ')
-                     from unnest(v_group.cols) c) end,
-        v_group.table_name || '/')
-        into v_count, v_rows using v_group.ids, v_group.versions, v_group.datas, v_uid;
+                     from unnest(v_group.cols) c) end)
+        into v_count, v_ords, v_done using v_group.ids, v_group.versions, v_group.datas, v_uid, v_group.ords, v_group.ops;
       if v_count <> cardinality(v_group.ids) then
         raise exception 'bulk % of % wrote % of % rows', v_group.kind, v_group.table_name, v_count, cardinality(v_group.ids);
       end if;
-      v_written := v_written || v_rows;
+      for v_i in 1 .. v_count loop
+        v_results[v_ords[v_i]] := v_done[v_i];
+      end loop;
     end loop;
     perform set_config('sync.versions_checked', '', true);
     perform set_config('sync.fields_checked', '', true);
-    select v_rows_by_ord || coalesce(jsonb_object_agg(o.ord, coalesce(v_written -> (o.table_name || '/' || o.id),
-                                                                     v_current -> (o.table_name || '/' || o.id)) - 'change_xid'), '{}')
-      into v_rows_by_ord
-      from unnest(v_ops) o where o.earlier is null;
+    -- An edit that changes nothing, and the delete of a deleted row, wrote nothing: their row is the
+    -- current one.
+    for v_unwritten in
+      select o.ord, sync.op_result(o.op, 'applied', p_row => v_current -> (o.table_name || '/' || o.id)) as result
+        from unnest(v_ops) o
+       where o.earlier is null and v_results[o.ord] is null
+    loop
+      v_results[v_unwritten.ord] := v_unwritten.result;
+    end loop;
   end loop;
 
   return (
-    select jsonb_agg(
-      case
-        when o.earlier is null then sync.op_result(o.op, 'applied', p_row => v_rows_by_ord -> o.ord::text)
-        else o.earlier || jsonb_build_object('status', 'duplicate', 'original_status', o.earlier ->> 'status')
-      end order by o.ord)
+    select jsonb_agg(coalesce(v_results[o.ord],
+                              o.earlier || jsonb_build_object('status', 'duplicate', 'original_status', o.earlier ->> 'status'))
+                     order by o.ord)
       from unnest(v_all) o);
 end
 $$;
