@@ -87,10 +87,12 @@ $$;
 -- in the protocol's change form (upsert with the row, or delete with id and version), with the count
 -- and the cursor position of the page's last row. Built as JSON text in the query that reads the
 -- rows: returning rows to aggregate afterwards, or building jsonb (a binary form with sorted keys,
--- turned back into text for the response), cost as much again as reading them.
+-- turned back into text for the response), cost as much again as reading them. The changes come as
+-- an array of json values, one per change, so that the response can take them in without a text
+-- to json conversion, which parses the whole text to check it.
 create function sync.changed_page(
   p_table text, p_lo pg_snapshot, p_hi pg_snapshot, p_after_xid xid8, p_after_id uuid, p_live_only boolean, p_limit integer,
-  out changes json, out row_count integer, out last_xid xid8, out last_id uuid
+  out changes json[], out row_count integer, out last_xid xid8, out last_id uuid
 )
 language plpgsql stable
 set search_path = ''
@@ -109,8 +111,8 @@ begin
   -- The conflicts the caller's own edits were involved in travel as one more table, so the app can
   -- say "your change to PT Maju's phone was replaced" (a first pull brings the open ones).
   if p_table = 'conflicts' then
-    select coalesce(json_agg(json_build_object('table', 'conflicts', 'op', 'upsert', 'row', (to_jsonb(c) - 'change_xid')::json)
-                              order by c.change_xid, c.id), '[]'),
+    select coalesce(array_agg(json_build_object('table', 'conflicts', 'op', 'upsert', 'row', (to_jsonb(c) - 'change_xid')::json)
+                              order by c.change_xid, c.id), '{}'),
            count(*), max(c.change_xid), (array_agg(c.id order by c.change_xid desc, c.id desc))[1]
       into changes, row_count, last_xid, last_id
       from (select c.* from sync.conflicts c
@@ -125,7 +127,7 @@ begin
     return;
   end if;
   execute format(
-    'select coalesce(json_agg(p.change order by p.change_xid, p.id), ''[]''), count(*)::integer, max(p.change_xid),
+    'select coalesce(array_agg(p.change order by p.change_xid, p.id), ''{}''), count(*)::integer, max(p.change_xid),
             (array_agg(p.id order by p.change_xid desc, p.id desc))[1]
        from (select t.change_xid, t.id,
                     case when t.deleted_at is null
@@ -257,12 +259,12 @@ declare
   v_table text;
   v_after_xid xid8;
   v_after_id uuid;
-  v_page json;
+  v_page json[];
   v_evictions jsonb;
   v_page_count integer;
   v_last_xid xid8;
   v_last_id uuid;
-  v_changes text[] := '{}';   -- the elements of the changes array, as JSON text, page by page
+  v_changes json[] := '{}';   -- the changes, page by page
   v_count integer := 0;
   v_row record;
   v_has_more boolean := false;
@@ -362,7 +364,7 @@ begin
         into v_page, v_page_count, v_last_xid, v_last_id
         from sync.changed_page(v_table, v_lo, v_hi, v_after_xid, v_after_id, v_full, v_limit - v_count) c;
       if v_page_count > 0 then
-        v_changes := v_changes || substr(v_page::text, 2, length(v_page::text) - 2);
+        v_changes := v_changes || v_page;
         v_count := v_count + v_page_count;
         v_after_xid := v_last_xid;
         v_after_id := v_last_id;
@@ -375,7 +377,7 @@ begin
             where not exists (select 1 from public.%1$I t where t.id = w.id)', v_table)
           into v_evictions using v_lo, v_hi;
         if jsonb_array_length(v_evictions) > 0 then
-          v_changes := v_changes || substr(v_evictions::text, 2, length(v_evictions::text) - 2);
+          v_changes := v_changes || array(select e::json from jsonb_array_elements(v_evictions) e);
           v_count := v_count + jsonb_array_length(v_evictions);
         end if;
       end if;
@@ -399,7 +401,7 @@ begin
     v_budget := 4 * greatest(v_limit - v_count, 1);
     for v_entry in select * from sync.scope_change_entries(v_lo, v_hi, v_last_entry_xid, v_last_entry_id, v_tables, v_budget) loop
       if jsonb_array_length(v_entry.changes) > 0 then
-        v_changes := v_changes || substr(v_entry.changes::text, 2, length(v_entry.changes::text) - 2);
+        v_changes := v_changes || array(select e::json from jsonb_array_elements(v_entry.changes) e);
         v_count := v_count + jsonb_array_length(v_entry.changes);
       end if;
       v_examined := v_examined + 1;
@@ -421,10 +423,10 @@ begin
   v_next := jsonb_strip_nulls(v_next);
   v_next := v_next || jsonb_build_object('u', v_uid, 'e', v_limits.schema_epoch, 'k', v_tables_key, 's', v_scope_key);
 
-  -- Assembled as text: the pages are JSON text already, and a jsonb detour would parse them again.
-  return format('{"server_time": %s, "changes": [%s], "cursor": %s, "has_more": %s, "resync_required": false}',
-                to_json(clock_timestamp()), array_to_string(v_changes, ', '), to_json(sync.sign_cursor(v_next)),
-                to_json(v_has_more))::json;
+  -- json values are taken in as they are: neither a jsonb detour nor text cast to json, each of which
+  -- would parse the pages again.
+  return json_build_object('server_time', clock_timestamp(), 'changes', array_to_json(v_changes),
+                           'cursor', sync.sign_cursor(v_next), 'has_more', v_has_more, 'resync_required', false);
 end
 $$;
 comment on function sync.pull(jsonb) is
