@@ -122,18 +122,22 @@ comment on function sync.tombstone_on_delete() is
   'BEFORE DELETE on syncable tables: an API caller''s DELETE becomes a tombstone (deleted_at set, version bumped) so every device learns of it; only the owner (retention purge) hard-deletes.';
 
 -- The columns of p_columns that p_role may not write to p_table, in the order given.
+-- PL/pgSQL, to keep its plan: it runs once per table of every write (see sync.current_app_role).
 create function sync.denied_columns(p_role text, p_table text, p_columns text[]) returns text[]
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select coalesce(array_agg(u.col order by u.ord), '{}')
-    from unnest(p_columns) with ordinality u (col, ord)
-   where not coalesce(
-           (select r.may_write from sync.field_rules r
-             where r.app_role = p_role and r.table_name = p_table and r.column_name = u.col),
-           (select r.may_write from sync.field_rules r
-             where r.app_role = p_role and r.table_name = p_table and r.column_name = '*'),
-           false)
+begin
+  return (
+    select coalesce(array_agg(u.col order by u.ord), '{}')
+      from unnest(p_columns) with ordinality u (col, ord)
+     where not coalesce(
+             (select r.may_write from sync.field_rules r
+               where r.app_role = p_role and r.table_name = p_table and r.column_name = u.col),
+             (select r.may_write from sync.field_rules r
+               where r.app_role = p_role and r.table_name = p_table and r.column_name = '*'),
+             false));
+end
 $$;
 
 -- Raises 42501 naming role, table and column when p_role may not write one of p_columns.

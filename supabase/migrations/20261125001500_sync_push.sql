@@ -404,7 +404,7 @@ declare
   v_columns jsonb;            -- table -> its client columns
   v_inserts jsonb;            -- "table/id" -> ord, of the batch's inserts
   v_deletes jsonb;            -- "table/id" -> ord, of the batch's deletes
-  v_denied jsonb := '{}';     -- table -> columns the caller's role may not write
+  v_denied jsonb;             -- table -> columns the caller's role may not write
   v_reg record;
   v_group record;
   v_rows jsonb;
@@ -440,6 +440,10 @@ begin
                  where not v_columns -> o.table_name ? k) then
     return null;
   end if;
+  select jsonb_object_agg(c.table_name, case when v_role is null then '[]'::jsonb else
+           to_jsonb(sync.denied_columns(v_role, c.table_name, array(select jsonb_array_elements_text(c.columns)))) end)
+    into v_denied
+    from jsonb_each(v_columns) c (table_name, columns);
   -- "table/id" -> ord of the batch's first insert and first delete of each row, for the order
   -- checks below: they hold across waves (a parent deleted by an earlier op, in whatever wave).
   select coalesce(jsonb_object_agg(x.row_key, x.first_ord) filter (where x.kind = 'insert'), '{}'),
@@ -476,9 +480,6 @@ begin
         v_existing := v_existing || coalesce((select jsonb_object_agg(v_reg.table_name || '/' || e, true)
                                                 from unnest(sync.existing_ids(v_reg.table_name, v_reg.new_ids)) e), '{}');
       end if;
-      v_denied := v_denied || jsonb_build_object(v_reg.table_name, case when v_role is null then '[]'::jsonb else
-        to_jsonb(sync.denied_columns(v_role, v_reg.table_name, array(
-          select jsonb_array_elements_text(v_columns -> v_reg.table_name)))) end);
     end loop;
     for v_reg in
       select t.parent_table, array_agg(distinct (o.data ->> t.parent_column)::uuid) as ids
