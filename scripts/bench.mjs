@@ -664,7 +664,7 @@ function planSummary(plan) {
  */
 async function changedRowsQuery(sql, table, { lo, hi, limit, user }) {
   const [{ src }] = await sql`select prosrc as src from pg_proc where oid = 'sync.changed_page'::regproc`;
-  const m = src.match(/execute format\(\s*'((?:[^']|'')*)',\s*p_table,\s*case when p_lo is null then '' else '((?:[^']|'')*)' end,\s*sync\.row_json_expression\(p_table\),[\s\S]*?coalesce\(sync\.caller_scope_condition\(p_table, 't'\), 'true'\)\)/);
+  const m = src.match(/execute format\(\s*'((?:[^']|'')*)',\s*p_table,\s*sync\.row_json_expression\(p_table\),[\s\S]*?coalesce\(sync\.caller_scope_condition\(p_table, 't'\), 'true'\)\)/);
   const [{ rowSql }] = await sql`select sync.row_json_expression(${table}) as "rowSql"`;
   // The caller's scope condition depends on who asks: worked out as the user the plan is for.
   const scopeSql = await sql.begin(async (tx) => {
@@ -674,7 +674,6 @@ async function changedRowsQuery(sql, table, { lo, hi, limit, user }) {
   });
   if (!m) throw new Error("could not find the query template in sync.changed_page(); update changedRowsQuery in scripts/bench.mjs");
   const template = m[1].replaceAll("''", "'");
-  const loClause = m[2].replaceAll("''", "'");
   const params = {
     $1: lo ? `'${lo}'::pg_snapshot` : "null::pg_snapshot",
     $2: `'${hi}'::pg_snapshot`,
@@ -687,9 +686,8 @@ async function changedRowsQuery(sql, table, { lo, hi, limit, user }) {
   return template
     .replaceAll("%1$L", () => `'${table}'`)
     .replaceAll("%1$I", () => quoteIdent(table))
-    .replace("%2$s", () => (lo ? loClause : ""))
-    .replace("%3$s", () => rowSql)
-    .replace("%4$s", () => scopeSql)
+    .replace("%2$s", () => rowSql)
+    .replace("%3$s", () => scopeSql)
     .replace(/\$([1-6])\b/g, (k) => params[k]);
 }
 

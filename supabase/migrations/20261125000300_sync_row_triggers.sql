@@ -102,6 +102,22 @@ $$;
 comment on function sync.stamp_row() is
   'BEFORE INSERT/UPDATE on syncable tables: version starts at 1 and rises by one per change; updated_at from the database clock; created_by/updated_by from auth.uid(); id, created_at, created_by immutable; change_xid records the writing transaction for the commit-safe pull cursor.';
 
+-- The pull's window, the one rule of what a cursor has not yet delivered: a row stamped with
+-- p_xid changed after snapshot p_lo (null: since the beginning) when its transaction had not
+-- committed in p_lo, and belongs to the window when it had committed in p_hi (see the completeness
+-- note in the pull's migration). Every reader of the change feed asks it through this function.
+-- No SET clause, pg_catalog names only, immutable like its parts: it is inlined, so the planner
+-- still sees the bounds on change_xid as index conditions. coalesce, not "p_lo is null or": a bound
+-- inside an OR is no index condition where p_lo is a parameter the plan does not know.
+create function sync.changed_between(p_xid xid8, p_lo pg_snapshot, p_hi pg_snapshot) returns boolean
+language sql immutable parallel safe
+as $$
+  select p_xid operator(pg_catalog.>=) coalesce(pg_catalog.pg_snapshot_xmin(p_lo), '0'::pg_catalog.xid8)
+     and p_xid operator(pg_catalog.<) pg_catalog.pg_snapshot_xmax(p_hi)
+     and not coalesce(pg_catalog.pg_visible_in_snapshot(p_xid, p_lo), false)
+     and pg_catalog.pg_visible_in_snapshot(p_xid, p_hi)
+$$;
+
 create function sync.tombstone_on_delete() returns trigger
 language plpgsql
 set search_path = ''
@@ -280,4 +296,4 @@ comment on function sync.enforce_field_rules() is
 
 grant execute on function sync.is_api_role(), sync.stamp_row(), sync.tombstone_on_delete(),
   sync.enforce_field_rules(), sync.field_rules_for_statement(), sync.denied_columns(text, text, text[]),
-  sync.assert_may_write(text, text, text[]) to authenticated, service_role;
+  sync.assert_may_write(text, text, text[]), sync.changed_between(xid8, pg_snapshot, pg_snapshot) to authenticated, service_role;

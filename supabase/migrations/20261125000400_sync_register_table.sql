@@ -144,9 +144,7 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-  v_window constant text :=
-    't.change_xid >= pg_catalog.pg_snapshot_xmin(p_lo) and t.change_xid < pg_catalog.pg_snapshot_xmax(p_hi)'
-    ' and not pg_catalog.pg_visible_in_snapshot(t.change_xid, p_lo) and pg_catalog.pg_visible_in_snapshot(t.change_xid, p_hi)';
+  v_window constant text := 'sync.changed_between(t.change_xid, p_lo, p_hi)';
   v_visible text;
   v_own text;
 begin

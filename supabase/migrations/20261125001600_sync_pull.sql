@@ -117,10 +117,8 @@ begin
       into changes, row_count, last_xid, last_id
       from (select c.* from sync.conflicts c
              where (c.user_id = (select auth.uid()) or c.server_user_id = (select auth.uid()))
-               and c.change_xid < pg_snapshot_xmax(p_hi)
+               and sync.changed_between(c.change_xid, p_lo, p_hi)
                and (c.change_xid, c.id) > (v_after_xid, v_after_id)
-               and pg_visible_in_snapshot(c.change_xid, p_hi)
-               and (p_lo is null or (c.change_xid >= pg_snapshot_xmin(p_lo) and not pg_visible_in_snapshot(c.change_xid, p_lo)))
                and (not p_live_only or c.resolution = 'manual_pending')
              order by c.change_xid, c.id
              limit p_limit) c;
@@ -131,19 +129,16 @@ begin
             (array_agg(p.id order by p.change_xid desc, p.id desc))[1]
        from (select t.change_xid, t.id,
                     case when t.deleted_at is null
-                         then json_build_object(''table'', %1$L, ''op'', ''upsert'', ''row'', %3$s)
+                         then json_build_object(''table'', %1$L, ''op'', ''upsert'', ''row'', %2$s)
                          else json_build_object(''table'', %1$L, ''op'', ''delete'', ''id'', t.id, ''version'', t.version) end as change
                from public.%1$I t
-              where t.change_xid < pg_snapshot_xmax($2)
+              where sync.changed_between(t.change_xid, $1, $2)
                 and (t.change_xid, t.id) > ($3, $4)
-                and pg_visible_in_snapshot(t.change_xid, $2)
-                %2$s
                 and ($5 = false or t.deleted_at is null)
-                and %4$s
+                and %3$s
               order by t.change_xid, t.id
               limit $6) p',
     p_table,
-    case when p_lo is null then '' else 'and t.change_xid >= pg_snapshot_xmin($1) and not pg_visible_in_snapshot(t.change_xid, $1)' end,
     sync.row_json_expression(p_table),
     -- The caller's scope once more, with their values as literals: RLS decides what they see, this
     -- lets the planner read it from the scope index (one rm's customers among a million) in order.
@@ -171,9 +166,7 @@ begin
   end if;
   return query execute format(
     'select t.id from public.%I t
-      where t.change_xid >= pg_snapshot_xmin($1) and t.change_xid < pg_snapshot_xmax($2)
-        and not pg_visible_in_snapshot(t.change_xid, $1) and pg_visible_in_snapshot(t.change_xid, $2)
-        and t.updated_by = $3', p_table)
+      where sync.changed_between(t.change_xid, $1, $2) and t.updated_by = $3', p_table)
     using p_lo, p_hi, auth.uid();
 end
 $$;
@@ -226,11 +219,12 @@ security definer
 set search_path = ''
 as $$
   select s.* from sync.scope_changes s
-   where s.change_xid >= greatest(pg_snapshot_xmin(p_lo), p_after_xid) and s.change_xid < pg_snapshot_xmax(p_hi)
-     -- the row comparison starts the index scan (see sync.changed_page), so it starts at the window
-     and (s.change_xid, s.id) > greatest((p_after_xid, p_after_id),
-                                         ((pg_snapshot_xmin(p_lo)::text::numeric - 1)::text::xid8, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid))
-     and not pg_visible_in_snapshot(s.change_xid, p_lo) and pg_visible_in_snapshot(s.change_xid, p_hi)
+   where sync.changed_between(s.change_xid, p_lo, p_hi)
+     -- After the cursor's entry. Written as a bound on change_xid, which the index scan starts at
+     -- (the later of it and the window's), and a filter: as a row comparison it would be the scan's
+     -- start on its own (see sync.changed_page), at the log's first entry on a scope phase's first page.
+     and s.change_xid >= p_after_xid
+     and (s.change_xid > p_after_xid or s.id > p_after_id)
    order by s.change_xid, s.id
    limit p_limit
 $$;
