@@ -19,8 +19,11 @@ function isConnectionError(err: unknown): boolean {
 }
 
 export interface Database {
-  /** Runs public.<fn>(payload) as the user in one transaction; returns the JSON text of its answer. */
-  callAsUser(fn: Call, claims: Record<string, unknown>, payload: unknown): Promise<string>;
+  /**
+   * Runs public.<fn>(payload) as the user in one transaction, the payload given as JSON text (the
+   * database parses it, numbers exactly); returns the JSON text of its answer.
+   */
+  callAsUser(fn: Call, claims: Record<string, unknown>, payloadJson: string): Promise<string>;
   health(): Promise<string>;
 }
 
@@ -58,16 +61,18 @@ export function openDatabase(config: Config): Database {
   }
 
   return {
-    async callAsUser(fn, claims, payload) {
+    async callAsUser(fn, claims, payloadJson) {
       // A pull reads one snapshot, so a page never mixes states; a push stays READ COMMITTED so that
       // a copy of a racing request sees the other's committed outcome after waiting for it.
       const mode = fn === "sync_pull" ? "isolation level repeatable read read only" : "isolation level read committed";
       const [row] = await run((db) =>
         db.begin(mode, async (tx) => {
           await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
+          // text, then jsonb: a parameter the server describes as jsonb, postgres.js would encode
+          // with JSON.stringify, sending the text as one JSON string.
           return fn === "sync_push"
-            ? await tx`select public.sync_push(${tx.json(payload as postgres.JSONValue)})::text as answer`
-            : await tx`select public.sync_pull(${tx.json(payload as postgres.JSONValue)})::text as answer`;
+            ? await tx`select public.sync_push(${payloadJson}::text::jsonb)::text as answer`
+            : await tx`select public.sync_pull(${payloadJson}::text::jsonb)::text as answer`;
         })
       );
       return row.answer as string;

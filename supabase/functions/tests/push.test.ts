@@ -287,3 +287,17 @@ test("a conflict response reaches the pull of both devices' users through the au
   });
   assert.equal(other.length, 0, "an uninvolved rm does not");
 });
+
+test("a number with more digits than a double holds is stored exactly as sent", async () => {
+  // 18 significant digits, as numeric(18,2) allows: JSON.parse alone would store ...456.80.
+  const token = await rm1();
+  const id = uuid();
+  const op = insert("pipelines", id, { customer_id: seedCustomer(4), title: "Fleet of a conglomerate", potential_value: 0 });
+  const rawBody = JSON.stringify({ protocol: 2, client_id: uuid(), ops: [op] }).replace('"potential_value":0', '"potential_value":1234567890123456.78');
+  const res = await call("/push", undefined, { token, rawBody });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.body.results[0].status, "applied", res.text);
+  const [row] = await sql`select potential_value::text as value from public.pipelines where id = ${id}`;
+  assert.equal(row.value, "1234567890123456.78");
+  assert.match(res.text, /"potential_value": ?1234567890123456\.78\b/, "the result's row carries the exact value too");
+});
