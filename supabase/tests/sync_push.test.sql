@@ -2,7 +2,7 @@
 -- problems raise a SQLSTATE the Edge Function maps to its HTTP answer (SYRQ1 400 invalid_request,
 -- SYPR1 426, SYLM1 413, SYAU1 401) and leave nothing behind; ops get one result each, in order.
 begin;
-select plan(61);
+select plan(62);
 
 -- Every answer the tests look at, by name.
 create temp table pushed (name text primary key, answer jsonb not null) on commit drop;
@@ -90,6 +90,21 @@ select is(
              '{"name": "PT No Op Id"}') - 'op_id'))),
   '{"sqlstate": "SYRQ1", "message": "the push request is not valid", "details": [{"path": ["ops", 0, "op_id"], "message": "expected a uuid"}]}',
   'an op without op_id is SYRQ1 naming op_id'
+);
+select is(
+  (select jsonb_object_agg(v.input::text, sync.is_uuid(v.input)) from (values
+     ('"0e000000-0000-4000-8000-00000000000a"'::jsonb), ('"0E000000-0000-4000-8000-00000000000A"'),
+     ('"0-000000-0000-4000-8000-000000000001"'), ('"0e0000000000-4000-8000-0000-00000001"'),
+     ('"0g000000-0000-4000-8000-000000000001"'), ('"0e000000-0000-4000-8000-0000000000011"'),
+     ('"0e000000-0000-4000-8000-00000000001"'), ('"{0e000000-0000-4000-8000-000000000001}"'),
+     ('"é0000000-0000-4000-8000-000000000001"'), ('5'), ('null'), (null)) v (input)
+    where v.input is not null) || jsonb_build_object('absent', sync.is_uuid(null)),
+  '{"\"0e000000-0000-4000-8000-00000000000a\"": true, "\"0E000000-0000-4000-8000-00000000000A\"": true,
+    "\"0-000000-0000-4000-8000-000000000001\"": false, "\"0e0000000000-4000-8000-0000-00000001\"": false,
+    "\"0g000000-0000-4000-8000-000000000001\"": false, "\"0e000000-0000-4000-8000-0000000000011\"": false,
+    "\"0e000000-0000-4000-8000-00000000001\"": false, "\"{0e000000-0000-4000-8000-000000000001}\"": false,
+    "\"é0000000-0000-4000-8000-000000000001\"": false, "5": false, "null": false, "absent": false}',
+  'a uuid is 8-4-4-4-12 hex digits in either case, nothing else, and a missing value is no uuid'
 );
 select is(
   tests.sync_error('sync_push', tests.push_body(jsonb_build_array(
