@@ -428,10 +428,13 @@ begin
             from jsonb_array_elements(p_ops) with ordinality e (op, ord)) o;
 
   -- Shape: registered tables, known columns, no legacy entity payloads (their per-field handling is
-  -- the per-op engine's).
-  select coalesce(jsonb_object_agg(t.table_name, to_jsonb(sync.client_columns(t.table_name))), '{}')
-    into v_columns
+  -- the per-op engine's). The columns the caller's role may not write come with each table's list.
+  select coalesce(jsonb_object_agg(t.table_name, to_jsonb(c.columns)), '{}'),
+         coalesce(jsonb_object_agg(t.table_name, to_jsonb(case when v_role is null then '{}'
+                                                              else sync.denied_columns(v_role, t.table_name, c.columns) end)), '{}')
+    into v_columns, v_denied
     from sync.tables t
+   cross join lateral (select sync.client_columns(t.table_name) as columns offset 0) c
    where t.table_name in (select o.table_name from unnest(v_all) o);
   if v_all is null
      or exists (select 1 from unnest(v_all) o
@@ -440,10 +443,6 @@ begin
                  where not v_columns -> o.table_name ? k) then
     return null;
   end if;
-  select jsonb_object_agg(c.table_name, case when v_role is null then '[]'::jsonb else
-           to_jsonb(sync.denied_columns(v_role, c.table_name, array(select jsonb_array_elements_text(c.columns)))) end)
-    into v_denied
-    from jsonb_each(v_columns) c (table_name, columns);
   -- "table/id" -> ord of the batch's first insert and first delete of each row, for the order
   -- checks below: they hold across waves (a parent deleted by an earlier op, in whatever wave).
   select coalesce(jsonb_object_agg(x.row_key, x.first_ord) filter (where x.kind = 'insert'), '{}'),
