@@ -43,19 +43,21 @@ comment on function sync.claim_ops(jsonb) is
   'Takes the caller''s push lock (one push per user at a time) and returns the outcomes of the ops processed before, by op_id.';
 
 -- Records the outcomes of the ops this push processed; a retryable failure is not kept, so a retry
--- tries again. p_ops and p_results are the push's ops and their results, in the same order.
-create function sync.record_outcomes(p_client_id uuid, p_ops jsonb, p_results jsonb) returns void
+-- tries again. p_ops and p_results are the push's ops and their results, in the same order. The
+-- results come as an array of values, not one jsonb array: taking a jsonb array apart (or building
+-- one) walks every value in it again, rows included.
+create function sync.record_outcomes(p_client_id uuid, p_ops jsonb, p_results jsonb[]) returns void
 language sql
 security definer
 set search_path = ''
 as $$
   insert into sync.applied_ops (user_id, op_id, client_id, table_name, row_id, outcome)
   select (select auth.uid()), (r.result ->> 'op_id')::uuid, p_client_id, o.op ->> 'table', (o.op ->> 'id')::uuid, r.result
-    from jsonb_array_elements(p_results) with ordinality r (result, ord)
+    from unnest(p_results) with ordinality r (result, ord)
     join jsonb_array_elements(p_ops) with ordinality o (op, ord) using (ord)
    where r.result ->> 'status' not in ('failed', 'duplicate')
   -- The same op twice in one request (a legacy queue item sent twice) is recorded once.
   on conflict on constraint applied_ops_pkey do nothing
 $$;
 
-grant execute on function sync.claim_ops(jsonb), sync.record_outcomes(uuid, jsonb, jsonb) to authenticated, service_role;
+grant execute on function sync.claim_ops(jsonb), sync.record_outcomes(uuid, jsonb, jsonb[]) to authenticated, service_role;

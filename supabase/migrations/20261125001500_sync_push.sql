@@ -61,7 +61,7 @@ as $$
         'op_id', p_op operator(pg_catalog.->>) 'op_id',
         'status', p_status,
         'retryable', p_status operator(pg_catalog.=) 'failed',
-        'row', p_row operator(pg_catalog.-) 'change_xid')
+        'row', case when p_row operator(pg_catalog.?) 'change_xid' then p_row operator(pg_catalog.-) 'change_xid' else p_row end)
     -- Nulls are dropped from the envelope, never from the row (a null column is information).
     else pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
       'op_id', p_op operator(pg_catalog.->>) 'op_id',
@@ -306,7 +306,7 @@ $$;
 
 -- Runs the ops in order. With p_isolate every op gets its own subtransaction, so one op's failure
 -- cannot undo another's; without, a failing statement raises (apply_push then retries isolated).
-create function sync.run_ops(p_ops jsonb, p_earlier jsonb, p_client_id uuid, p_isolate boolean) returns jsonb
+create function sync.run_ops(p_ops jsonb, p_earlier jsonb, p_client_id uuid, p_isolate boolean) returns jsonb[]
 language plpgsql
 set search_path = ''
 as $$
@@ -358,7 +358,36 @@ begin
       v_seen := v_seen || jsonb_build_object(lower(v_op ->> 'op_id'), cardinality(v_results));
     end if;
   end loop;
-  return to_jsonb(v_results);
+  return v_results;
+end
+$$;
+
+-- "table/id" -> the row ('row') or whether it is deleted ('deleted'), of the rows named by p_tables
+-- and p_ids side by side: one statement for all the tables named, the rows read as the caller sees
+-- them.
+create function sync.rows_by_key(p_tables text[], p_ids uuid[], p_what text) returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_sql text;
+  v_rows jsonb;
+begin
+  if p_what is null or p_what not in ('row', 'deleted') then
+    raise exception 'sync.rows_by_key: p_what must be row or deleted, not %', p_what;
+  end if;
+  select string_agg(format('select %L || t.id, %s from public.%I t
+                             where t.id = any (array(select x.id from unnest($1, $2) x (tbl, id) where x.tbl = %L))',
+                           r.table_name || '/', case p_what when 'row' then 'to_jsonb(t)' when 'deleted' then 't.deleted_at is not null' end,
+                           r.table_name, r.table_name), ' union all ')
+    into v_sql
+    from sync.tables r
+   where r.table_name = any (p_tables);
+  if v_sql is null then
+    return '{}';
+  end if;
+  execute 'select coalesce(jsonb_object_agg(k, v), ''{}'') from (' || v_sql || ') r (k, v)' into v_rows using p_tables, p_ids;
+  return v_rows;
 end
 $$;
 
@@ -386,7 +415,7 @@ comment on type sync.bulk_op is 'One op of a push as the bulk engine plans it (s
 
 -- Returns the results of the batch, or null when it is not a bulk batch (see above). Raises when a
 -- statement fails; the caller runs it in a subtransaction and falls back to the per-op engine.
-create function sync.apply_ops_in_bulk(p_ops jsonb, p_earlier jsonb) returns jsonb
+create function sync.apply_ops_in_bulk(p_ops jsonb, p_earlier jsonb) returns jsonb[]
 language plpgsql
 set search_path = ''
 as $$
@@ -399,15 +428,16 @@ declare
   v_wave integer;
   v_results jsonb[];          -- ord -> the op's result, filled wave by wave
   v_current jsonb := '{}';    -- "table/id" -> the row as the caller sees it now
-  v_existing jsonb := '{}';   -- "table/id" -> true, of insert ids that exist, visible or not
   v_parents jsonb := '{}';    -- "table/id" -> deleted? for parents named by inserts
   v_columns jsonb;            -- table -> its client columns
   v_inserts jsonb;            -- "table/id" -> ord, of the batch's inserts
   v_deletes jsonb;            -- "table/id" -> ord, of the batch's deletes
   v_denied jsonb;             -- table -> columns the caller's role may not write
-  v_reg record;
+  v_returning jsonb;          -- table -> the RETURNING list of its writes
+  v_caller_defaults jsonb;    -- table -> {column: default} of its owner and branch columns
   v_group record;
-  v_rows jsonb;
+  v_tables text[];            -- the rows a wave's checks read: their tables and ids
+  v_ids uuid[];
   v_count integer;
   v_ords integer[];           -- the ords of the ops a statement wrote, and their results:
   v_done jsonb[];             -- arrays, not jsonb objects merged with ||, which re-encode it all
@@ -428,11 +458,26 @@ begin
             from jsonb_array_elements(p_ops) with ordinality e (op, ord)) o;
 
   -- Shape: registered tables, known columns, no legacy entity payloads (their per-field handling is
-  -- the per-op engine's). The columns the caller's role may not write come with each table's list.
+  -- the per-op engine's). The columns the caller's role may not write come with each table's list,
+  -- and so does what the writes return: the row as a result shows it, without change_xid (the
+  -- pull's bookkeeping), so that no result has to be rebuilt without it.
   select coalesce(jsonb_object_agg(t.table_name, to_jsonb(c.columns)), '{}'),
          coalesce(jsonb_object_agg(t.table_name, to_jsonb(case when v_role is null then '{}'
-                                                              else sync.denied_columns(v_role, t.table_name, c.columns) end)), '{}')
-    into v_columns, v_denied
+                                                              else sync.denied_columns(v_role, t.table_name, c.columns) end)), '{}'),
+         coalesce(jsonb_object_agg(t.table_name, (
+           select string_agg('t.' || quote_ident(a.attname), ', ' order by a.attnum)
+             from pg_catalog.pg_attribute a
+            where a.attrelid = ('public.' || quote_ident(t.table_name))::regclass
+              and a.attnum > 0 and not a.attisdropped and a.attname <> 'change_xid')), '{}'),
+         -- The owner and branch columns default to the caller's id and branch: the same for every
+         -- row, so an insert that leaves them out has them worked out once, not once per row.
+         coalesce(jsonb_object_agg(t.table_name, (
+           select coalesce(jsonb_object_agg(a.attname, pg_catalog.pg_get_expr(d.adbin, d.adrelid)), '{}')
+             from pg_catalog.pg_attribute a
+             join pg_catalog.pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+            where a.attrelid = ('public.' || quote_ident(t.table_name))::regclass
+              and a.attname in (t.owner_column, t.branch_column))) filter (where t.owner_column is not null or t.branch_column is not null), '{}')
+    into v_columns, v_denied, v_returning, v_caller_defaults
     from sync.tables t
    cross join lateral (select sync.client_columns(t.table_name) as columns offset 0) c
    where t.table_name in (select o.table_name from unnest(v_all) o);
@@ -455,43 +500,21 @@ begin
 
   for v_wave in 1 .. v_waves loop
     v_ops := array(select o from unnest(v_all) o where o.wave = v_wave order by o.ord);
-    v_current := '{}';
-    v_existing := '{}';
-    v_parents := '{}';
 
-    -- What the checks need from the database, one query per table and purpose: the current rows of
-    -- the updates and deletes (as the caller sees them), which insert ids exist already (whoever may
-    -- see them), and whether the parents named by inserts are live.
-    for v_reg in
-      select o.table_name,
-             array_agg(o.id) filter (where o.kind <> 'insert') as targets,
-             array_agg(o.id) filter (where o.kind = 'insert') as new_ids
-        from unnest(v_ops) o
-       group by o.table_name
-    loop
-      if v_reg.targets is not null then
-        execute format('select coalesce(jsonb_object_agg(%L || t.id, to_jsonb(t)), ''{}'') from public.%I t where t.id = any ($1)',
-                       v_reg.table_name || '/', v_reg.table_name)
-          into v_rows using v_reg.targets;
-        v_current := v_current || v_rows;
-      end if;
-      if v_reg.new_ids is not null then
-        v_existing := v_existing || coalesce((select jsonb_object_agg(v_reg.table_name || '/' || e, true)
-                                                from unnest(sync.existing_ids(v_reg.table_name, v_reg.new_ids)) e), '{}');
-      end if;
-    end loop;
-    for v_reg in
-      select t.parent_table, array_agg(distinct (o.data ->> t.parent_column)::uuid) as ids
-        from unnest(v_ops) o
-        join sync.tables t on t.table_name = o.table_name
-       where o.kind = 'insert' and t.parent_table is not null and sync.is_uuid(o.data -> t.parent_column)
-       group by t.parent_table
-    loop
-      execute format('select coalesce(jsonb_object_agg(%L || p.id, p.deleted_at is not null), ''{}'')
-                        from public.%I p where p.id = any ($1)', v_reg.parent_table || '/', v_reg.parent_table)
-        into v_rows using v_reg.ids;
-      v_parents := v_parents || v_rows;
-    end loop;
+    -- What the checks need from the database, one query for each purpose over all the tables: the
+    -- current rows of the updates and deletes (as the caller sees them), and whether the parents
+    -- named by inserts are live. Insert ids are not looked up: one that is taken (by a row the
+    -- caller may not see, too) fails its insert on the primary key, and the per-op engine takes the
+    -- batch and names it.
+    select array_agg(o.table_name), array_agg(o.id) into v_tables, v_ids
+      from unnest(v_ops) o where o.kind <> 'insert';
+    v_current := sync.rows_by_key(v_tables, v_ids, 'row');
+    select array_agg(x.parent_table), array_agg(x.parent_id) into v_tables, v_ids
+      from (select distinct t.parent_table, (o.data ->> t.parent_column)::uuid as parent_id
+              from unnest(v_ops) o
+              join sync.tables t on t.table_name = o.table_name
+             where o.kind = 'insert' and t.parent_table is not null and sync.is_uuid(o.data -> t.parent_column)) x;
+    v_parents := sync.rows_by_key(v_tables, v_ids, 'deleted');
 
     -- Every op must be one the bulk engine may decide.
     if exists (
@@ -504,7 +527,6 @@ begin
        where (o.earlier is null and not coalesce(case o.kind
             when 'insert' then
               c.cur is null
-              and not v_existing ? (o.table_name || '/' || o.id)
               -- nothing the role may not write, not even a default's value (the per-op engine knows)
               and not exists (select 1 from jsonb_each(o.data) d
                                where d.value <> 'null' and v_denied -> o.table_name ? d.key)
@@ -556,14 +578,19 @@ begin
       perform set_config('sync.versions_checked', v_group.table_name, true);
       perform set_config('sync.fields_checked', v_group.table_name, true);
       execute format(
-        'with w as (insert into public.%1$I as t (id%2$s) select o.id%3$s from unnest($1, $2) o (id, data)
-           cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r returning t.*)
+        'with w as (insert into public.%1$I as t (id%2$s%5$s) select o.id%3$s%6$s from unnest($1, $2) o (id, data)
+           cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r returning %4$s)
          select (select count(*) from w), array_agg(g.ord), array_agg(sync.op_result(g.op, ''applied'', p_row => x.r))
            from w join unnest($1, $3, $4) g (id, ord, op) on g.id = w.id
            cross join lateral (select to_jsonb(w) offset 0) x (r)',
         v_group.table_name,
         coalesce((select string_agg(', ' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
-        coalesce((select string_agg(', r.' || quote_ident(c), '') from unnest(v_group.cols) c), ''))
+        coalesce((select string_agg(', r.' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
+        v_returning ->> v_group.table_name,
+        coalesce((select string_agg(', ' || quote_ident(d.key), '' order by d.key)
+                    from jsonb_each_text(v_caller_defaults -> v_group.table_name) d where d.key <> all (v_group.cols)), ''),
+        coalesce((select string_agg(', (select ' || d.value || ')', '' order by d.key)
+                    from jsonb_each_text(v_caller_defaults -> v_group.table_name) d where d.key <> all (v_group.cols)), ''))
         into v_count, v_ords, v_done using v_group.ids, v_group.datas, v_group.ords, v_group.ops;
       if v_count <> cardinality(v_group.ids) then
         raise exception 'bulk insert into % wrote % of % rows', v_group.table_name, v_count, cardinality(v_group.ids);
@@ -597,14 +624,15 @@ begin
           where t.id = o.id and t.deleted_at is null
             and case when o.base_version is null then t.updated_by is not distinct from $4 or t.updated_by is null
                      else t.version = o.base_version end
-          returning t.*)
+          returning %3$s)
          select (select count(*) from w), array_agg(g.ord), array_agg(sync.op_result(g.op, ''applied'', p_row => x.r))
            from w join unnest($1, $5, $6) g (id, ord, op) on g.id = w.id
            cross join lateral (select to_jsonb(w) offset 0) x (r)',
         v_group.table_name,
         case when v_group.kind = 'delete' then 'deleted_at = now()'
              else (select string_agg(format('%1$I = case when o.data ? %2$L then r.%1$I else t.%1$I end', c, c), ', ')
-                     from unnest(v_group.cols) c) end)
+                     from unnest(v_group.cols) c) end,
+        v_returning ->> v_group.table_name)
         into v_count, v_ords, v_done using v_group.ids, v_group.versions, v_group.datas, v_uid, v_group.ords, v_group.ops;
       if v_count <> cardinality(v_group.ids) then
         raise exception 'bulk % of % wrote % of % rows', v_group.kind, v_group.table_name, v_count, cardinality(v_group.ids);
@@ -627,7 +655,7 @@ begin
   end loop;
 
   return (
-    select jsonb_agg(coalesce(v_results[o.ord],
+    select array_agg(coalesce(v_results[o.ord],
                               o.earlier || jsonb_build_object('status', 'duplicate', 'original_status', o.earlier ->> 'status'))
                      order by o.ord)
       from unnest(v_all) o);
@@ -647,7 +675,7 @@ declare
   v_request jsonb;
   v_client_id uuid;
   v_earlier jsonb;
-  v_results jsonb;
+  v_results jsonb[];  -- one value per op: built into the answer once, recorded as they are
   v_failed boolean := false;
 begin
   if auth.uid() is null then
@@ -698,6 +726,7 @@ revoke all on function public.sync_push(jsonb) from public, anon;
 grant execute on function public.sync_push(jsonb) to authenticated, service_role;
 grant execute on function sync.row_exists(text, uuid), sync.client_columns(text), sync.op_result(jsonb, text, text, text, jsonb, jsonb, text),
   sync.check_parent(jsonb, sync.tables, text), sync.apply_op(jsonb, uuid), sync.op_failure(jsonb, text, text, text, text, text),
-  sync.run_ops(jsonb, jsonb, uuid, boolean), sync.existing_ids(text, uuid[]), sync.apply_ops_in_bulk(jsonb, jsonb),
+  sync.run_ops(jsonb, jsonb, uuid, boolean), sync.existing_ids(text, uuid[]), sync.rows_by_key(text[], uuid[], text),
+  sync.apply_ops_in_bulk(jsonb, jsonb),
   sync.apply_push(jsonb) to authenticated, service_role;
 grant usage on type sync.bulk_op to authenticated, service_role;

@@ -90,7 +90,7 @@ test("whenever the bulk engine takes a batch, its results are the per-op engine'
         await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify({ sub: users.rm1Jakarta.id, role: "authenticated" })}, true)`;
         try {
           await tx.savepoint(async (sp) => {
-            const [r] = await sp`select sync.apply_ops_in_bulk(${sp.json(ops as any)}, ${sp.json(earlier)})::text as r`;
+            const [r] = await sp`select to_jsonb(sync.apply_ops_in_bulk(${sp.json(ops as any)}, ${sp.json(earlier)}))::text as r`;
             bulk = r.r;
             throw new Undo();
           });
@@ -98,7 +98,7 @@ test("whenever the bulk engine takes a batch, its results are the per-op engine'
           // A raise means the batch goes to the per-op engine, like a decline.
           if (!(err instanceof Undo)) bulk = null;
         }
-        const [r] = await tx`select sync.run_ops(${tx.json(ops as any)}, ${tx.json(earlier)}, null, true)::text as r`;
+        const [r] = await tx`select to_jsonb(sync.run_ops(${tx.json(ops as any)}, ${tx.json(earlier)}, null, true))::text as r`;
         perOp = r.r;
         throw new Undo();
       }).catch((err) => {
