@@ -103,6 +103,26 @@ export function unstorableIssues(body: unknown): Issue[] {
   return issues.slice(0, 50);
 }
 
+// What unstorableIssues looks for can be in the JSON text only as an escape (\u0000, \ud800 to
+// \udfff: the body was decoded as strict UTF-8, and JSON allows no raw control characters) or as
+// brackets nested deeper than MAX_DEPTH, so a text with neither (nearly every body) skips the walk.
+export function mayBeUnstorable(text: string): boolean {
+  if (/\\u(?:0000|d[89a-f])/i.test(text)) return true;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > MAX_DEPTH) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
 export function issuesOf(error: z.ZodError): Issue[] {
   return error.issues.slice(0, 50).map((i) => ({
     path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)),
