@@ -561,8 +561,10 @@ begin
     -- the triggers of the table being written need not check versions or field rules again. The
     -- settings name that table: a write some other trigger makes to another table is checked in full.
 
-    -- Each statement answers with its ops' results (each row's jsonb made once, offset 0 keeping it
-    -- one value where the inlined op_result reads it three times).
+    -- Each statement answers with its ops' results: an applied op's answer as sync.op_result
+    -- shapes it, made from the written row in one pass. Handing op_result the row as jsonb would
+    -- build each row's jsonb twice (the row, then the answer around it), which was about half of a
+    -- write's cost on top of the ceiling's. The bulk-versus-per-op tests compare the two exactly.
 
     -- Inserts, parents before children, one statement per table and set of columns.
     for v_group in
@@ -580,9 +582,9 @@ begin
       execute format(
         'with w as (insert into public.%1$I as t (id%2$s%5$s) select o.id%3$s%6$s from unnest($1, $2) o (id, data)
            cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r returning %4$s)
-         select (select count(*) from w), array_agg(g.ord), array_agg(sync.op_result(g.op, ''applied'', p_row => x.r))
+         select (select count(*) from w), array_agg(g.ord), array_agg(to_jsonb(x))
            from w join unnest($1, $3, $4) g (id, ord, op) on g.id = w.id
-           cross join lateral (select to_jsonb(w) offset 0) x (r)',
+           cross join lateral (select g.op ->> ''op_id'' as op_id, ''applied'' as status, false as retryable, w as "row") x',
         v_group.table_name,
         coalesce((select string_agg(', ' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
         coalesce((select string_agg(', r.' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
@@ -625,9 +627,9 @@ begin
             and case when o.base_version is null then t.updated_by is not distinct from $4 or t.updated_by is null
                      else t.version = o.base_version end
           returning %3$s)
-         select (select count(*) from w), array_agg(g.ord), array_agg(sync.op_result(g.op, ''applied'', p_row => x.r))
+         select (select count(*) from w), array_agg(g.ord), array_agg(to_jsonb(x))
            from w join unnest($1, $5, $6) g (id, ord, op) on g.id = w.id
-           cross join lateral (select to_jsonb(w) offset 0) x (r)',
+           cross join lateral (select g.op ->> ''op_id'' as op_id, ''applied'' as status, false as retryable, w as "row") x',
         v_group.table_name,
         case when v_group.kind = 'delete' then 'deleted_at = now()'
              else (select string_agg(format('%1$I = case when o.data ? %2$L then r.%1$I else t.%1$I end', c, c), ', ')
