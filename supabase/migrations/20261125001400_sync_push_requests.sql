@@ -191,7 +191,8 @@ begin
   if jsonb_array_length(v_issues) > 0 then
     perform sync.request_error('invalid_request', 'the push request is not valid', v_issues);
   end if;
-  return jsonb_build_object('protocol', 2, 'client_id', p_payload -> 'client_id', 'ops', p_payload -> 'ops');
+  -- The request as it came: building a new object around its ops would copy every op once more.
+  return p_payload;
 end
 $$;
 
