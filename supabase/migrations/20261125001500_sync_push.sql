@@ -429,10 +429,10 @@ declare
   v_results jsonb[];          -- ord -> the op's result, filled wave by wave
   v_current jsonb := '{}';    -- "table/id" -> the row as the caller sees it now
   v_parents jsonb := '{}';    -- "table/id" -> deleted? for parents named by inserts
-  v_columns jsonb;            -- table -> its client columns
+  v_columns jsonb;            -- "table" and "table/column" -> true, of its client columns
   v_inserts jsonb;            -- "table/id" -> ord, of the batch's inserts
   v_deletes jsonb;            -- "table/id" -> ord, of the batch's deletes
-  v_denied jsonb;             -- table -> columns the caller's role may not write
+  v_denied jsonb;             -- "table/column" -> true, of columns the caller's role may not write
   v_returning jsonb;          -- table -> the RETURNING list of its writes
   v_caller_defaults jsonb;    -- table -> {column: default} of its owner and branch columns
   v_group record;
@@ -458,34 +458,38 @@ begin
             from jsonb_array_elements(p_ops) with ordinality e (op, ord)) o;
 
   -- Shape: registered tables, known columns, no legacy entity payloads (their per-field handling is
-  -- the per-op engine's). The columns the caller's role may not write come with each table's list,
-  -- and so does what the writes return: the row as a result shows it, without change_xid (the
-  -- pull's bookkeeping), so that no result has to be rebuilt without it.
-  select coalesce(jsonb_object_agg(t.table_name, to_jsonb(c.columns)), '{}'),
-         coalesce(jsonb_object_agg(t.table_name, to_jsonb(case when v_role is null then '{}'
-                                                              else sync.denied_columns(v_role, t.table_name, c.columns) end)), '{}'),
-         coalesce(jsonb_object_agg(t.table_name, (
+  -- the per-op engine's). With each table's columns (keyed "table/column", so that a check is one
+  -- look-up in a flat object) come those the caller's role may not write, and what the writes
+  -- return: the row as a result shows it, without change_xid (the pull's bookkeeping).
+  with t as (
+    select r.table_name, r.owner_column, r.branch_column, c.columns,
+           case when v_role is null then '{}' else sync.denied_columns(v_role, r.table_name, c.columns) end as denied
+      from sync.tables r
+     cross join lateral (select sync.client_columns(r.table_name) as columns offset 0) c
+     where r.table_name in (select o.table_name from unnest(v_all) o))
+  select (select coalesce(jsonb_object_agg(k.key, true), '{}')
+            from t, lateral (select t.table_name union all select t.table_name || '/' || x from unnest(t.columns) x) k (key)),
+         (select coalesce(jsonb_object_agg(t.table_name || '/' || x, true), '{}') from t, unnest(t.denied) x),
+         (select coalesce(jsonb_object_agg(t.table_name, (
            select string_agg('t.' || quote_ident(a.attname), ', ' order by a.attnum)
              from pg_catalog.pg_attribute a
             where a.attrelid = ('public.' || quote_ident(t.table_name))::regclass
-              and a.attnum > 0 and not a.attisdropped and a.attname <> 'change_xid')), '{}'),
+              and a.attnum > 0 and not a.attisdropped and a.attname <> 'change_xid')), '{}') from t),
          -- The owner and branch columns default to the caller's id and branch: the same for every
          -- row, so an insert that leaves them out has them worked out once, not once per row.
-         coalesce(jsonb_object_agg(t.table_name, (
+         (select coalesce(jsonb_object_agg(t.table_name, (
            select coalesce(jsonb_object_agg(a.attname, pg_catalog.pg_get_expr(d.adbin, d.adrelid)), '{}')
              from pg_catalog.pg_attribute a
              join pg_catalog.pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
             where a.attrelid = ('public.' || quote_ident(t.table_name))::regclass
               and a.attname in (t.owner_column, t.branch_column))) filter (where t.owner_column is not null or t.branch_column is not null), '{}')
-    into v_columns, v_denied, v_returning, v_caller_defaults
-    from sync.tables t
-   cross join lateral (select sync.client_columns(t.table_name) as columns offset 0) c
-   where t.table_name in (select o.table_name from unnest(v_all) o);
+            from t)
+    into v_columns, v_denied, v_returning, v_caller_defaults;
   if v_all is null
      or exists (select 1 from unnest(v_all) o
                  where o.op ? 'legacy_item_id' or not v_columns ? o.table_name)
      or exists (select 1 from unnest(v_all) o, jsonb_object_keys(o.data) k
-                 where not v_columns -> o.table_name ? k) then
+                 where not v_columns ? (o.table_name || '/' || k)) then
     return null;
   end if;
   -- "table/id" -> ord of the batch's first insert and first delete of each row, for the order
@@ -529,7 +533,7 @@ begin
               c.cur is null
               -- nothing the role may not write, not even a default's value (the per-op engine knows)
               and not exists (select 1 from jsonb_each(o.data) d
-                               where d.value <> 'null' and v_denied -> o.table_name ? d.key)
+                               where d.value <> 'null' and v_denied ? (o.table_name || '/' || d.key))
               and (t.parent_column is null or (
                 sync.is_uuid(o.data -> t.parent_column)
                 -- the parent is live now, or inserted by an earlier op of this batch
@@ -544,7 +548,7 @@ begin
                    and not exists (
                      select 1 from jsonb_each(o.data) d
                       where d.value is distinct from c.cur -> d.key
-                        and (v_denied -> o.table_name ? d.key or d.key in (t.parent_column, t.owner_column, t.branch_column))))
+                        and (v_denied ? (o.table_name || '/' || d.key) or d.key in (t.parent_column, t.owner_column, t.branch_column))))
             end, false))
           -- a new row under a parent that an earlier op of this batch deletes is refused
           or (o.kind = 'insert' and (v_deletes ->> c.parent_key)::integer < o.ord)
