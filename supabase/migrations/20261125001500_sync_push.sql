@@ -606,26 +606,29 @@ begin
       end loop;
     end loop;
 
-    -- Updates that change something, and deletes of live rows: one statement per table each.
+    -- Updates that change something, and deletes of live rows: one statement per table (a delete
+    -- sets deleted_at and takes nothing from its data).
     for v_group in
-      select o.table_name, o.kind,
-             array_agg(o.id) as ids, array_agg(o.base_version) as versions, array_agg(o.data) as datas,
-             array_agg(o.ord) as ords, array_agg(o.op) as ops,
-             array(select distinct k from unnest(array_agg(o.data)) d, jsonb_object_keys(d) k order by 1) as cols
+      select o.table_name,
+             array_agg(o.id) as ids, array_agg(o.base_version) as versions,
+             array_agg(case when o.kind = 'delete' then '{}' else o.data end) as datas,
+             array_agg(o.kind = 'delete') as deletes, array_agg(o.ord) as ords, array_agg(o.op) as ops,
+             array(select distinct k from unnest(array_agg(o.data) filter (where o.kind = 'update')) d, jsonb_object_keys(d) k
+                    order by 1) as cols
         from unnest(v_ops) o
         join sync.tables t on t.table_name = o.table_name
         cross join lateral (select v_current -> (o.table_name || '/' || o.id) as cur) c
        where o.kind in ('update', 'delete') and o.earlier is null
          and c.cur ->> 'deleted_at' is null
          and (o.kind = 'delete' or exists (select 1 from jsonb_each(o.data) d where d.value is distinct from c.cur -> d.key))
-       group by t.sync_order, o.table_name, o.kind
-       order by t.sync_order, o.kind desc
+       group by t.sync_order, o.table_name
+       order by t.sync_order
     loop
       perform set_config('sync.versions_checked', v_group.table_name, true);
       perform set_config('sync.fields_checked', v_group.table_name, true);
       execute format(
         'with w as (update public.%1$I as t set %2$s
-           from unnest($1, $2, $3) o (id, base_version, data)
+           from unnest($1, $2, $3, $7) o (id, base_version, data, is_delete)
            cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r
           where t.id = o.id and t.deleted_at is null
             and case when o.base_version is null then t.updated_by is not distinct from $4 or t.updated_by is null
@@ -635,13 +638,14 @@ begin
            from w join unnest($1, $5, $6) g (id, ord, op) on g.id = w.id
            cross join lateral (select g.op ->> ''op_id'' as op_id, ''applied'' as status, false as retryable, w as "row") x',
         v_group.table_name,
-        case when v_group.kind = 'delete' then 'deleted_at = now()'
-             else (select string_agg(format('%1$I = case when o.data ? %2$L then r.%1$I else t.%1$I end', c, c), ', ')
-                     from unnest(v_group.cols) c) end,
+        'deleted_at = case when o.is_delete then now() else t.deleted_at end'
+          || coalesce((select string_agg(format(', %1$I = case when o.data ? %2$L then r.%1$I else t.%1$I end', c, c), '')
+                         from unnest(v_group.cols) c), ''),
         v_returning ->> v_group.table_name)
-        into v_count, v_ords, v_done using v_group.ids, v_group.versions, v_group.datas, v_uid, v_group.ords, v_group.ops;
+        into v_count, v_ords, v_done
+        using v_group.ids, v_group.versions, v_group.datas, v_uid, v_group.ords, v_group.ops, v_group.deletes;
       if v_count <> cardinality(v_group.ids) then
-        raise exception 'bulk % of % wrote % of % rows', v_group.kind, v_group.table_name, v_count, cardinality(v_group.ids);
+        raise exception 'bulk update of % wrote % of % rows', v_group.table_name, v_count, cardinality(v_group.ids);
       end if;
       for v_i in 1 .. v_count loop
         v_results[v_ords[v_i]] := v_done[v_i];
