@@ -1282,6 +1282,11 @@ async function main() {
         await changedRowsQuery(sql, "activities", { lo: snap, hi: snap, limit: P.page, user: planUser })),
       "empty delta: the change probe (sync.visible_changes_exist, every registered table)": await explainAs(sql, planUser,
         await changeProbeQuery(sql, { lo: snap, hi: snap })),
+      // Every write since the beginning is in this window, nearly all of them other users': the
+      // caller's own are found from (updated_by, change_xid) all the same.
+      "pull: the caller's own writes in a window (sync.own_writes, security definer)": await explainAs(sql, planUser,
+        `select t.id from public.customers t where t.updated_by = '${planUser.id}'::uuid and sync.changed_between(t.change_xid, null, '${snap}')`,
+        { asUser: false }),
       // The bulk engine's statements, as sync.apply_ops_in_bulk builds them for one table.
       "push: current rows of a batch (sync.rows_by_key)": await explainAs(sql, planUser,
         `select coalesce(jsonb_object_agg(k, v), '{}') from (select 'customers/' || t.id, to_jsonb(t) from public.customers t

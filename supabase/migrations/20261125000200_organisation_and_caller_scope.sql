@@ -14,6 +14,7 @@ create table public.branches (
   change_xid xid8 not null default pg_current_xact_id()
 );
 create index branches_change_xid_id_idx on public.branches (change_xid, id);
+create index branches_updated_by_change_xid_idx on public.branches (updated_by, change_xid);
 
 create table public.profiles (
   id uuid primary key references auth.users (id) on delete cascade,
@@ -34,6 +35,7 @@ create table public.profiles (
 comment on table public.profiles is 'Staff: one row per auth user. role rm (relationship manager), bm (branch manager) or admin.';
 create index profiles_branch_id_change_xid_id_idx on public.profiles (branch_id, change_xid, id);
 create index profiles_change_xid_id_idx on public.profiles (change_xid, id);
+create index profiles_updated_by_change_xid_idx on public.profiles (updated_by, change_xid);
 
 -- These helpers are PL/pgSQL although each is one query. Security definer functions are never
 -- inlined, and PostgreSQL 15 plans the body of a SQL function that is not inlined at every call,

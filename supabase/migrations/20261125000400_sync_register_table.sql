@@ -45,8 +45,10 @@ begin
 
   -- The scope columns of owned and branch tables lead an index that also orders by the cursor, so
   -- a first pull reads one user's or one branch's rows in cursor order however many others there are.
-  -- (A scope column that is the id itself needs nothing more than the primary key.)
-  foreach v_indexed in array array['change_xid,id', p_parent_column,
+  -- (A scope column that is the id itself needs nothing more than the primary key.) A delta pull
+  -- looks for the caller's own writes in its window (sync.own_writes): by (updated_by, change_xid),
+  -- in proportion to them, not to everything everyone wrote meanwhile.
+  foreach v_indexed in array array['change_xid,id', 'updated_by,change_xid', p_parent_column,
                                    nullif(p_owner_column, 'id') || ',change_xid,id',
                                    nullif(p_branch_column, 'id') || ',change_xid,id'] loop
     continue when v_indexed is null or v_indexed = 'id';

@@ -15,6 +15,7 @@ create table public.hvcs (
 );
 comment on table public.hvcs is 'High-value customer groups (reference data).';
 create index hvcs_change_xid_id_idx on public.hvcs (change_xid, id);
+create index hvcs_updated_by_change_xid_idx on public.hvcs (updated_by, change_xid);
 
 create table public.brokers (
   id uuid primary key default gen_random_uuid(),
@@ -32,6 +33,7 @@ create table public.brokers (
 );
 comment on table public.brokers is 'Insurance brokers (reference data).';
 create index brokers_change_xid_id_idx on public.brokers (change_xid, id);
+create index brokers_updated_by_change_xid_idx on public.brokers (updated_by, change_xid);
 
 select sync.register_table('public.hvcs', 'hvc', 'shared', p_conflict_strategy => 'server_wins');
 select sync.register_table('public.brokers', 'broker', 'shared', p_conflict_strategy => 'server_wins');

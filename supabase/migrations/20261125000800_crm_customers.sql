@@ -26,6 +26,7 @@ comment on column public.customers.tax_id is 'NPWP (15 or 16 digits, punctuation
 create index customers_assigned_rm_id_change_xid_id_idx on public.customers (assigned_rm_id, change_xid, id);
 create index customers_branch_id_change_xid_id_idx on public.customers (branch_id, change_xid, id);
 create index customers_change_xid_id_idx on public.customers (change_xid, id);
+create index customers_updated_by_change_xid_idx on public.customers (updated_by, change_xid);
 
 create table public.key_persons (
   id uuid primary key default gen_random_uuid(),
@@ -47,6 +48,7 @@ create table public.key_persons (
 comment on table public.key_persons is 'Contacts at a customer.';
 create index key_persons_customer_id_idx on public.key_persons (customer_id);
 create index key_persons_change_xid_id_idx on public.key_persons (change_xid, id);
+create index key_persons_updated_by_change_xid_idx on public.key_persons (updated_by, change_xid);
 
 create table public.customer_hvc_links (
   id uuid primary key default gen_random_uuid(),
@@ -65,6 +67,7 @@ comment on table public.customer_hvc_links is 'Membership of a customer in a hig
 create index customer_hvc_links_customer_id_idx on public.customer_hvc_links (customer_id);
 create index customer_hvc_links_hvc_id_idx on public.customer_hvc_links (hvc_id);
 create index customer_hvc_links_change_xid_id_idx on public.customer_hvc_links (change_xid, id);
+create index customer_hvc_links_updated_by_change_xid_idx on public.customer_hvc_links (updated_by, change_xid);
 
 select sync.register_table('public.customers', 'customer', 'owned',
                            p_owner_column => 'assigned_rm_id', p_branch_column => 'branch_id');

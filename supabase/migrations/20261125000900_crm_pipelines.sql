@@ -31,6 +31,7 @@ create index pipelines_approved_by_idx on public.pipelines (approved_by);
 create index pipelines_assigned_rm_id_idx on public.pipelines (assigned_rm_id);
 create index pipelines_branch_id_idx on public.pipelines (branch_id);
 create index pipelines_change_xid_id_idx on public.pipelines (change_xid, id);
+create index pipelines_updated_by_change_xid_idx on public.pipelines (updated_by, change_xid);
 
 create table public.pipeline_referrals (
   id uuid primary key default gen_random_uuid(),
@@ -50,6 +51,7 @@ comment on table public.pipeline_referrals is 'A pipeline referred to another re
 create index pipeline_referrals_pipeline_id_idx on public.pipeline_referrals (pipeline_id);
 create index pipeline_referrals_referred_rm_id_idx on public.pipeline_referrals (referred_rm_id);
 create index pipeline_referrals_change_xid_id_idx on public.pipeline_referrals (change_xid, id);
+create index pipeline_referrals_updated_by_change_xid_idx on public.pipeline_referrals (updated_by, change_xid);
 
 select sync.register_table('public.pipelines', 'pipeline', 'child', 'public.customers', 'customer_id');
 select sync.register_table('public.pipeline_referrals', 'pipelineReferral', 'child', 'public.pipelines', 'pipeline_id');

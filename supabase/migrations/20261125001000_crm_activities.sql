@@ -21,5 +21,6 @@ comment on table public.activities is 'Calls, meetings, visits and notes with a 
 create index activities_customer_id_idx on public.activities (customer_id);
 create index activities_pipeline_id_idx on public.activities (pipeline_id);
 create index activities_change_xid_id_idx on public.activities (change_xid, id);
+create index activities_updated_by_change_xid_idx on public.activities (updated_by, change_xid);
 
 select sync.register_table('public.activities', 'activity', 'child', 'public.customers', 'customer_id');

@@ -75,6 +75,7 @@ create table public.probe_notes (
   change_xid xid8 not null default pg_current_xact_id()
 );
 create index probe_notes_change_xid_id_idx on public.probe_notes (change_xid, id);
+create index probe_notes_updated_by_change_xid_idx on public.probe_notes (updated_by, change_xid);
 select sync.register_table('public.probe_notes', 'probeNote', 'shared');
 select ok(pg_get_functiondef('sync.visible_changes_exist'::regproc) like '%public.probe_notes t%',
           'a table registered later is in the regenerated probe');

@@ -5,7 +5,7 @@
 begin;
 
 select plan(
-  (select count(*)::int * 17 from sync.tables)                        -- pk, 8 column types, 4 triggers, rls, policies, cursor index, shape
+  (select count(*)::int * 18 from sync.tables)                        -- pk, 8 column types, 4 triggers, rls, policies, cursor and own-writes indexes, shape
   + (select count(*)::int from sync.tables t,
        lateral (values (t.parent_column), (t.owner_column), (t.branch_column)) s (col)
       where s.col is not null and s.col <> 'id')                      -- one index per scope column
@@ -79,6 +79,20 @@ select ok(
     select 1
       from pg_index i
       join pg_attribute a0 on a0.attrelid = i.indrelid and a0.attnum = i.indkey[0]
+      join pg_attribute a1 on a1.attrelid = i.indrelid and a1.attnum = i.indkey[1]
+     where i.indrelid = format('public.%I', t.table_name)::regclass
+       and i.indisvalid and i.indpred is null
+       and a0.attname = 'updated_by' and a1.attname = 'change_xid'
+  ),
+  format('%s has an index leading with (updated_by, change_xid) for the own writes of a pull window', t.table_name)
+)
+  from sync.tables t order by t.sync_order;
+
+select ok(
+  exists (
+    select 1
+      from pg_index i
+      join pg_attribute a0 on a0.attrelid = i.indrelid and a0.attnum = i.indkey[0]
      where i.indrelid = format('public.%I', t.table_name)::regclass
        and i.indisvalid and i.indpred is null
        and a0.attname = s.col
@@ -137,7 +151,7 @@ select throws_ok(
     || 'sync column created_at must be not null; missing sync column updated_at timestamp with time zone; '
     || 'missing sync column created_by uuid; missing sync column updated_by uuid; '
     || 'missing sync column deleted_at timestamp with time zone; missing sync column change_xid xid8; '
-    || 'no index leads with (change_xid,id)',
+    || 'no index leads with (change_xid,id); no index leads with (updated_by,change_xid)',
   'register_table refuses a table without the sync columns, listing what is wrong'
 );
 select is_empty(
