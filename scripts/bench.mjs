@@ -695,15 +695,18 @@ async function changedRowsQuery(sql, table, { lo, hi, limit, user }) {
  * The query sync.visible_changes_exist() runs, taken from the generated function's source, with the
  * window and the table list inlined.
  */
-async function changeProbeQuery(sql, { lo, hi }) {
+async function changeProbeQuery(sql, { lo, hi, user }) {
   const [{ src }] = await sql`select prosrc as src from pg_proc where oid = 'sync.visible_changes_exist'::regproc`;
-  const m = src.match(/return\s+([\s\S]*);\s*end\s*$/);
+  // The expression the probe returns for the user's app role, with the values it plans with.
+  const m = src.match(new RegExp(`if v_role = '${user.role}' then\\s+return\\s+([\\s\\S]*?);\\s*end if;`));
   if (!m) throw new Error("could not find the expression of sync.visible_changes_exist(); update changeProbeQuery in scripts/bench.mjs");
   const tables = (await sql`select table_name from sync.tables`).map((r) => r.table_name).concat("conflicts");
   return `select ${m[1]
     .replace(/\bp_lo\b/g, `'${lo}'::pg_snapshot`)
     .replace(/\bp_hi\b/g, `'${hi}'::pg_snapshot`)
-    .replace(/\bp_tables\b/g, `array[${tables.map((t) => `'${t}'`).join(", ")}]::text[]`)}`;
+    .replace(/\bp_tables\b/g, `array[${tables.map((t) => `'${t}'`).join(", ")}]::text[]`)
+    .replace(/\bv_uid\b/g, `'${user.id}'::uuid`)
+    .replace(/\bv_branch\b/g, `'${user.branch_id}'::uuid`)}`;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1281,7 +1284,7 @@ async function main() {
       "pull page, activities, delta from the current snapshot (sync.changed_page, child RLS)": await explainAs(sql, planUser,
         await changedRowsQuery(sql, "activities", { lo: snap, hi: snap, limit: P.page, user: planUser })),
       "empty delta: the change probe (sync.visible_changes_exist, every registered table)": await explainAs(sql, planUser,
-        await changeProbeQuery(sql, { lo: snap, hi: snap })),
+        await changeProbeQuery(sql, { lo: snap, hi: snap, user: planUser })),
       // Every write since the beginning is in this window, nearly all of them other users': the
       // caller's own are found from (updated_by, change_xid) all the same.
       "pull: the caller's own writes in a window (sync.own_writes, security definer)": await explainAs(sql, planUser,
