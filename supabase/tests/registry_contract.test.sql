@@ -59,7 +59,8 @@ select results_eq(
 )
   from sync.tables t order by t.sync_order;
 
--- Indexes, checked against the catalog here rather than through sync.has_leading_index().
+-- Indexes, checked against the catalog here rather than through sync.has_leading_index(): the
+-- pull cursor's, and the one that finds the caller's own writes in a pull window.
 select ok(
   exists (
     select 1
@@ -68,25 +69,14 @@ select ok(
       join pg_attribute a1 on a1.attrelid = i.indrelid and a1.attnum = i.indkey[1]
      where i.indrelid = format('public.%I', t.table_name)::regclass
        and i.indisvalid and i.indpred is null
-       and a0.attname = 'change_xid' and a1.attname = 'id'
+       and a0.attname = k.first and a1.attname = k.second
   ),
-  format('%s has an index leading with (change_xid, id) for the pull cursor', t.table_name)
+  format('%s has an index leading with (%s, %s) for %s', t.table_name, k.first, k.second, k.purpose)
 )
-  from sync.tables t order by t.sync_order;
-
-select ok(
-  exists (
-    select 1
-      from pg_index i
-      join pg_attribute a0 on a0.attrelid = i.indrelid and a0.attnum = i.indkey[0]
-      join pg_attribute a1 on a1.attrelid = i.indrelid and a1.attnum = i.indkey[1]
-     where i.indrelid = format('public.%I', t.table_name)::regclass
-       and i.indisvalid and i.indpred is null
-       and a0.attname = 'updated_by' and a1.attname = 'change_xid'
-  ),
-  format('%s has an index leading with (updated_by, change_xid) for the own writes of a pull window', t.table_name)
-)
-  from sync.tables t order by t.sync_order;
+  from sync.tables t,
+       (values (1, 'change_xid', 'id', 'the pull cursor'),
+               (2, 'updated_by', 'change_xid', 'the own writes of a pull window')) k (ord, first, second, purpose)
+ order by t.sync_order, k.ord;
 
 select ok(
   exists (
