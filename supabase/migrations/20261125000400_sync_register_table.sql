@@ -176,14 +176,27 @@ begin
   -- changed rows of an owned table in the owner index (a bm's in the branch index) however much
   -- others changed in the window. Read through RLS alone, the rule is an OR the planner cannot
   -- narrow, and a window holding many changes by others was read whole. RLS stays the rule.
+  -- A child table's rows are found from its parent's, when the parent has a scope rule of its own:
+  -- the planner may then go from the caller's parent rows to their children, or read the window and
+  -- join, whichever it finds cheaper for the window at hand, where RLS alone made it read every
+  -- child row changed in the window.
   foreach v_role in array array['rm', 'bm', 'admin'] loop
-    select string_agg(format('(%L = any (p_tables) and exists (select 1 from public.%I t where %s and %s))',
-                             r.table_name, r.table_name, v_window,
-                             coalesce(sync.scope_condition(r.scope, r.owner_column, r.branch_column, 't',
-                                                           quote_literal(v_role), 'v_branch', 'v_uid'), 'true')),
-                      E'\n      or ' order by r.sync_order)
+    select string_agg(
+             case when r.scope = 'child' and parent.scope <> 'child' then
+               format('(%L = any (p_tables) and exists (select 1 from public.%I p join public.%I t on t.%I = p.id where %s and %s))',
+                      r.table_name, parent.table_name, r.table_name, r.parent_column, v_window,
+                      sync.scope_condition(parent.scope, parent.owner_column, parent.branch_column, 'p',
+                                           quote_literal(v_role), 'v_branch', 'v_uid'))
+             else
+               format('(%L = any (p_tables) and exists (select 1 from public.%I t where %s and %s))',
+                      r.table_name, r.table_name, v_window,
+                      coalesce(sync.scope_condition(r.scope, r.owner_column, r.branch_column, 't',
+                                                    quote_literal(v_role), 'v_branch', 'v_uid'), 'true'))
+             end,
+             E'\n      or ' order by r.sync_order)
       into v_tables
-      from sync.tables r;
+      from sync.tables r
+      left join sync.tables parent on parent.table_name = r.parent_table;
     v_arms := v_arms || format(E'  if v_role = %L then\n    return %s\n      or %s;\n  end if;\n',
                                v_role, coalesce(v_tables, 'false'), v_rest);
   end loop;

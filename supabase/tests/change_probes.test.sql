@@ -4,7 +4,7 @@
 -- hides (both mean evictions). The window here is exactly this test's transaction: changed after a
 -- snapshot in which it is running, visible in one taken after it.
 begin;
-select plan(13);
+select plan(19);
 
 create function tests.probe(p_tables text[] default null) returns boolean
 language sql volatile
@@ -30,6 +30,8 @@ select is(
 
 select tests.authenticate_as('rm1.jakarta@crm.test');
 select is(tests.probe(), false, 'nothing written in the window: an up-to-date device is told nothing changed');
+select tests.authenticate_as('admin@crm.test');
+select is(tests.probe(), false, 'nor is an admin, who sees every row');
 
 -- rm2.jakarta's customer 1 changes: news for rm2, not for rm1.
 select tests.clear_authentication();
@@ -52,6 +54,24 @@ select is((select count(*)::int from sync.own_write_marks where table_name = 'cu
 select tests.authenticate_as('rm2.jakarta@crm.test');
 select is((select count(*)::int from sync.own_write_marks m join public.customers c on c.change_xid = m.change_xid
             where c.id = '00000000-0000-4000-8100-000000000005'), 0, 'and nobody else''s');
+
+-- The probe asks each role its own question (the scope rule with the role written in), and finds
+-- child rows from their parents': a key person of rm2.surabaya's customer is news to rm2.surabaya,
+-- to Surabaya's bm and to an admin, and to nobody else.
+select tests.clear_authentication();
+update public.key_persons set notes = 'changed for rm2.surabaya'
+ where id = (select k.id from public.key_persons k join public.customers c on c.id = k.customer_id
+              where c.assigned_rm_id = tests.user_id('rm2.surabaya@crm.test') order by k.id limit 1);
+select tests.authenticate_as('rm2.surabaya@crm.test');
+select is(tests.probe(array['key_persons']), true, 'a changed key person of the caller''s customer is news');
+select tests.authenticate_as('bm.surabaya@crm.test');
+select is(tests.probe(array['key_persons']), true, 'and to the bm of the customer''s branch');
+select tests.authenticate_as('admin@crm.test');
+select is(tests.probe(array['key_persons']), true, 'and to an admin');
+select tests.authenticate_as('rm1.surabaya@crm.test');
+select is(tests.probe(array['key_persons']), false, 'not to another rm of the branch');
+select tests.authenticate_as('bm.jakarta@crm.test');
+select is(tests.probe(array['key_persons']), false, 'nor to the bm of another branch');
 
 -- A reassignment is news even to users who see neither side: the scope-change log decides.
 select tests.authenticate_as('rm1.surabaya@crm.test');
