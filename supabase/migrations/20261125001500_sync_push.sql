@@ -392,13 +392,15 @@ end
 $$;
 
 -- The bulk engine: the common batch (new rows, edits based on the current version, deletes) applied
--- with a few statements per table instead of several per op. It takes a batch only when every op is
--- one whose outcome cannot depend on the order of the ops or on a conflict: updates and deletes are
--- based on the current version, nothing changes a row's scope, and every parent is there before its
--- children. A row with several ops (a create and its edits, as offline queues send them) is written
--- in waves: the first op of every row, then the second, each wave checked against what the one
--- before wrote. Anything else (and any statement that fails or writes fewer rows than planned)
--- returns the batch to the per-op engine, whose results are the reference.
+-- with a few statements per table instead of several per op. It writes the rows whose ops' outcome
+-- cannot depend on the order of the ops or on a conflict: updates and deletes are based on the
+-- current version, nothing changes a row's scope, and every parent is there before its children.
+-- A row with several ops (a create and its edits, as offline queues send them) is written in
+-- waves: the first op of every row, then the second, each wave checked against what the one before
+-- wrote. The rows whose first op it may not decide, and the rows tied to them as parent or child,
+-- go to the per-op engine after the rest. Anything else (a later op it may not decide, any
+-- statement that fails or writes fewer rows than planned) returns the whole batch to the per-op
+-- engine, whose results are the reference.
 create type sync.bulk_op as (
   ord integer,
   op jsonb,
@@ -415,7 +417,7 @@ comment on type sync.bulk_op is 'One op of a push as the bulk engine plans it (s
 
 -- Returns the results of the batch, or null when it is not a bulk batch (see above). Raises when a
 -- statement fails; the caller runs it in a subtransaction and falls back to the per-op engine.
-create function sync.apply_ops_in_bulk(p_ops jsonb, p_earlier jsonb) returns jsonb[]
+create function sync.apply_ops_in_bulk(p_ops jsonb, p_earlier jsonb, p_client_id uuid default null) returns jsonb[]
 language plpgsql
 set search_path = ''
 as $$
@@ -438,6 +440,12 @@ declare
   v_group record;
   v_tables text[];            -- the rows a wave's checks read: their tables and ids
   v_ids uuid[];
+  v_undecided jsonb;          -- "table/id" -> true, of rows with an op the bulk engine cannot decide
+  v_per_op jsonb := '{}';     -- "table/id" -> true, of rows left to the per-op engine
+  v_added jsonb;
+  v_link_rows text[];         -- the first wave's child rows, and their parent rows
+  v_link_parents text[];
+  v_request jsonb;            -- the ops of those rows, for the per-op engine
   v_count integer;
   v_ords integer[];           -- the ords of the ops a statement wrote, and their results:
   v_done jsonb[];             -- arrays, not jsonb objects merged with ||, which re-encode it all
@@ -503,7 +511,8 @@ begin
   v_results := array_fill(null::jsonb, array[cardinality(v_all)]);
 
   for v_wave in 1 .. v_waves loop
-    v_ops := array(select o from unnest(v_all) o where o.wave = v_wave order by o.ord);
+    v_ops := array(select o from unnest(v_all) o
+                    where o.wave = v_wave and not v_per_op ? (o.table_name || '/' || o.id) order by o.ord);
 
     -- What the checks need from the database, one query for each purpose over all the tables: the
     -- current rows of the updates and deletes (as the caller sees them), and whether the parents
@@ -520,44 +529,73 @@ begin
              where o.kind = 'insert' and t.parent_table is not null and sync.is_uuid(o.data -> t.parent_column)) x;
     v_parents := sync.rows_by_key(v_tables, v_ids, 'deleted');
 
-    -- Every op must be one the bulk engine may decide.
-    if exists (
-      select 1
-        from unnest(v_ops) o
-        join sync.tables t on t.table_name = o.table_name
-        cross join lateral (select v_current -> (o.table_name || '/' || o.id) as cur,
-                                   t.parent_table || '/' || coalesce(o.data ->> t.parent_column,
-                                     v_current -> (o.table_name || '/' || o.id) ->> t.parent_column) as parent_key) c
-       where (o.earlier is null and not coalesce(case o.kind
-            when 'insert' then
-              c.cur is null
-              -- nothing the role may not write, not even a default's value (the per-op engine knows)
-              and not exists (select 1 from jsonb_each(o.data) d
-                               where d.value <> 'null' and v_denied ? (o.table_name || '/' || d.key))
-              and (t.parent_column is null or (
-                sync.is_uuid(o.data -> t.parent_column)
-                -- the parent is live now, or inserted by an earlier op of this batch
-                and (v_parents -> c.parent_key = 'false' or (v_inserts ->> c.parent_key)::integer < o.ord)))
-            else
-              c.cur is not null
-              and (o.kind = 'delete' and c.cur ->> 'deleted_at' is not null
-                or c.cur ->> 'deleted_at' is null
-                   and case when o.base_version is null
-                            then o.kind = 'update' and coalesce((c.cur ->> 'updated_by')::uuid = v_uid, true)
-                            else o.base_version = (c.cur ->> 'version')::bigint end
-                   and not exists (
-                     select 1 from jsonb_each(o.data) d
-                      where d.value is distinct from c.cur -> d.key
-                        and (v_denied ? (o.table_name || '/' || d.key) or d.key in (t.parent_column, t.owner_column, t.branch_column))))
-            end, false))
-          -- a new row under a parent that an earlier op of this batch deletes is refused
-          or (o.kind = 'insert' and (v_deletes ->> c.parent_key)::integer < o.ord)
-    ) then
+    -- The rows with an op the bulk engine may not decide.
+    select coalesce(jsonb_object_agg(o.table_name || '/' || o.id, true), '{}') into v_undecided
+      from unnest(v_ops) o
+      join sync.tables t on t.table_name = o.table_name
+      cross join lateral (select v_current -> (o.table_name || '/' || o.id) as cur,
+                                 t.parent_table || '/' || coalesce(o.data ->> t.parent_column,
+                                   v_current -> (o.table_name || '/' || o.id) ->> t.parent_column) as parent_key) c
+     where (o.earlier is null and not coalesce(case o.kind
+          when 'insert' then
+            c.cur is null
+            -- nothing the role may not write, not even a default's value (the per-op engine knows)
+            and not exists (select 1 from jsonb_each(o.data) d
+                             where d.value <> 'null' and v_denied ? (o.table_name || '/' || d.key))
+            and (t.parent_column is null or (
+              sync.is_uuid(o.data -> t.parent_column)
+              -- the parent is live now, or inserted by an earlier op of this batch
+              and (v_parents -> c.parent_key = 'false' or (v_inserts ->> c.parent_key)::integer < o.ord)))
+          else
+            c.cur is not null
+            and (o.kind = 'delete' and c.cur ->> 'deleted_at' is not null
+              or c.cur ->> 'deleted_at' is null
+                 and case when o.base_version is null
+                          then o.kind = 'update' and coalesce((c.cur ->> 'updated_by')::uuid = v_uid, true)
+                          else o.base_version = (c.cur ->> 'version')::bigint end
+                 and not exists (
+                   select 1 from jsonb_each(o.data) d
+                    where d.value is distinct from c.cur -> d.key
+                      and (v_denied ? (o.table_name || '/' || d.key) or d.key in (t.parent_column, t.owner_column, t.branch_column))))
+          end, false))
+        -- a new row under a parent that an earlier op of this batch deletes is refused
+        or (o.kind = 'insert' and (v_deletes ->> c.parent_key)::integer < o.ord);
+    if v_undecided <> '{}' then
       if v_wave > 1 then
         -- The waves before wrote rows: the caller's subtransaction must undo them.
         raise exception 'wave % of the batch needs the per-op engine', v_wave;
       end if;
-      return null;
+      -- Those rows go to the per-op engine, and with them every row of the batch tied to one as
+      -- parent or child, so that what the bulk engine writes does not depend on them, nor they on
+      -- it (a child under a parent the batch reassigns, a parent whose child's edit is stale). Their
+      -- ops run after the others, in their order. A device back after days offline sends a few
+      -- stale edits among hundreds of current ones; those few no longer take the whole batch to
+      -- the per-op engine.
+      select array_agg(o.table_name || '/' || o.id),
+             array_agg(t.parent_table || '/' || lower(coalesce(o.data ->> t.parent_column,
+                                                               v_current -> (o.table_name || '/' || o.id) ->> t.parent_column)))
+        into v_link_rows, v_link_parents
+        from unnest(v_ops) o
+        join sync.tables t on t.table_name = o.table_name
+       where t.parent_table is not null;
+      v_per_op := v_undecided;
+      loop
+        select jsonb_object_agg(x.k, true) into v_added
+          from (select l.r as k from unnest(v_link_rows, v_link_parents) l (r, p)
+                 where v_per_op ? l.p and not v_per_op ? l.r
+                union
+                -- a parent only when the batch has ops on it: another child of a parent the batch
+                -- leaves alone does not depend on this one
+                select l.p from unnest(v_link_rows, v_link_parents) l (r, p)
+                 where v_per_op ? l.r and not v_per_op ? l.p
+                   and exists (select 1 from unnest(v_ops) o where o.table_name || '/' || o.id = l.p)) x;
+        exit when v_added is null;
+        v_per_op := v_per_op || v_added;
+      end loop;
+      v_ops := array(select o from unnest(v_ops) o where not v_per_op ? (o.table_name || '/' || o.id) order by o.ord);
+      if cardinality(v_ops) = 0 then
+        return null;  -- nothing left for the bulk engine
+      end if;
     end if;
 
     -- The rows are written as their ops were checked: each update and delete only if the row still
@@ -664,6 +702,17 @@ begin
     end loop;
   end loop;
 
+  -- The rows left to the per-op engine, after everything the bulk engine wrote.
+  if v_per_op <> '{}' then
+    select array_agg(o.ord order by o.ord), jsonb_agg(o.op order by o.ord) into v_ords, v_request
+      from unnest(v_all) o
+     where v_per_op ? (o.table_name || '/' || o.id);
+    v_done := sync.run_ops(v_request, p_earlier, p_client_id, true);
+    for v_i in 1 .. cardinality(v_ords) loop
+      v_results[v_ords[v_i]] := v_done[v_i];
+    end loop;
+  end if;
+
   return (
     select array_agg(coalesce(v_results[o.ord],
                               o.earlier || jsonb_build_object('status', 'duplicate', 'original_status', o.earlier ->> 'status'))
@@ -671,8 +720,8 @@ begin
       from unnest(v_all) o);
 end
 $$;
-comment on function sync.apply_ops_in_bulk(jsonb, jsonb) is
-  'The bulk push engine: applies a batch of independent, current-version ops with a few statements per table; returns null for a batch the per-op engine must apply.';
+comment on function sync.apply_ops_in_bulk(jsonb, jsonb, uuid) is
+  'The bulk push engine: applies a batch of independent, current-version ops with a few statements per table, and the rows it may not decide (with the rows tied to them) through the per-op engine; returns null for a batch the per-op engine must apply whole.';
 
 create function sync.apply_push(p_payload jsonb) returns jsonb
 language plpgsql
@@ -705,7 +754,7 @@ begin
   -- statement fails are they re-run with one subtransaction each (many subtransactions overflow the
   -- backend's subxid cache).
   begin
-    v_results := sync.apply_ops_in_bulk(v_request -> 'ops', v_earlier);
+    v_results := sync.apply_ops_in_bulk(v_request -> 'ops', v_earlier, v_client_id);
   exception when others then
     v_failed := true;
   end;
@@ -742,6 +791,6 @@ grant execute on function public.sync_push(jsonb) to authenticated, service_role
 grant execute on function sync.row_exists(text, uuid), sync.client_columns(text), sync.op_result(jsonb, text, text, text, jsonb, jsonb, text),
   sync.check_parent(jsonb, sync.tables, text), sync.apply_op(jsonb, uuid), sync.op_failure(jsonb, text, text, text, text, text),
   sync.run_ops(jsonb, jsonb, uuid, boolean), sync.existing_ids(text, uuid[]), sync.rows_by_key(text[], uuid[], text),
-  sync.apply_ops_in_bulk(jsonb, jsonb),
+  sync.apply_ops_in_bulk(jsonb, jsonb, uuid),
   sync.apply_push(jsonb) to authenticated, service_role;
 grant usage on type sync.bulk_op to authenticated, service_role;

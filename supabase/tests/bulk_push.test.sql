@@ -3,7 +3,7 @@
 -- database, and every batch whose outcome depends on op order, a conflict or a refusal is left to
 -- the per-op engine. rm1.jakarta owns seed customer 4 (key persons 41 and 42, pipeline 4).
 begin;
-select plan(27);
+select plan(30);
 
 -- Each engine on the same database state (a subtransaction undone after each), rows without the
 -- clock values that differ between the two runs (deleted_at only says whether it is set).
@@ -95,6 +95,23 @@ select is((select answer -> 'bulk' from batch where name = 'waves'), (select ans
           'and its results, wave by wave, are the per-op engine''s');
 select is((select jsonb_agg(r -> 'row' -> 'version') from batch, jsonb_array_elements(answer -> 'bulk') r where name = 'waves'),
           '[1, 1, 2, 2, 3, 3]', 'each op of a row sees the version the one before it left');
+
+-- A stale edit among current ones: its row, and the rows tied to it as parent or child, go to the
+-- per-op engine after the rest; the other rows are the bulk engine's, and every result is the one
+-- the per-op engine gives for the whole batch (each run audits the conflict under its own id).
+insert into batch values ('partial', tests.both_engines(jsonb_build_array(
+  tests.op(gen_random_uuid(), 'insert', 'customers', 'b0000000-0000-4000-8000-000000000031', null, '{"name": "PT Among Stale"}'),
+  tests.op(gen_random_uuid(), 'update', 'customers', '00000000-0000-4000-8100-000000000004', 0, '{"notes": "stale"}'),
+  tests.op(gen_random_uuid(), 'update', 'key_persons', '00000000-0000-4000-8200-000000000041', 1, '{"position": "Under a stale parent"}'),
+  tests.op(gen_random_uuid(), 'update', 'key_persons', '00000000-0000-4000-8200-000000000081', 1, '{"position": "Elsewhere"}')
+)));
+select isnt((select answer -> 'bulk' from batch where name = 'partial'), '"declined"',
+            'the bulk engine takes a batch with a stale edit in it');
+select is((select jsonb_agg(r #- '{conflict,id}') from batch, jsonb_array_elements(answer -> 'bulk') r where name = 'partial'),
+          (select jsonb_agg(r #- '{conflict,id}') from batch, jsonb_array_elements(answer -> 'per_op') r where name = 'partial'),
+          'and its results, the stale edit''s conflict included, are the per-op engine''s');
+select ok((select answer -> 'bulk' -> 1 ? 'conflict' from batch where name = 'partial'),
+          'the stale edit was checked and audited as a conflict');
 
 -- An op of a later wave the bulk engine may not decide undoes the waves before it: the per-op
 -- engine then applies the batch once, in order.
