@@ -1159,8 +1159,7 @@ async function main() {
       const phaseT0 = now();
       log(`scale: ${P.scale.join(", ")} customers; filler owned by ${U.rm2s.email}`);
       await loadRows(sql, { owner: U.rm1s, total: P.scalePullRows, label: "Scale" });
-      const scaleStream = new Stream({ name: "scale", seed: 11, user: U.rm1s, parents: await customersOf(U.rm1s) });
-      await preload(sql, scaleStream, 300);
+      const scaleParents = await customersOf(U.rm1s);
       // The scale user's cursor over all tables, taken before any filler exists.
       let scaleCursor = (await pullAll(api.apiUrl, tokens.rm1s, { limit: 2000, maxPages: 1000 })).cursor;
       const timed = async (what, fn) => {
@@ -1172,6 +1171,15 @@ async function main() {
         }
       };
       for (const level of P.scale) {
+        // Every level pushes the same batches: a stream of its own, from the same seed and parents,
+        // over a pool of rows written just before. One stream carried from level to level updated
+        // more and older rows at each level, so the deltas compared different mixes (3 030, 3 575
+        // and 3 752 rows for the same 4 000 ops). The pool is delivered before the fill, so the
+        // catch-up pull below still has nothing to send.
+        const levelStream = new Stream({ name: `scale${level}`, seed: 11, user: U.rm1s, parents: scaleParents });
+        await preload(sql, levelStream, 300);
+        const delivered = await timed("pool pull", () => pullAll(api.apiUrl, tokens.rm1s, { limit: 2000, maxPages: 1000, cursor: scaleCursor }));
+        if (delivered.cursor) scaleCursor = delivered.cursor;
         const [{ n: before }] = await sql`select count(*)::int as n from public.customers`;
         const fillT0 = now();
         let filled = 0;
@@ -1222,7 +1230,7 @@ async function main() {
           const perOp = [];
           for (let done = 0; done < P.scalePushOps; done += P.batch) {
             const size = Math.min(P.batch, P.scalePushOps - done);
-            const b = scaleStream.batch(size);
+            const b = levelStream.batch(size);
             const r = await call(api.apiUrl, "/push", tokens.rm1s, { protocol: 2, client_id: clientId, ops: b.ops }, { timeoutMs: P.scaleRequestTimeoutMs });
             pushMs += r.ms;
             perOp.push(r.ms / size);
