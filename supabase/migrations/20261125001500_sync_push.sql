@@ -3,30 +3,21 @@
 -- Everything runs as the caller (security invoker), so RLS and the field rules apply; dynamic SQL is
 -- built only from names found in the registry and the catalog.
 
--- Which of p_ids exist in p_table at all, whoever may see them (an insert of an existing id, a
--- parent the caller cannot see).
-create function sync.existing_ids(p_table text, p_ids uuid[]) returns uuid[]
+-- Does a row exist at all, visible to the caller or not? (insert of an existing id, missing parents)
+create function sync.row_exists(p_table text, p_id uuid) returns boolean
 language plpgsql stable
 security definer
 set search_path = ''
 as $$
 declare
-  v_ids uuid[];
+  v_exists boolean;
 begin
   if not exists (select 1 from sync.tables t where t.table_name = p_table) then
-    return '{}';
+    return false;
   end if;
-  execute format('select coalesce(array_agg(t.id), ''{}'') from public.%I t where t.id = any ($1)', p_table)
-    into v_ids using p_ids;
-  return v_ids;
+  execute format('select exists (select 1 from public.%I t where t.id = $1)', p_table) into v_exists using p_id;
+  return v_exists;
 end
-$$;
-
-create function sync.row_exists(p_table text, p_id uuid) returns boolean
-language sql stable
-set search_path = ''
-as $$
-  select p_id = any (sync.existing_ids(p_table, array[p_id]))
 $$;
 
 -- Client-writable columns of a syncable table.
@@ -449,6 +440,11 @@ declare
   v_count integer;
   v_ords integer[];           -- the ords of the ops a statement wrote, and their results:
   v_done jsonb[];             -- arrays, not jsonb objects merged with ||, which re-encode it all
+  -- How a write statement (its written rows in w, its ops' ids, ords and ops in $1, $2, $3) answers.
+  v_answers constant text :=
+    'select (select count(*) from w), array_agg(g.ord), array_agg(to_jsonb(x))
+       from w join unnest($1, $2, $3) g (id, ord, op) on g.id = w.id
+       cross join lateral (select g.op ->> ''op_id'' as op_id, ''applied'' as status, false as retryable, w as "row") x';
   v_unwritten record;
   v_i integer;
 begin
@@ -603,10 +599,10 @@ begin
     -- the triggers of the table being written need not check versions or field rules again. The
     -- settings name that table: a write some other trigger makes to another table is checked in full.
 
-    -- Each statement answers with its ops' results: an applied op's answer as sync.op_result
-    -- shapes it, made from the written row in one pass. Handing op_result the row as jsonb builds
-    -- each row's jsonb twice (the row, then the answer around it): 23 ms for 500 answers, against
-    -- 10. The bulk-versus-per-op tests compare the two engines' answers exactly.
+    -- Each statement answers with its ops' results (v_answers): an applied op's answer as
+    -- sync.op_result shapes it, made from the written row in one pass. Handing op_result the row as
+    -- jsonb builds each row's jsonb twice (the row, then the answer around it): 23 ms for 500
+    -- answers, against 10. The bulk-versus-per-op tests compare the two engines' answers exactly.
 
     -- Inserts, parents before children, one statement per table and set of columns.
     for v_group in
@@ -622,11 +618,8 @@ begin
       perform set_config('sync.versions_checked', v_group.table_name, true);
       perform set_config('sync.fields_checked', v_group.table_name, true);
       execute format(
-        'with w as (insert into public.%1$I as t (id%2$s%5$s) select o.id%3$s%6$s from unnest($1, $2) o (id, data)
-           cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r returning %4$s)
-         select (select count(*) from w), array_agg(g.ord), array_agg(to_jsonb(x))
-           from w join unnest($1, $3, $4) g (id, ord, op) on g.id = w.id
-           cross join lateral (select g.op ->> ''op_id'' as op_id, ''applied'' as status, false as retryable, w as "row") x',
+        'with w as (insert into public.%1$I as t (id%2$s%5$s) select o.id%3$s%6$s from unnest($1, $4) o (id, data)
+           cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r returning %4$s) ' || v_answers,
         v_group.table_name,
         coalesce((select string_agg(', ' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
         coalesce((select string_agg(', r.' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
@@ -635,7 +628,7 @@ begin
                     from jsonb_each_text(v_caller_defaults -> v_group.table_name) d where d.key <> all (v_group.cols)), ''),
         coalesce((select string_agg(', (select ' || d.value || ')', '' order by d.key)
                     from jsonb_each_text(v_caller_defaults -> v_group.table_name) d where d.key <> all (v_group.cols)), ''))
-        into v_count, v_ords, v_done using v_group.ids, v_group.datas, v_group.ords, v_group.ops;
+        into v_count, v_ords, v_done using v_group.ids, v_group.ords, v_group.ops, v_group.datas;
       if v_count <> cardinality(v_group.ids) then
         raise exception 'bulk insert into % wrote % of % rows', v_group.table_name, v_count, cardinality(v_group.ids);
       end if;
@@ -666,22 +659,19 @@ begin
       perform set_config('sync.fields_checked', v_group.table_name, true);
       execute format(
         'with w as (update public.%1$I as t set %2$s
-           from unnest($1, $2, $3, $7) o (id, base_version, data, is_delete)
+           from unnest($1, $4, $5, $6) o (id, base_version, data, is_delete)
            cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r
           where t.id = o.id and t.deleted_at is null
-            and case when o.base_version is null then t.updated_by is not distinct from $4 or t.updated_by is null
+            and case when o.base_version is null then t.updated_by is not distinct from $7 or t.updated_by is null
                      else t.version = o.base_version end
-          returning %3$s)
-         select (select count(*) from w), array_agg(g.ord), array_agg(to_jsonb(x))
-           from w join unnest($1, $5, $6) g (id, ord, op) on g.id = w.id
-           cross join lateral (select g.op ->> ''op_id'' as op_id, ''applied'' as status, false as retryable, w as "row") x',
+          returning %3$s) ' || v_answers,
         v_group.table_name,
         'deleted_at = case when o.is_delete then now() else t.deleted_at end'
           || coalesce((select string_agg(format(', %1$I = case when o.data ? %2$L then r.%1$I else t.%1$I end', c, c), '')
                          from unnest(v_group.cols) c), ''),
         v_returning ->> v_group.table_name)
         into v_count, v_ords, v_done
-        using v_group.ids, v_group.versions, v_group.datas, v_uid, v_group.ords, v_group.ops, v_group.deletes;
+        using v_group.ids, v_group.ords, v_group.ops, v_group.versions, v_group.datas, v_group.deletes, v_uid;
       if v_count <> cardinality(v_group.ids) then
         raise exception 'bulk update of % wrote % of % rows', v_group.table_name, v_count, cardinality(v_group.ids);
       end if;
@@ -790,7 +780,7 @@ revoke all on function public.sync_push(jsonb) from public, anon;
 grant execute on function public.sync_push(jsonb) to authenticated, service_role;
 grant execute on function sync.row_exists(text, uuid), sync.client_columns(text), sync.op_result(jsonb, text, text, text, jsonb, jsonb, text),
   sync.check_parent(jsonb, sync.tables, text), sync.apply_op(jsonb, uuid), sync.op_failure(jsonb, text, text, text, text, text),
-  sync.run_ops(jsonb, jsonb, uuid, boolean), sync.existing_ids(text, uuid[]), sync.rows_by_key(text[], uuid[], text),
+  sync.run_ops(jsonb, jsonb, uuid, boolean), sync.rows_by_key(text[], uuid[], text),
   sync.apply_ops_in_bulk(jsonb, jsonb, uuid),
   sync.apply_push(jsonb) to authenticated, service_role;
 grant usage on type sync.bulk_op to authenticated, service_role;
