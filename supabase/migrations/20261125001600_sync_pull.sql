@@ -257,7 +257,7 @@ declare
   v_after_xid xid8;
   v_after_id uuid;
   v_page json[];
-  v_evictions jsonb;
+  v_evictions json[];
   v_page_count integer;
   v_last_xid xid8;
   v_last_id uuid;
@@ -369,14 +369,12 @@ begin
       if v_count < v_limit and not v_full and v_table <> 'conflicts' then
         -- The table is done for this cycle: evict what the caller wrote but can no longer see.
         execute format(
-          'select coalesce(jsonb_agg(jsonb_build_object(''table'', %1$L, ''op'', ''evict'', ''id'', w.id)), ''[]'')
+          'select coalesce(array_agg(json_build_object(''table'', %1$L, ''op'', ''evict'', ''id'', w.id)), ''{}'')
              from sync.own_writes(%1$L, $1, $2) w (id)
             where not exists (select 1 from public.%1$I t where t.id = w.id)', v_table)
           into v_evictions using v_lo, v_hi;
-        if jsonb_array_length(v_evictions) > 0 then
-          v_changes := v_changes || array(select e::json from jsonb_array_elements(v_evictions) e);
-          v_count := v_count + jsonb_array_length(v_evictions);
-        end if;
+        v_changes := v_changes || v_evictions;
+        v_count := v_count + cardinality(v_evictions);
       end if;
       if v_count >= v_limit then
         v_has_more := true;
