@@ -4,7 +4,7 @@ import { makeVerifier } from "./auth.ts";
 import type { Config } from "./config.ts";
 import type { Database } from "./db.ts";
 import { fromDatabaseError, HttpError } from "./errors.ts";
-import { issuesOf, mayBeUnstorable, pull, pushV1, pushV2, unstorableIssues } from "./schemas.ts";
+import { issuesOf, pull, pushV1, pushV2, unstorableIssues } from "./schemas.ts";
 
 const ROUTES: Record<string, string> = { "/health": "GET", "/push": "POST", "/pull": "POST" };
 
@@ -74,7 +74,7 @@ export function makeHandler(config: Config, db: Database) {
     } catch {
       throw new HttpError(400, "invalid_request", "the body is not valid JSON");
     }
-    const unstorable = mayBeUnstorable(text) ? unstorableIssues(body) : [];
+    const unstorable = unstorableIssues(body, text);
     if (unstorable.length) {
       throw new HttpError(400, "invalid_request", "the body holds JSON the database cannot store", unstorable);
     }
