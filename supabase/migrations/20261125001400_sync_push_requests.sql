@@ -6,18 +6,15 @@
 -- No `set search_path` here: a SQL function with a SET clause is never inlined, and this one runs
 -- for every op (three calls each cost a push of 500 ops some 25 ms). Every name in it is
 -- pg_catalog's, which is searched first whatever the caller's path.
--- 8-4-4-4-12 hex digits, spelled as length, dash positions and a character class: the regular
--- expression of the same took twice as long, and it runs twice for every op.
+-- 8-4-4-4-12 hex digits, spelled as a LIKE pattern (the length and the dash positions), no dash
+-- elsewhere, and a character class: a regular expression with counted repeats took twice as long,
+-- and substr for each dash half as long again; it runs twice for every op.
 create function sync.is_uuid(p_value jsonb) returns boolean
 language sql immutable parallel safe
 as $$
   select coalesce(pg_catalog.jsonb_typeof(p_value) = 'string'
-     and pg_catalog.length(p_value operator(pg_catalog.#>>) '{}') = 36
+     and (p_value operator(pg_catalog.#>>) '{}') operator(pg_catalog.~~) '________-____-____-____-____________'
      and pg_catalog.length(pg_catalog.replace(p_value operator(pg_catalog.#>>) '{}', '-', '')) = 32
-     and pg_catalog.substr(p_value operator(pg_catalog.#>>) '{}', 9, 1)
-         operator(pg_catalog.||) pg_catalog.substr(p_value operator(pg_catalog.#>>) '{}', 14, 1)
-         operator(pg_catalog.||) pg_catalog.substr(p_value operator(pg_catalog.#>>) '{}', 19, 1)
-         operator(pg_catalog.||) pg_catalog.substr(p_value operator(pg_catalog.#>>) '{}', 24, 1) = '----'
      and (p_value operator(pg_catalog.#>>) '{}') operator(pg_catalog.~) '^[-0-9a-fA-F]*$', false)
 $$;
 
