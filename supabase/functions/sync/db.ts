@@ -65,15 +65,17 @@ export function openDatabase(config: Config): Database {
       // A pull reads one snapshot, so a page never mixes states; a push stays READ COMMITTED so that
       // a copy of a racing request sees the other's committed outcome after waiting for it.
       const mode = fn === "sync_pull" ? "isolation level repeatable read read only" : "isolation level read committed";
-      const [row] = await run((db) =>
-        db.begin(mode, async (tx) => {
-          await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
+      const [, [row]] = await run((db) =>
+        // The two statements are sent together (postgres.js pipelines the queries of an array):
+        // one round trip fewer, and the call still runs after the set-up, in the same transaction.
+        db.begin(mode, (tx) => [
+          tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`,
           // text, then jsonb: a parameter the server describes as jsonb, postgres.js would encode
           // with JSON.stringify, sending the text as one JSON string.
-          return fn === "sync_push"
-            ? await tx`select public.sync_push(${payloadJson}::text::jsonb)::text as answer`
-            : await tx`select public.sync_pull(${payloadJson}::text::jsonb)::text as answer`;
-        })
+          fn === "sync_push"
+            ? tx`select public.sync_push(${payloadJson}::text::jsonb)::text as answer`
+            : tx`select public.sync_pull(${payloadJson}::text::jsonb)::text as answer`,
+        ])
       );
       return row.answer as string;
     },
