@@ -1300,10 +1300,16 @@ async function main() {
     const sampleCustomer = (await customersOf(planUser))[0];
     const [sampleRow] = await sql`select id::text, version::int from public.customers where id = ${sampleCustomer}::uuid`;
     const newId = randomUUID();
-    const insertCols = ["name", "customer_type", "industry", "email", "phone", "city", "notes"];
-    // What the engine's writes return: every column but change_xid.
-    const resultCols = (await sql`select string_agg('t.' || quote_ident(attname), ', ' order by attnum) as cols from pg_attribute
-      where attrelid = 'public.customers'::regclass and attnum > 0 and not attisdropped and attname <> 'change_xid'`)[0].cols;
+    // The engine's own write statements for customers, as sync.refresh_bulk_writers wrote them into
+    // sync.bulk_write, with literal arrays for its parameters.
+    const [{ writer }] = await sql`select prosrc as writer from pg_catalog.pg_proc
+      where oid = 'sync.bulk_write(text, text[], text, uuid[], integer[], jsonb[], jsonb[], bigint[], boolean[], uuid)'::regprocedure`;
+    const customersWriter = writer.slice(writer.indexOf("if p_table = 'customers' then"));
+    const writeStatement = (kind, values) =>
+      customersWriter.match(new RegExp(`with w as \\(\\s*${kind}[\\s\\S]*?\\) x;`))[0]
+        .replace(/\binto o_written, o_ords, o_results\b/, "")
+        .replace(/;$/, "")
+        .replace(/\bp_(ids|datas|ords|ops|versions|deletes|uid)\b/g, (_, k) => values[k]);
     const insertData = JSON.stringify({ name: "PT Explain", customer_type: "company", industry: "retail", email: "x@explain.test", phone: "+62 21 1", city: "Surabaya", notes: "explain" });
     const plans = {
       "pull page, customers, first pull (sync.changed_page)": await explainAs(sql, planUser,
@@ -1326,21 +1332,13 @@ async function main() {
         `select coalesce(jsonb_object_agg(k, v), '{}') from (select 'customers/' || t.id, to_jsonb(t) from public.customers t
           where t.id = any (array(select x.id from unnest(array['customers', 'customers'], array['${sampleRow.id}', '${newId}']::uuid[]) x (tbl, id)
                                    where x.tbl = 'customers'))) r (k, v)`),
-      "push: insert of a batch (sync.apply_ops_in_bulk)": await explainAs(sql, planUser,
-        `with w as (insert into public.customers as t (id, ${insertCols.join(", ")}, assigned_rm_id, branch_id)
-           select o.id, ${insertCols.map((c) => `r.${c}`).join(", ")}, (select auth.uid()), (select sync.current_branch_id())
-           from unnest(array['${newId}']::uuid[], array['${insertData}']::jsonb[]) o (id, data)
-           cross join lateral jsonb_populate_record(null::public.customers, o.data) r returning ${resultCols})
-         select count(*), array_agg(to_jsonb(x)) from w cross join lateral (select 'op' as op_id, 'applied' as status, false as retryable, w as "row") x`),
-      "push: update of a batch, guarded by each op's version (sync.apply_ops_in_bulk)": await explainAs(sql, planUser,
-        `with w as (update public.customers as t set notes = case when o.data ? 'notes' then r.notes else t.notes end
-           from unnest(array['${sampleRow.id}']::uuid[], array[${sampleRow.version}]::bigint[], array['{"notes":"explained"}']::jsonb[]) o (id, base_version, data)
-           cross join lateral jsonb_populate_record(null::public.customers, o.data) r
-          where t.id = o.id and t.deleted_at is null
-            and case when o.base_version is null then t.updated_by is not distinct from '${planUser.id}'::uuid or t.updated_by is null
-                     else t.version = o.base_version end
-          returning ${resultCols})
-         select count(*), array_agg(to_jsonb(x)) from w cross join lateral (select 'op' as op_id, 'applied' as status, false as retryable, w as "row") x`),
+      "push: insert of a batch (sync.bulk_write)": await explainAs(sql, planUser,
+        writeStatement("insert", { ids: `array['${newId}']::uuid[]`, datas: `array['${insertData}']::jsonb[]`, ords: "array[1]",
+          ops: `array['{"op_id": "op"}']::jsonb[]` })),
+      "push: update of a batch, guarded by each op's version (sync.bulk_write)": await explainAs(sql, planUser,
+        writeStatement("update", { ids: `array['${sampleRow.id}']::uuid[]`, versions: `array[${sampleRow.version}]::bigint[]`,
+          datas: `array['{"notes": "explained"}']::jsonb[]`, deletes: "array[false]", ords: "array[1]",
+          ops: `array['{"op_id": "op"}']::jsonb[]`, uid: `'${planUser.id}'::uuid` })),
       "push: outcomes of earlier pushes (sync.claim_ops, security definer)": await explainAs(sql, planUser,
         `select coalesce(jsonb_object_agg(a.op_id::text, a.outcome), '{}') from sync.applied_ops a
           where a.user_id = '${planUser.id}'::uuid

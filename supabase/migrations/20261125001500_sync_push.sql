@@ -20,18 +20,6 @@ begin
 end
 $$;
 
--- Client-writable columns of a syncable table.
-create function sync.client_columns(p_table text) returns text[]
-language sql stable
-set search_path = ''
-as $$
-  select coalesce(array_agg(a.attname::text order by a.attnum), '{}')
-    from pg_catalog.pg_attribute a
-   where a.attrelid = ('public.' || quote_ident(p_table))::regclass
-     and a.attnum > 0 and not a.attisdropped
-     and a.attname <> all (sync.server_columns())
-$$;
-
 -- No `set search_path`: a SQL function with a SET clause is never inlined, and this one runs for
 -- every op. Every name in it is pg_catalog's, which is searched first whatever the caller's path.
 -- Stable, not immutable: jsonb_build_object is stable, and an immutable function whose body is
@@ -434,8 +422,7 @@ declare
   v_inserts jsonb;            -- "table/id" -> ord, of the batch's inserts
   v_deletes jsonb;            -- "table/id" -> ord, of the batch's deletes
   v_denied jsonb;             -- "table/column" -> true, of columns the caller's role may not write
-  v_returning jsonb;          -- table -> the RETURNING list of its writes
-  v_caller_defaults jsonb;    -- table -> {column: default} of its owner and branch columns
+  v_table_columns jsonb;      -- table -> its client columns, as the checks saw them
   v_group record;
   v_tables text[];            -- the rows a wave's checks read: their tables and ids
   v_ids uuid[];
@@ -448,11 +435,6 @@ declare
   v_count integer;
   v_ords integer[];           -- the ords of the ops a statement wrote, and their results:
   v_done jsonb[];             -- arrays, not jsonb objects merged with ||, which re-encode it all
-  -- How a write statement (its written rows in w, its ops' ids, ords and ops in $1, $2, $3) answers.
-  v_answers constant text :=
-    'select (select count(*) from w), array_agg(g.ord), array_agg(to_jsonb(x))
-       from w join unnest($1, $2, $3) g (id, ord, op) on g.id = w.id
-       cross join lateral (select g.op ->> ''op_id'' as op_id, ''applied'' as status, false as retryable, w as "row") x';
   v_unwritten record;
   v_i integer;
 begin
@@ -475,10 +457,10 @@ begin
 
   -- Shape: registered tables, known columns, no legacy entity payloads (their per-field handling is
   -- the per-op engine's). With each table's columns (keyed "table/column", so that a check is one
-  -- look-up in a flat object) come those the caller's role may not write, and what the writes
-  -- return: the row as a result shows it, without change_xid (the pull's bookkeeping).
+  -- look-up in a flat object, and as the list the writes are made for) come those the caller's
+  -- role may not write.
   with t as (
-    select r.table_name, r.owner_column, r.branch_column, c.columns,
+    select r.table_name, c.columns,
            case when v_role is null then '{}' else sync.denied_columns(v_role, r.table_name, c.columns) end as denied
       from sync.tables r
      cross join lateral (select sync.client_columns(r.table_name) as columns offset 0) c
@@ -486,21 +468,8 @@ begin
   select (select coalesce(jsonb_object_agg(k.key, true), '{}')
             from t, lateral (select t.table_name union all select t.table_name || '/' || x from unnest(t.columns) x) k (key)),
          (select coalesce(jsonb_object_agg(t.table_name || '/' || x, true), '{}') from t, unnest(t.denied) x),
-         (select coalesce(jsonb_object_agg(t.table_name, (
-           select string_agg('t.' || quote_ident(a.attname), ', ' order by a.attnum)
-             from pg_catalog.pg_attribute a
-            where a.attrelid = ('public.' || quote_ident(t.table_name))::regclass
-              and a.attnum > 0 and not a.attisdropped and a.attname <> 'change_xid')), '{}') from t),
-         -- The owner and branch columns default to the caller's id and branch: the same for every
-         -- row, so an insert that leaves them out has them worked out once, not once per row.
-         (select coalesce(jsonb_object_agg(t.table_name, (
-           select coalesce(jsonb_object_agg(a.attname, pg_catalog.pg_get_expr(d.adbin, d.adrelid)), '{}')
-             from pg_catalog.pg_attribute a
-             join pg_catalog.pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-            where a.attrelid = ('public.' || quote_ident(t.table_name))::regclass
-              and a.attname in (t.owner_column, t.branch_column))) filter (where t.owner_column is not null or t.branch_column is not null), '{}')
-            from t)
-    into v_columns, v_denied, v_returning, v_caller_defaults;
+         (select coalesce(jsonb_object_agg(t.table_name, to_jsonb(t.columns)), '{}') from t)
+    into v_columns, v_denied, v_table_columns;
   if v_all is null
      or exists (select 1 from unnest(v_all) o
                  where o.op ? 'legacy_item_id' or not v_columns ? o.table_name)
@@ -607,82 +576,32 @@ begin
     -- the triggers of the table being written need not check versions or field rules again. The
     -- settings name that table: a write some other trigger makes to another table is checked in full.
 
-    -- Each statement answers with its ops' results (v_answers): an applied op's answer as
-    -- sync.op_result shapes it, made from the written row in one pass. Handing op_result the row as
-    -- jsonb builds each row's jsonb twice (the row, then the answer around it): 23 ms for 500
-    -- answers, against 10. The bulk-versus-per-op tests compare the two engines' answers exactly.
-
-    -- Inserts, parents before children, one statement per table and set of columns.
+    -- Inserts, parents before children, one statement per table; then the updates that change
+    -- something and the deletes of live rows, one statement per table (a delete sets deleted_at and
+    -- takes nothing from its data). Each statement answers with its ops' results (sync.bulk_write).
     for v_group in
-      select o.table_name, k.cols,
-             array_agg(o.id order by o.ord) as ids, array_agg(o.data order by o.ord) as datas,
-             array_agg(o.ord order by o.ord) as ords, array_agg(o.op order by o.ord) as ops
-        from unnest(v_ops) o
-        -- jsonb keeps an object's keys in one order (by length, then bytes): the same keys, the
-        -- same array
-        cross join lateral (select array(select jsonb_object_keys(o.data)) as cols) k
-       where o.kind = 'insert' and o.earlier is null
-       group by o.sync_order, o.table_name, k.cols
-       order by o.sync_order
-    loop
-      perform set_config('sync.versions_checked', v_group.table_name, true);
-      perform set_config('sync.fields_checked', v_group.table_name, true);
-      execute format(
-        'with w as (insert into public.%1$I as t (id%2$s%5$s) select o.id%3$s%6$s from unnest($1, $4) o (id, data)
-           cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r returning %4$s) ' || v_answers,
-        v_group.table_name,
-        coalesce((select string_agg(', ' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
-        coalesce((select string_agg(', r.' || quote_ident(c), '') from unnest(v_group.cols) c), ''),
-        v_returning ->> v_group.table_name,
-        coalesce((select string_agg(', ' || quote_ident(d.key), '' order by d.key)
-                    from jsonb_each_text(v_caller_defaults -> v_group.table_name) d where d.key <> all (v_group.cols)), ''),
-        coalesce((select string_agg(', (select ' || d.value || ')', '' order by d.key)
-                    from jsonb_each_text(v_caller_defaults -> v_group.table_name) d where d.key <> all (v_group.cols)), ''))
-        into v_count, v_ords, v_done using v_group.ids, v_group.ords, v_group.ops, v_group.datas;
-      if v_count <> cardinality(v_group.ids) then
-        raise exception 'bulk insert into % wrote % of % rows', v_group.table_name, v_count, cardinality(v_group.ids);
-      end if;
-      for v_i in 1 .. v_count loop
-        v_results[v_ords[v_i]] := v_done[v_i];
-      end loop;
-    end loop;
-
-    -- Updates that change something, and deletes of live rows: one statement per table (a delete
-    -- sets deleted_at and takes nothing from its data).
-    for v_group in
-      select o.table_name,
-             array_agg(o.id) as ids, array_agg(o.base_version) as versions,
-             array_agg(case when o.kind = 'delete' then '{}' else o.data end) as datas,
-             array_agg(o.kind = 'delete') as deletes, array_agg(o.ord) as ords, array_agg(o.op) as ops,
-             array(select distinct k from unnest(array_agg(o.data) filter (where o.kind = 'update')) d, jsonb_object_keys(d) k
-                    order by 1) as cols
+      select o.table_name, o.kind = 'insert' as is_insert,
+             array_agg(o.id order by o.ord) as ids, array_agg(o.ord order by o.ord) as ords, array_agg(o.op order by o.ord) as ops,
+             array_agg(case when o.kind = 'delete' then '{}' else o.data end order by o.ord) as datas,
+             array_agg(o.base_version order by o.ord) as versions, array_agg(o.kind = 'delete' order by o.ord) as deletes
         from unnest(v_ops) o
         cross join lateral (select v_current -> (o.table_name || '/' || o.id) as cur) c
-       where o.kind in ('update', 'delete') and o.earlier is null
-         and c.cur ->> 'deleted_at' is null
-         and (o.kind = 'delete' or exists (select 1 from jsonb_each(o.data) d where d.value is distinct from c.cur -> d.key))
-       group by o.sync_order, o.table_name
-       order by o.sync_order
+       where o.earlier is null
+         and (o.kind = 'insert'
+              or c.cur ->> 'deleted_at' is null
+                 and (o.kind = 'delete' or exists (select 1 from jsonb_each(o.data) d where d.value is distinct from c.cur -> d.key)))
+       group by o.kind = 'insert', o.sync_order, o.table_name
+       order by o.kind = 'insert' desc, o.sync_order
     loop
       perform set_config('sync.versions_checked', v_group.table_name, true);
       perform set_config('sync.fields_checked', v_group.table_name, true);
-      execute format(
-        'with w as (update public.%1$I as t set %2$s
-           from unnest($1, $4, $5, $6) o (id, base_version, data, is_delete)
-           cross join lateral jsonb_populate_record(null::public.%1$I, o.data) r
-          where t.id = o.id and t.deleted_at is null
-            and case when o.base_version is null then t.updated_by is not distinct from $7 or t.updated_by is null
-                     else t.version = o.base_version end
-          returning %3$s) ' || v_answers,
-        v_group.table_name,
-        'deleted_at = case when o.is_delete then now() else t.deleted_at end'
-          || coalesce((select string_agg(format(', %1$I = case when o.data ? %2$L then r.%1$I else t.%1$I end', c, c), '')
-                         from unnest(v_group.cols) c), ''),
-        v_returning ->> v_group.table_name)
-        into v_count, v_ords, v_done
-        using v_group.ids, v_group.ords, v_group.ops, v_group.versions, v_group.datas, v_group.deletes, v_uid;
-      if v_count <> cardinality(v_group.ids) then
-        raise exception 'bulk update of % wrote % of % rows', v_group.table_name, v_count, cardinality(v_group.ids);
+      select w.o_written, w.o_ords, w.o_results into v_count, v_ords, v_done
+        from sync.bulk_write(v_group.table_name, array(select jsonb_array_elements_text(v_table_columns -> v_group.table_name)),
+                             case when v_group.is_insert then 'insert' else 'update' end,
+                             v_group.ids, v_group.ords, v_group.ops, v_group.datas, v_group.versions, v_group.deletes, v_uid) w;
+      if v_count is distinct from cardinality(v_group.ids) then
+        raise exception 'bulk % of % wrote % of % rows', case when v_group.is_insert then 'insert into' else 'update of' end,
+          v_group.table_name, coalesce(v_count, 0), cardinality(v_group.ids);
       end if;
       for v_i in 1 .. v_count loop
         v_results[v_ords[v_i]] := v_done[v_i];
@@ -787,7 +706,7 @@ comment on function public.sync_push(jsonb) is
 
 revoke all on function public.sync_push(jsonb) from public, anon;
 grant execute on function public.sync_push(jsonb) to authenticated, service_role;
-grant execute on function sync.row_exists(text, uuid), sync.client_columns(text), sync.op_result(jsonb, text, text, text, jsonb, jsonb, text),
+grant execute on function sync.row_exists(text, uuid), sync.op_result(jsonb, text, text, text, jsonb, jsonb, text),
   sync.check_parent(jsonb, sync.tables, text), sync.apply_op(jsonb, uuid), sync.op_failure(jsonb, text, text, text, text, text),
   sync.run_ops(jsonb, jsonb, uuid, boolean), sync.rows_by_key(text[], uuid[], text),
   sync.apply_ops_in_bulk(jsonb, jsonb, uuid),
