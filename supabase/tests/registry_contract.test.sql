@@ -5,7 +5,7 @@
 begin;
 
 select plan(
-  (select count(*)::int * 18 from sync.tables)                        -- pk, 8 column types, 4 triggers, rls, policies, cursor and own-writes indexes, shape
+  (select count(*)::int * 19 from sync.tables)                        -- pk, 8 column types, 4 triggers, rls, policies, cursor and own-writes indexes, shape, bulk writer
   + (select count(*)::int from sync.tables t,
        lateral (values (t.parent_column), (t.owner_column), (t.branch_column)) s (col)
       where s.col is not null and s.col <> 'id')                      -- one index per scope column
@@ -102,6 +102,16 @@ select is_empty(
   format('select * from sync.shape_problems(%L::regclass, %L, %L, %L)',
          format('public.%I', t.table_name), t.parent_column, t.owner_column, t.branch_column),
   format('sync.shape_problems finds nothing wrong with %s', t.table_name)
+)
+  from sync.tables t order by t.sync_order;
+
+-- The bulk push engine's written-out statements (sync.bulk_write) know every table as it is now:
+-- an empty insert and an empty update of its current client columns run and write nothing.
+select is(
+  (select w.o_written from sync.bulk_write(t.table_name, sync.client_columns(t.table_name), 'insert', '{}', '{}', '{}', '{}') w)
+    + (select w.o_written from sync.bulk_write(t.table_name, sync.client_columns(t.table_name), 'update', '{}', '{}', '{}', '{}', '{}', '{}') w),
+  0,
+  format('the bulk writer knows %s with its current columns', t.table_name)
 )
   from sync.tables t order by t.sync_order;
 
