@@ -8,6 +8,16 @@ import { issuesOf, pull, pushV1, pushV2, unstorableIssues } from "./schemas.ts";
 
 const ROUTES: Record<string, string> = { "/health": "GET", "/push": "POST", "/pull": "POST" };
 
+// The log line counts a push's results by status without parsing its answer (350 KB for 500 ops).
+// The answer is jsonb's text, whose objects list their keys by length, then bytewise: a result's
+// "op_id" is followed by its "status", and a quote inside a value is escaped, so no value matches.
+const RESULT_STATUS = /"op_id": "[^"]*", "status": "([a-z_]+)"/g;
+export function countStatuses(answer: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const m of answer.matchAll(RESULT_STATUS)) counts[m[1]] = (counts[m[1]] ?? 0) + 1;
+  return counts;
+}
+
 interface LogLine {
   route: string;
   method: string;
@@ -107,9 +117,7 @@ export function makeHandler(config: Config, db: Database) {
     }
     // The schemas transform nothing, so the text says what the checked value says, digits included.
     const answer = await db.callAsUser("sync_push", caller.claims, text);
-    const results = (JSON.parse(answer) as { results: { status: string }[] }).results;
-    log.ops = {};
-    for (const r of results) log.ops[r.status] = (log.ops[r.status] ?? 0) + 1;
+    log.ops = countStatuses(answer);
     return json(200, answer);
   }
 

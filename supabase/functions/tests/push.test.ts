@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   call, insert, pull, pullAll, push, remove, seedCustomer, sql, test, tokenFor, update, users, uuid,
 } from "./_helpers.ts";
+import { countStatuses } from "../sync/handler.ts";
 
 const rm1 = () => tokenFor(users.rm1Jakarta);
 
@@ -158,6 +159,25 @@ test("after an op on a row is not applied, later ops on that row are failed/bloc
   assert.equal(blocked.code, "blocked");
   assert.equal(blocked.retryable, true);
   assert.equal(fine.status, "applied");
+});
+
+test("the log line's count of results by status reads the answer's text as the parsed answer says", async () => {
+  const token = await rm1();
+  const dup = insert("customers", uuid(), { name: "PT Counted Twice" });
+  await push(token, [dup]);
+  const id = uuid();
+  const res = await push(token, [
+    dup,
+    insert("customers", id, { name: "PT Counted", tax_id: "not-a-tax-id" }),
+    update("customers", id, 1, { phone: "+62" }),
+    update("customers", uuid(), 1, { notes: "status: applied" }),
+    insert("customers", uuid(), { name: 'PT "op_id": "x", "status": "applied"' }),
+  ]);
+  assert.equal(res.status, 200);
+  const parsed: Record<string, number> = {};
+  for (const r of res.body.results) parsed[r.status] = (parsed[r.status] ?? 0) + 1;
+  assert.ok(Object.keys(parsed).length >= 4, `statuses ${JSON.stringify(parsed)}`);
+  assert.deepEqual(countStatuses(res.text), parsed);
 });
 
 test("a child whose parent has not arrived yet is failed/dependency_missing and retryable", async () => {
