@@ -17,29 +17,22 @@ declare
   v_out jsonb := '{}';
   v_engine text;
   v_detail text;
-  v_message text;
 begin
   foreach v_engine in array array['bulk', 'per_op'] loop
     begin
-      raise exception using message = 'undo', detail = coalesce(case v_engine
+      -- Its own SQLSTATE, so that nothing an engine raises is taken for it.
+      raise exception using errcode = 'TSUND', message = 'undo', detail = coalesce(case v_engine
         when 'bulk' then to_jsonb(sync.apply_ops_in_bulk(p_ops, v_earlier))
         else to_jsonb(sync.run_ops(p_ops, v_earlier, null, true)) end::text, 'null');
-    exception when raise_exception then
-      get stacked diagnostics v_detail = pg_exception_detail, v_message = message_text;
-      if v_message <> 'undo' then
-        -- The engine raised, not this function (the bulk engine declines so too).
-        if v_engine <> 'bulk' then
-          raise;
-        end if;
-        v_out := v_out || '{"bulk": "declined"}';
-        continue;
-      end if;
+    exception when sqlstate 'TSUND' then
+      get stacked diagnostics v_detail = pg_exception_detail;
       v_out := v_out || jsonb_build_object(v_engine, coalesce((
         select jsonb_agg(case when r ? 'row' then jsonb_set(r, '{row}', (r -> 'row') - 'created_at' - 'updated_at'
                                                              || jsonb_build_object('deleted_at', r -> 'row' ->> 'deleted_at' is not null)) else r end)
           from jsonb_array_elements(nullif(v_detail, 'null')::jsonb) r), '"declined"'));
     when others then
-      -- A failing statement (an insert of a taken id) sends the batch to the per-op engine too.
+      -- A failing statement (an insert of a taken id), or the bulk engine refusing (a table altered
+      -- since it was registered), sends the batch to the per-op engine too.
       if v_engine <> 'bulk' then
         raise;
       end if;
