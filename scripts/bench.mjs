@@ -865,48 +865,43 @@ async function main() {
     let pushBad = 0;
     let ceilingBad = 0;
     const clientId = randomUUID();
+    // One batch of each side, written and checked; `into` adds its time and size to the figures.
+    const ceilingBatch = async (stream, size, into, options) => {
+      const b = stream.batch(size);
+      const c = await upsertRows(sql, U.rm1j, b.rows, options);
+      if (into) {
+        into.ms += c.ms;
+        into.rows += c.written;
+      }
+      if (c.written !== size) ceilingBad += Math.abs(size - c.written);
+      b.commit();
+    };
+    const functionBatch = async (size, into) => {
+      const b = fnStream.batch(size);
+      const r = await call(api.apiUrl, "/push", tokens.rm1j, { protocol: 2, client_id: clientId, ops: b.ops });
+      if (into) {
+        for (const k of Object.keys(b.kinds)) push.kinds[k] += b.kinds[k];
+        into.ms += r.ms;
+        into.ops += size;
+        into.batchMs.push(r.ms);
+      }
+      pushBad += verifyPush(r, b, pushSamples);
+      b.commit();
+    };
     // One batch each, untimed, first: the function's connection compiles its PL/pgSQL and fills its
     // plan caches on its first push (the ceiling's connection has long been warm), and a server
     // that has run for a while has both done that.
-    {
-      const cb = ceilStream.batch(P.batch);
-      const c = await upsertRows(sql, U.rm1j, cb.rows);
-      if (c.written !== P.batch) ceilingBad += Math.abs(P.batch - c.written);
-      cb.commit();
-      const ub = userCeilStream.batch(P.batch);
-      const uc = await upsertRows(sql, U.rm1j, ub.rows, { asUser: true });
-      if (uc.written !== P.batch) ceilingBad += Math.abs(P.batch - uc.written);
-      ub.commit();
-      const fb = fnStream.batch(P.batch);
-      pushBad += verifyPush(await call(api.apiUrl, "/push", tokens.rm1j, { protocol: 2, client_id: clientId, ops: fb.ops }), fb, pushSamples);
-      fb.commit();
-    }
+    await ceilingBatch(ceilStream, P.batch, null);
+    await ceilingBatch(userCeilStream, P.batch, null, { asUser: true });
+    await functionBatch(P.batch, null);
     if (pgss) await pgssReset(sql, dbid);
     const pushDeadline = new Deadline(P.phaseBudgetMs, "the push phase");
     for (let done = 0; done < P.pushOps; done += P.batch) {
       const size = Math.min(P.batch, P.pushOps - done);
-      // Interleaved, batch by batch, so both see the same database size and the same machine noise.
-      const cb = ceilStream.batch(size);
-      const c = await upsertRows(sql, U.rm1j, cb.rows);
-      push.ceiling.ms += c.ms;
-      push.ceiling.rows += c.written;
-      if (c.written !== size) ceilingBad += Math.abs(size - c.written);
-      cb.commit();
-      const ub = userCeilStream.batch(size);
-      const uc = await upsertRows(sql, U.rm1j, ub.rows, { asUser: true });
-      push.userCeiling.ms += uc.ms;
-      push.userCeiling.rows += uc.written;
-      if (uc.written !== size) ceilingBad += Math.abs(size - uc.written);
-      ub.commit();
-
-      const fb = fnStream.batch(size);
-      for (const k of Object.keys(fb.kinds)) push.kinds[k] += fb.kinds[k];
-      const r = await call(api.apiUrl, "/push", tokens.rm1j, { protocol: 2, client_id: clientId, ops: fb.ops });
-      push.fn.ms += r.ms;
-      push.fn.ops += size;
-      push.fn.batchMs.push(r.ms);
-      pushBad += verifyPush(r, fb, pushSamples);
-      fb.commit();
+      // Interleaved, batch by batch, so all three see the same database size and the same machine noise.
+      await ceilingBatch(ceilStream, size, push.ceiling);
+      await ceilingBatch(userCeilStream, size, push.userCeiling, { asUser: true });
+      await functionBatch(size, push.fn);
       pushDeadline.check();
     }
     const pushDb = pgss ? statementsPerRequest(await pgssRows(sql, dbid), push.fn.batchMs.length, push.fn.ops) : null;
