@@ -132,7 +132,7 @@ begin
   -- was the slowest part of a push). The issues of the ops are listed in order, up to the op at
   -- which there are 50 of them.
   with op as (
-    -- each uuid test once: the regular expression is most of a valid op's cost
+    -- each uuid test once: it is most of a valid op's cost
     select (e.n - 1)::integer as i, e.o, jsonb_typeof(e.o) = 'object' as is_object,
            sync.is_uuid(e.o -> 'op_id') as op_id_ok, sync.is_uuid(e.o -> 'id') as id_ok
       from jsonb_array_elements(p_payload -> 'ops') with ordinality e (o, n)
