@@ -9,7 +9,11 @@ import postgres from "postgres";
 import { findPgBin, log, ROOT, server } from "./lib/cluster.mjs";
 import { clientEnv, createDatabase, dropDatabase, localKeys, migrate, startApi } from "./lib/stack.mjs";
 
-const args = new Set(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const args = new Set(argv.filter((a) => a.startsWith("--")));
+// Named test files narrow a run: `npm test -- --deno supabase/functions/tests/pull.test.ts`,
+// `npm test -- --sql supabase/tests/security.test.sql`.
+const named = argv.filter((a) => !a.startsWith("--"));
 const only = { sql: args.has("--sql"), deno: args.has("--deno"), bench: args.has("--bench") };
 const some = only.sql || only.deno || only.bench;
 const runSql = !some || only.sql;
@@ -55,7 +59,9 @@ function runPgProve(dbUrl) {
   const files = readdirSync(path.join(ROOT, "supabase/tests"))
     .filter((f) => f.endsWith(".sql"))
     .sort()
-    .map((f) => path.join("supabase/tests", f));
+    .map((f) => path.join("supabase/tests", f))
+    // The helpers file always runs first: the others call what it creates.
+    .filter((f) => !named.some((n) => n.endsWith(".sql")) || path.basename(f).startsWith("00000") || named.some((n) => path.resolve(ROOT, n) === path.resolve(ROOT, f)));
   const u = new URL(dbUrl);
   const res = spawnSync(
     "pg_prove",
@@ -86,7 +92,8 @@ async function runDenoTests(dbUrl) {
     const res = await new Promise((resolve) => {
       const child = spawn(
         path.join(ROOT, "node_modules/.bin/deno"),
-        ["test", "--allow-all", "--no-check=remote", "supabase/functions/tests/"],
+        ["test", "--allow-all", "--no-check=remote",
+         ...(named.some((n) => n.endsWith(".ts")) ? named.filter((n) => n.endsWith(".ts")) : ["supabase/functions/tests/"])],
         {
           cwd: ROOT,
           stdio: ["ignore", "pipe", "inherit"],
