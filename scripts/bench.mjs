@@ -635,12 +635,14 @@ function statementsPerRequest(rows, requests, ops = null) {
 
 const ROLLBACK = Symbol("rollback");
 
+// As the user the plan is for: the engine runs these statements as sync_engine, which RLS treats
+// like the user by the claims (a member of authenticated) and which alone may execute the engine.
 async function explainAs(sql, user, text, { asUser = true, analyze = true } = {}) {
   let plan = "";
   try {
     await sql.begin(async (tx) => {
       if (asUser) {
-        await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claimsOf(user)}, true)`;
+        await tx`select set_config('role', 'sync_engine', true), set_config('request.jwt.claims', ${claimsOf(user)}, true)`;
       } else {
         await tx`select set_config('request.jwt.claims', ${claimsOf(user)}, true)`;
       }
@@ -673,7 +675,7 @@ async function changedRowsQuery(sql, table, { lo, hi, limit, user }) {
   const [{ rowSql }] = await sql`select sync.row_json_expression(${table}) as "rowSql"`;
   // The caller's scope condition depends on who asks: worked out as the user the plan is for.
   const scopeSql = await sql.begin(async (tx) => {
-    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claimsOf(user)}, true)`;
+    await tx`select set_config('role', 'sync_engine', true), set_config('request.jwt.claims', ${claimsOf(user)}, true)`;
     const [{ cond }] = await tx`select coalesce(sync.caller_scope_condition(${table}, 't'), 'true') as cond`;
     return cond;
   });

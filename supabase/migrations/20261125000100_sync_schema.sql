@@ -8,9 +8,29 @@ create schema if not exists sync;
 comment on schema sync is
   'Internals of the sync backend: registry of syncable tables, field-rule matrix, conflict audit, idempotency records. Not exposed through the API.';
 revoke all on schema sync from public;
+
+-- The role the engine runs as. The public API (sync_push, sync_pull, resolve_conflict) is security
+-- definer, owned by this role, so the engine's internals are executable by it alone and never by a
+-- client. It is a member of `authenticated`: every policy and grant a signed-in user has applies to
+-- it in the same way (RLS decides by the caller's claims, as for the user), so the engine sees and
+-- writes exactly what the user may, and nothing a client session can do reaches its internals.
+-- Roles belong to the cluster, not the database: a second database in the same cluster (tests,
+-- bench) finds it there already.
+do $$
+begin
+  if not exists (select 1 from pg_catalog.pg_roles where rolname = 'sync_engine') then
+    create role sync_engine nologin inherit nobypassrls;
+  end if;
+end
+$$;
+comment on role sync_engine is
+  'The sync engine: owner of the public sync API functions (security definer), the only role that may execute the engine''s internals. A member of authenticated, so RLS applies to it by the caller''s claims.';
+grant authenticated to sync_engine;
+-- The migration role owns what it creates and hands the public API over to the engine role.
+grant sync_engine to current_user;
 -- Triggers and policy helpers run as the calling role, so it needs to resolve names in `sync`;
 -- table privileges below decide what it may actually read.
-grant usage on schema sync to authenticated, service_role;
+grant usage on schema sync to authenticated, service_role, sync_engine;
 -- Revoke-all-then-grant: functions this role creates from here on are callable by no one until a
 -- migration grants them (PostgreSQL's default is EXECUTE for PUBLIC; a per-schema default cannot
 -- take that away, so it is revoked for the migration role as a whole). Functions in public still

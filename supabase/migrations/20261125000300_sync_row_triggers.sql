@@ -7,11 +7,30 @@ create function sync.is_api_role() returns boolean
 language sql stable parallel safe
 set search_path = ''
 as $$
-  select current_user in ('anon', 'authenticated', 'service_role')
+  select current_user in ('anon', 'authenticated', 'service_role', 'sync_engine')
 $$;
+comment on function sync.is_api_role() is
+  'Does the current role act for an API caller (anon, authenticated, service_role, or the engine acting for a user)? For invoker code: the table owner and maintenance jobs are not API callers.';
 
+-- The same question inside a security definer function, where current_user is the function's owner:
+-- the role the session acts as is the `role` setting (SET ROLE, as PostgREST and the function
+-- use), else the role it logged in as. A session may set `role` only to a role it is a member of,
+-- so no client passes for the owner this way.
+create function sync.session_is_api() returns boolean
+language sql stable parallel safe
+set search_path = ''
+as $$
+  select coalesce(nullif(current_setting('role'), 'none'), session_user::text)
+         in ('anon', 'authenticated', 'service_role', 'authenticator', 'sync_engine')
+$$;
+comment on function sync.session_is_api() is
+  'For security definer code: does the session act as an API role (its SET ROLE, else its login role)? The table owner and maintenance jobs do not.';
+
+-- Security definer: it records the change history and the conflict audit, which no client role may
+-- write (or call the functions that write them). So it asks sync.session_is_api() who is writing.
 create function sync.stamp_row() returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 declare
@@ -40,7 +59,7 @@ begin
 
   if old.deleted_at is not null then
     -- A tombstone is final for API callers: no silent resurrection by a late edit.
-    if sync.is_api_role()
+    if sync.session_is_api()
        and (new.deleted_at is null or (to_jsonb(new) - v_server) <> (to_jsonb(old) - v_server)) then
       raise exception using
         errcode = '55000',
@@ -54,16 +73,14 @@ begin
     new.deleted_at := v_now;
   end if;
 
-  -- An update that states the version it expects (the sync engine passes an op's base_version in
-  -- sync.expected_version; a direct client writes it into `version`) is checked here, on every path,
-  -- and a stale one is resolved by the table's strategy and audited.
-  -- The bulk push engine writes many rows per statement, each guarded in its WHERE clause by the
-  -- version its op expects (re-checked on the locked row), and says so by naming the table in
-  -- sync.versions_checked.
-  v_expected := case
-    when current_setting('sync.versions_checked', true) = tg_table_name then old.version
-    else coalesce(nullif(current_setting('sync.expected_version', true), '')::bigint,
-                  case when new.version is distinct from old.version then new.version end) end;
+  -- An update that states the version it expects is checked here, on every path, and a stale one
+  -- is resolved by the table's strategy and audited. The statement says it in the row itself, so
+  -- nothing outside the statement can say it for it: `version = -N` expects version N (what the
+  -- engines write, exact even when N is the current version); a `version` set to another positive
+  -- number than the row's expects that number (a direct client's shorthand). An upsert that sets
+  -- `version = excluded.version` therefore expects version 1: upserts should leave `version` out.
+  v_expected := case when new.version < 0 then -new.version
+                     when new.version is distinct from old.version then new.version end;
   -- Each row image as JSON once: these comparisons run for every updated row.
   v_old := to_jsonb(old);
   v_new := to_jsonb(new);
@@ -72,9 +89,9 @@ begin
   if v_changed and v_expected is not null and v_expected <> old.version then
     new := jsonb_populate_record(new, sync.resolve_stale_update(tg_table_name, v_old, v_new, v_expected));
     v_new := to_jsonb(new);
-  elsif v_changed and v_expected is null and v_uid is not null and old.updated_by is distinct from v_uid
-        and old.updated_by is not null then
-    -- No expected version: an explicit last-write-wins, recorded where it overwrites another user.
+  elsif v_changed and v_expected is null and v_uid is not null and old.updated_by is distinct from v_uid then
+    -- No expected version: an explicit last-write-wins, recorded where it overwrites a change by
+    -- anyone else, a write with no user (a service job, the owner) included.
     perform sync.record_overwrite(tg_table_name, v_old, v_new);
   end if;
 
@@ -183,10 +200,25 @@ $$;
 -- What the field rules say for the caller on one table, worked out once per statement by a
 -- statement-level trigger: the app role and, for each column the role may not write, the value its
 -- default takes (an rm's new customer defaults to being theirs, in their branch). The row trigger
--- then needs no catalog lookups and no dynamic SQL per row. Keyed by table in a transaction-local
--- setting that every statement overwrites, so nothing a caller sets beforehand is ever trusted.
+-- then needs no catalog lookups and no dynamic SQL per row. The answer is kept where no client role
+-- can write it, keyed by the backend and the transaction: a setting would be the caller's to
+-- rewrite, even from an expression of the statement whose rows it decides.
+create unlogged table sync.statement_rules_cache (
+  backend_pid integer not null,
+  table_name text not null,
+  xact xid8 not null,
+  rules jsonb not null,
+  primary key (backend_pid, table_name)
+);
+comment on table sync.statement_rules_cache is
+  'The field rules of the statement running in each backend, per table: {role, denied: {column: {default}}}, written by sync.field_rules_for_statement, read by sync.enforce_field_rules through sync.statement_field_rules. Valid only for the transaction (xact) that wrote it. Unlogged: it is rebuilt by every statement.';
+revoke all on sync.statement_rules_cache from public, anon, authenticated, service_role;
+
+-- Security definer: it writes the cache no client role may touch. What it writes depends on the
+-- caller's identity (their claims) and the rule matrix only.
 create function sync.field_rules_for_statement() returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 declare
@@ -196,11 +228,6 @@ declare
   v_default_expr text;
   v_default jsonb;
 begin
-  -- Not needed where no row will look at it: another role, or a statement of the bulk push engine,
-  -- which has checked the rules for its whole batch (see sync.enforce_field_rules).
-  if current_user <> 'authenticated' or current_setting('sync.fields_checked', true) = tg_table_name then
-    return null;
-  end if;
   v_role := sync.current_app_role();
   if v_role is not null then
     for v_col in
@@ -221,13 +248,33 @@ begin
       v_denied := v_denied || jsonb_build_object(v_col, jsonb_strip_nulls(jsonb_build_object('default', v_default)));
     end loop;
   end if;
-  perform set_config('sync.field_rules_' || tg_table_name,
-                     jsonb_build_object('role', v_role, 'denied', v_denied)::text, true);
+  insert into sync.statement_rules_cache as c (backend_pid, table_name, xact, rules)
+  values (pg_catalog.pg_backend_pid(), tg_table_name, pg_catalog.pg_current_xact_id(),
+          jsonb_build_object('role', v_role, 'denied', v_denied))
+  on conflict (backend_pid, table_name) do update set xact = excluded.xact, rules = excluded.rules;
   return null;
 end
 $$;
 comment on function sync.field_rules_for_statement() is
-  'BEFORE INSERT/UPDATE FOR EACH STATEMENT on syncable tables: caches the caller''s role and denied columns (with their default values) for sync.enforce_field_rules.';
+  'BEFORE INSERT/UPDATE FOR EACH STATEMENT on syncable tables: works out the caller''s role and denied columns (with their default values) for sync.enforce_field_rules, in sync.statement_rules_cache.';
+
+-- The row trigger runs as the writer (it must know who that is), so it reads the cache through this.
+create function sync.statement_field_rules(p_table text) returns jsonb
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_rules jsonb;
+begin
+  select c.rules into v_rules from sync.statement_rules_cache c
+   where c.backend_pid = pg_catalog.pg_backend_pid() and c.table_name = p_table
+     and c.xact = pg_catalog.pg_current_xact_id();
+  return v_rules;
+end
+$$;
+comment on function sync.statement_field_rules(text) is
+  'The caller''s field rules on p_table for the statement running now, as sync.field_rules_for_statement worked them out; null when it did not run in this transaction.';
 
 create function sync.enforce_field_rules() returns trigger
 language plpgsql
@@ -240,7 +287,7 @@ declare
   v_role text;
   v_written text[];
 begin
-  if current_user not in ('anon', 'authenticated') then
+  if current_user not in ('anon', 'authenticated', 'sync_engine') then
     return new;
   end if;
   if current_user = 'anon' then
@@ -250,12 +297,13 @@ begin
       errcode = '42501',
       message = format('permission denied: anon has no profile and may not write %s', tg_table_name);
   end if;
-  -- The bulk push engine checks the field rules of a whole batch before it writes (no denied column
-  -- given, none changed) and says so, naming the table, for the duration of its own statements.
-  if current_setting('sync.fields_checked', true) = tg_table_name then
-    return new;
+  v_rules := sync.statement_field_rules(tg_table_name);
+  if v_rules is null then
+    -- The statement trigger always runs first; without its answer nothing is allowed.
+    raise exception using
+      errcode = '42501',
+      message = format('permission denied: the field rules of %s were not worked out for this statement', tg_table_name);
   end if;
-  v_rules := nullif(current_setting('sync.field_rules_' || tg_table_name, true), '')::jsonb;
   v_role := v_rules ->> 'role';
   if v_role is not null and v_rules -> 'denied' = '{}' then
     return new;  -- the common case: the role may write every column of this table
@@ -266,12 +314,12 @@ begin
     v_old := to_jsonb(old);
   end if;
   -- Only the denied columns are looked at first (a few, against some twenty per row); the full
-  -- list of written columns is worked out only to word a refusal.
+  -- list of written columns is worked out only to word a refusal. On insert, a column the role may
+  -- not write must hold its default (null where it has none): an explicit null is a value too.
   if v_role is not null and not exists (
        select 1 from jsonb_each(v_rules -> 'denied') d
         where case when tg_op = 'UPDATE' then v_new -> d.key is distinct from v_old -> d.key
-                   -- on insert, a column the role may not write may still hold its default
-                   else v_new -> d.key <> 'null' and v_new -> d.key is distinct from d.value -> 'default' end) then
+                   else v_new -> d.key is distinct from coalesce(d.value -> 'default', 'null') end) then
     return new;
   end if;
   if tg_op = 'UPDATE' then
@@ -281,8 +329,10 @@ begin
   else
     select coalesce(array_agg(n.key), '{}') into v_written
       from jsonb_each(v_new) n
-     where n.key <> all (sync.server_columns()) and n.value <> 'null'::jsonb
-       and (v_rules -> 'denied' -> n.key -> 'default') is distinct from n.value;
+     where n.key <> all (sync.server_columns())
+       and case when v_rules -> 'denied' ? n.key
+                then n.value is distinct from coalesce(v_rules -> 'denied' -> n.key -> 'default', 'null')
+                else n.value <> 'null'::jsonb end;
   end if;
 
   if v_role is null or exists (select 1 from unnest(v_written) c where v_rules -> 'denied' ? c) then
@@ -292,8 +342,8 @@ begin
 end
 $$;
 comment on function sync.enforce_field_rules() is
-  'BEFORE INSERT/UPDATE on syncable tables: refuses (42501) a change to a column the caller''s role may not write, per sync.field_rules (as cached for the statement by sync.field_rules_for_statement). service_role and the owner are unrestricted.';
+  'BEFORE INSERT/UPDATE on syncable tables: refuses (42501) a change to a column the caller''s role may not write, per sync.field_rules (as worked out for the statement by sync.field_rules_for_statement). service_role and the owner are unrestricted.';
 
-grant execute on function sync.is_api_role(), sync.stamp_row(), sync.tombstone_on_delete(),
-  sync.enforce_field_rules(), sync.field_rules_for_statement(), sync.denied_columns(text, text, text[]),
+grant execute on function sync.is_api_role(), sync.session_is_api(), sync.stamp_row(), sync.tombstone_on_delete(),
+  sync.enforce_field_rules(), sync.field_rules_for_statement(), sync.statement_field_rules(text), sync.denied_columns(text, text, text[]),
   sync.assert_may_write(text, text, text[]), sync.changed_between(xid8, pg_snapshot, pg_snapshot) to authenticated, service_role;

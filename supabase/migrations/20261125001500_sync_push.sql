@@ -159,7 +159,6 @@ begin
   perform set_config('sync.op_id', p_op ->> 'op_id', true);
   perform set_config('sync.client_id', coalesce(p_client_id::text, ''), true);
   perform set_config('sync.op_base', coalesce(nullif(p_op -> 'base', 'null')::text, ''), true);
-  perform set_config('sync.expected_version', coalesce(v_base_version::text, ''), true);
   perform set_config('sync.last_conflict', '', true);
 
   if v_current ->> 'deleted_at' is not null then
@@ -181,19 +180,20 @@ begin
   -- the caller's role may not write and that differs from the server is someone else's later change
   -- (an approval, say), not this device's edit: it stays as the server has it, and the device's own
   -- edits apply instead of the whole item being refused (and the edits lost).
-  if p_op ? 'legacy_item_id' and current_user = 'authenticated' then
+  if p_op ? 'legacy_item_id' and current_user in ('authenticated', 'sync_engine') then
     v_denied := sync.denied_columns(sync.current_app_role(), v_table, v_changed);
     v_changed := array(select c from unnest(v_changed) c where c <> all (v_denied));
   end if;
 
+  -- The version the op expects goes with the statement, as `version = -N` (see sync.stamp_row).
   if v_kind = 'delete' then
-    execute format('update public.%I t set deleted_at = now() where t.id = $1 returning to_jsonb(t)', v_table)
-      into v_row using v_id;
+    execute format('update public.%I t set deleted_at = now(), version = coalesce(-$2, t.version) where t.id = $1 returning to_jsonb(t)', v_table)
+      into v_row using v_id, v_base_version;
   else
     if cardinality(v_changed) = 0 then
       return sync.op_result(p_op, 'applied', p_row => v_current);
     end if;
-    if current_user = 'authenticated' then
+    if current_user in ('authenticated', 'sync_engine') then
       v_denied := sync.denied_columns(coalesce(sync.current_app_role(), '-'), v_table, v_changed);
       if cardinality(v_denied) > 0 then
         return sync.op_result(p_op, 'rejected', 'forbidden',
@@ -208,11 +208,10 @@ begin
         return v_check;
       end if;
     end if;
-    execute format('update public.%1$I t set %2$s from jsonb_populate_record(null::public.%1$I, $2) r where t.id = $1 returning to_jsonb(t)',
+    execute format('update public.%1$I t set %2$s, version = coalesce(-$3, t.version) from jsonb_populate_record(null::public.%1$I, $2) r where t.id = $1 returning to_jsonb(t)',
                    v_table, (select string_agg(format('%1$I = r.%1$I', c), ', ') from unnest(v_changed) c))
-      into v_row using v_id, v_data;
+      into v_row using v_id, v_data, v_base_version;
   end if;
-  perform set_config('sync.expected_version', '', true);
   if v_row is null then
     return sync.op_result(p_op, 'rejected', 'forbidden', format('you may not %s %s %s', v_kind, v_table, v_id));
   end if;
@@ -410,7 +409,7 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := auth.uid();
-  v_role text := case when current_user = 'authenticated' then sync.current_app_role() end;
+  v_role text := case when current_user in ('authenticated', 'sync_engine') then sync.current_app_role() end;
   v_all sync.bulk_op[];       -- the batch
   v_ops sync.bulk_op[];       -- the wave being applied
   v_waves integer;
@@ -438,7 +437,7 @@ declare
   v_unwritten record;
   v_i integer;
 begin
-  if current_user = 'authenticated' and v_role is null then
+  if current_user in ('authenticated', 'sync_engine') and v_role is null then
     return null;  -- no profile: the per-op engine names the refusal
   end if;
   select array_agg(row(o.ord, o.op, o.op ->> 'table', o.op ->> 'op', (o.op ->> 'id')::uuid,
@@ -513,9 +512,9 @@ begin
      where (o.earlier is null and not coalesce(case o.kind
           when 'insert' then
             c.cur is null
-            -- nothing the role may not write, not even a default's value (the per-op engine knows)
+            -- nothing the role may not write, not even a default's value or a null (the per-op engine knows)
             and not exists (select 1 from jsonb_each(o.data) d
-                             where d.value <> 'null' and v_denied ? (o.table_name || '/' || d.key))
+                             where v_denied ? (o.table_name || '/' || d.key))
             and (o.parent_column is null or (
               o.parent_id is not null
               -- the parent is live now, or inserted by an earlier op of this batch
@@ -525,7 +524,9 @@ begin
             and (o.kind = 'delete' and c.cur ->> 'deleted_at' is not null
               or c.cur ->> 'deleted_at' is null
                  and case when o.base_version is null
-                          then o.kind = 'update' and coalesce((c.cur ->> 'updated_by')::uuid = v_uid, true)
+                          -- unversioned, only over the caller's own last write (a write with no
+                          -- user is someone else's: the per-op engine records the overwrite)
+                          then o.kind = 'update' and coalesce((c.cur ->> 'updated_by')::uuid = v_uid, false)
                           else o.base_version = (c.cur ->> 'version')::bigint end
                  and not exists (
                    select 1 from jsonb_each(o.data) d
@@ -572,9 +573,10 @@ begin
     end if;
 
     -- The rows are written as their ops were checked: each update and delete only if the row still
-    -- has the version (or, unversioned, the author) its op expects, re-checked on the locked row, so
-    -- the triggers of the table being written need not check versions or field rules again. The
-    -- settings name that table: a write some other trigger makes to another table is checked in full.
+    -- has the version (or, unversioned, the caller as its last author) its op expects, re-checked on
+    -- the locked row. The triggers check them again all the same (field rules, and the version each
+    -- row's statement states as `version = -N`): nothing tells a trigger that a write was checked
+    -- before, since whatever could tell it a client session could tell it too.
 
     -- Inserts, parents before children, one statement per table; then the updates that change
     -- something and the deletes of live rows, one statement per table (a delete sets deleted_at and
@@ -593,8 +595,6 @@ begin
        group by o.kind = 'insert', o.sync_order, o.table_name
        order by o.kind = 'insert' desc, o.sync_order
     loop
-      perform set_config('sync.versions_checked', v_group.table_name, true);
-      perform set_config('sync.fields_checked', v_group.table_name, true);
       select w.o_written, w.o_ords, w.o_results into v_count, v_ords, v_done
         from sync.bulk_write(v_group.table_name, array(select jsonb_array_elements_text(v_table_columns -> v_group.table_name)),
                              case when v_group.is_insert then 'insert' else 'update' end,
@@ -607,8 +607,6 @@ begin
         v_results[v_ords[v_i]] := v_done[v_i];
       end loop;
     end loop;
-    perform set_config('sync.versions_checked', '', true);
-    perform set_config('sync.fields_checked', '', true);
     -- An edit that changes nothing, and the delete of a deleted row, wrote nothing: their row is the
     -- current one.
     for v_unwritten in

@@ -76,7 +76,7 @@ declare
   v_unknown text;
   v_new jsonb;
 begin
-  if current_user = 'authenticated' and sync.current_app_role() is distinct from 'admin'
+  if current_user in ('authenticated', 'sync_engine') and sync.current_app_role() is distinct from 'admin'
      and sync.current_app_role() is distinct from 'bm' then
     raise exception using errcode = '42501', message = 'only admins and branch managers resolve conflicts';
   end if;
@@ -127,12 +127,11 @@ begin
   v_new := v_row;
   if v_values <> '{}'::jsonb then
     select array_agg(k) into v_cols from jsonb_object_keys(v_values) k;
-    -- A new version through the normal triggers, stated against the version just checked.
-    perform set_config('sync.expected_version', v_row ->> 'version', true);
-    execute format('update public.%1$I t set %2$s from jsonb_populate_record(null::public.%1$I, $2) r where t.id = $1 returning to_jsonb(t)',
+    -- A new version through the normal triggers, stated against the version just checked
+    -- (`version = -N`, see sync.stamp_row).
+    execute format('update public.%1$I t set %2$s, version = -$3 from jsonb_populate_record(null::public.%1$I, $2) r where t.id = $1 returning to_jsonb(t)',
                    v_conflict.table_name, (select string_agg(format('%1$I = r.%1$I', c), ', ') from unnest(v_cols) c))
-      into v_new using v_conflict.row_id, v_values;
-    perform set_config('sync.expected_version', '', true);
+      into v_new using v_conflict.row_id, v_values, (v_row ->> 'version')::bigint;
     if v_new is null then
       raise exception using errcode = '42501', message = format('you may not update %s %s', v_conflict.table_name, v_conflict.row_id);
     end if;

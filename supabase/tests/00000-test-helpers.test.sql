@@ -33,6 +33,18 @@ begin
 end
 $$;
 
+-- Act as the engine acting for the signed-in user with this email: what the public API does once
+-- called (it runs as sync_engine, with the caller's claims). For specs of the engine's internals,
+-- which no client role may execute.
+create or replace function tests.engine_acting_for(p_email text) returns void
+language plpgsql
+as $$
+begin
+  perform tests.authenticate_as(p_email);
+  perform set_config('role', 'sync_engine', true);
+end
+$$;
+
 -- Act as a caller with only the anon key.
 create or replace function tests.authenticate_as_anon() returns void
 language plpgsql
@@ -124,11 +136,13 @@ as $$
   select jsonb_build_object('protocol', 2, 'client_id', 'c0000000-0000-4000-8000-000000000001', 'ops', p_ops)
 $$;
 
-grant execute on all functions in schema tests to anon, authenticated, service_role;
+grant execute on all functions in schema tests to anon, authenticated, service_role, sync_engine;
+grant usage on schema tests to sync_engine;
 
-select plan(10);
+select plan(11);
 select has_function('tests', 'user_id', array['text'], 'tests.user_id(email) finds a user');
 select has_function('tests', 'authenticate_as', array['text'], 'tests.authenticate_as(email) acts as a user');
+select has_function('tests', 'engine_acting_for', array['text'], 'tests.engine_acting_for(email) acts as the engine for a user');
 select has_function('tests', 'authenticate_as_anon', 'tests.authenticate_as_anon() acts as anon');
 select has_function('tests', 'authenticate_as_service_role', 'tests.authenticate_as_service_role() acts as service_role');
 select has_function('tests', 'clear_authentication', 'tests.clear_authentication() returns to the owner');

@@ -28,17 +28,17 @@ select is(
   (select array_agg(t.table_name order by t.sync_order) from sync.tables t),
   'the probe looks at every registered table');
 
-select tests.authenticate_as('rm1.jakarta@crm.test');
+select tests.engine_acting_for('rm1.jakarta@crm.test');
 select is(tests.probe(), false, 'nothing written in the window: an up-to-date device is told nothing changed');
-select tests.authenticate_as('admin@crm.test');
+select tests.engine_acting_for('admin@crm.test');
 select is(tests.probe(), false, 'nor is an admin, who sees every row');
 
 -- rm2.jakarta's customer 1 changes: news for rm2, not for rm1.
 select tests.clear_authentication();
 update public.customers set notes = 'changed for rm2' where id = '00000000-0000-4000-8100-000000000001';
-select tests.authenticate_as('rm1.jakarta@crm.test');
+select tests.engine_acting_for('rm1.jakarta@crm.test');
 select is(tests.probe(), false, 'a change to a row the caller cannot see is not news to them');
-select tests.authenticate_as('rm2.jakarta@crm.test');
+select tests.engine_acting_for('rm2.jakarta@crm.test');
 select is(tests.probe(), true, 'a change to a row the caller sees is');
 select is(tests.probe(array['key_persons']), false, 'but only in the tables the pull asked for');
 
@@ -47,11 +47,11 @@ select is(tests.probe(array['key_persons']), false, 'but only in the tables the 
 select tests.clear_authentication();
 select set_config('request.jwt.claims', json_build_object('sub', tests.user_id('rm1.jakarta@crm.test'))::text, true);
 update public.customers set notes = 'written by rm1' where id = '00000000-0000-4000-8100-000000000005';
-select tests.authenticate_as('rm1.jakarta@crm.test');
+select tests.engine_acting_for('rm1.jakarta@crm.test');
 select is(tests.probe(), true, 'a row the caller wrote but cannot see now is news (an eviction)');
 select is((select count(*)::int from sync.own_write_marks where table_name = 'customers'), 1,
           'the own-write marks show the caller their own writes, hidden ones included');
-select tests.authenticate_as('rm2.jakarta@crm.test');
+select tests.engine_acting_for('rm2.jakarta@crm.test');
 select is((select count(*)::int from sync.own_write_marks m join public.customers c on c.change_xid = m.change_xid
             where c.id = '00000000-0000-4000-8100-000000000005'), 0, 'and nobody else''s');
 
@@ -62,23 +62,23 @@ select tests.clear_authentication();
 update public.key_persons set notes = 'changed for rm2.surabaya'
  where id = (select k.id from public.key_persons k join public.customers c on c.id = k.customer_id
               where c.assigned_rm_id = tests.user_id('rm2.surabaya@crm.test') order by k.id limit 1);
-select tests.authenticate_as('rm2.surabaya@crm.test');
+select tests.engine_acting_for('rm2.surabaya@crm.test');
 select is(tests.probe(array['key_persons']), true, 'a changed key person of the caller''s customer is news');
-select tests.authenticate_as('bm.surabaya@crm.test');
+select tests.engine_acting_for('bm.surabaya@crm.test');
 select is(tests.probe(array['key_persons']), true, 'and to the bm of the customer''s branch');
-select tests.authenticate_as('admin@crm.test');
+select tests.engine_acting_for('admin@crm.test');
 select is(tests.probe(array['key_persons']), true, 'and to an admin');
-select tests.authenticate_as('rm1.surabaya@crm.test');
+select tests.engine_acting_for('rm1.surabaya@crm.test');
 select is(tests.probe(array['key_persons']), false, 'not to another rm of the branch');
-select tests.authenticate_as('bm.jakarta@crm.test');
+select tests.engine_acting_for('bm.jakarta@crm.test');
 select is(tests.probe(array['key_persons']), false, 'nor to the bm of another branch');
 
 -- A reassignment is news even to users who see neither side: the scope-change log decides.
-select tests.authenticate_as('rm1.surabaya@crm.test');
+select tests.engine_acting_for('rm1.surabaya@crm.test');
 select is(tests.probe(), false, 'rm1.surabaya has nothing new yet');
 select tests.clear_authentication();
 update public.customers set assigned_rm_id = tests.user_id('rm1.jakarta@crm.test') where id = '00000000-0000-4000-8100-000000000009';
-select tests.authenticate_as('rm1.surabaya@crm.test');
+select tests.engine_acting_for('rm1.surabaya@crm.test');
 select is(tests.probe(), true, 'an entry of the scope-change log in the window is news');
 
 -- Registering a table regenerates the probes, so the new table is looked at too.

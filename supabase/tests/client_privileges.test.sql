@@ -25,6 +25,7 @@ insert into client_callable values
 create temp table readable_settings (name text primary key, reason text not null) on commit drop;
 insert into readable_settings values
   ('request.jwt.claims', 'the caller''s identity, as PostgREST and the function set it'),
+  ('role', 'the role the session acts as: only a role it is a member of (sync.session_is_api)'),
   ('sync.op_id', 'which op of the caller''s device this write is: recorded in the audit entry of its own edit'),
   ('sync.client_id', 'which device of the caller this write comes from: recorded in the audit entry of its own edit'),
   ('sync.op_base', 'the values the caller''s edit started from: decides only how its own edit is merged'),

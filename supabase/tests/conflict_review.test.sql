@@ -8,7 +8,7 @@ insert into public.pipelines (id, customer_id, title, potential_value, stage)
 values ('c2000000-0000-4000-8000-000000000001', '00000000-0000-4000-8100-000000000004', 'Review A', 100, 'prospect'),
        ('c2000000-0000-4000-8000-000000000002', '00000000-0000-4000-8100-000000000004', 'Review B', 100, 'prospect');
 select tests.authenticate_as('bm.jakarta@crm.test');
-update public.pipelines set potential_value = 150 where id in ('c2000000-0000-4000-8000-000000000001', 'c2000000-0000-4000-8000-000000000002');
+update public.pipelines set potential_value = 150, version = -1 where id in ('c2000000-0000-4000-8000-000000000001', 'c2000000-0000-4000-8000-000000000002');
 select tests.authenticate_as('rm1.jakarta@crm.test');
 select set_config('sync.op_base', '{"potential_value": 100}', true);
 update public.pipelines set potential_value = 175, notes = 'bigger fleet', version = 1

@@ -29,7 +29,7 @@ declare
   v_table text;
 begin
   foreach v_email in array array['admin@crm.test', 'bm.jakarta@crm.test', 'rm1.jakarta@crm.test', 'rm2.surabaya@crm.test'] loop
-    perform tests.authenticate_as(v_email);
+    perform tests.engine_acting_for(v_email);
     for v_table in select t.table_name from sync.tables t where t.scope <> 'child' order by t.sync_order loop
       insert into scope_counts
       values (v_email, v_table, sync.caller_scope_condition(v_table, 't'),

@@ -2,7 +2,7 @@
 -- probe public.sync_health(). Request-level problems raise SYRQ1 (400 invalid_request), SYCR1
 -- (400 invalid_cursor), SYPR1 (426) or SYAU1 (401); a pull returns only what the caller may see.
 begin;
-select plan(42);
+select plan(43);
 
 
 -- Pulls until has_more is false, one row per page.
@@ -30,7 +30,9 @@ grant all on pulled to authenticated, service_role;
 -- The door: a security-invoker function, closed to anon.
 select has_function('public', 'sync_pull', array['jsonb'], 'public.sync_pull(payload jsonb) exists');
 select function_returns('public', 'sync_pull', array['jsonb'], 'json', 'sync_pull returns the pull response as json (built as text, never parsed again)');
-select isnt_definer('public', 'sync_pull', array['jsonb'], 'sync_pull runs as the caller, so RLS decides what it returns');
+select is_definer('public', 'sync_pull', array['jsonb'], 'sync_pull runs as the engine, whose internals no client may call');
+select is((select pg_get_userbyid(proowner)::text from pg_proc where oid = 'public.sync_pull(jsonb)'::regprocedure), 'sync_engine',
+          'sync_pull runs as sync_engine, a member of authenticated: RLS decides by the caller''s claims what it returns');
 
 select tests.authenticate_as_anon();
 select throws_ok(
@@ -178,8 +180,16 @@ update sync.settings set default_pull_limit = 500, max_pull_limit = 2000;
 -- Cursors: only this server's, unaltered, for this user.
 select tests.authenticate_as('rm1.jakarta@crm.test');
 create temp table issued on commit drop as
-  select answer ->> 'cursor' as cursor from pulled where name = 'delta';
+  select answer ->> 'cursor' as cursor, null::text as forged from pulled where name = 'delta';
 grant select on issued to authenticated;
+-- The same state rewritten to another user, under the old signature (made by the owner: the
+-- encoding helpers are the engine's).
+select tests.clear_authentication();
+update issued set forged =
+  sync.b64url(convert_to(replace(convert_from(sync.b64url_decode(split_part(cursor, '.', 1)), 'UTF8'),
+                                 tests.user_id('rm1.jakarta@crm.test')::text, tests.user_id('rm2.jakarta@crm.test')::text), 'UTF8'))
+  || '.' || split_part(cursor, '.', 2);
+select tests.authenticate_as('rm1.jakarta@crm.test');
 select throws_ok(
   $$ select public.sync_pull('{"protocol": 2, "cursor": "not-a-cursor", "tables": ["customers"]}') $$,
   'SYCR1', 'the cursor was not issued by this server or was altered',
@@ -198,9 +208,7 @@ select throws_ok(
 );
 select throws_ok(
   $$ select public.sync_pull(jsonb_build_object('protocol', 2, 'tables', '["customers"]'::jsonb, 'cursor',
-       (select sync.b64url(convert_to(replace(convert_from(sync.b64url_decode(split_part(cursor, '.', 1)), 'UTF8'),
-                                              tests.user_id('rm1.jakarta@crm.test')::text, tests.user_id('rm2.jakarta@crm.test')::text), 'UTF8'))
-               || '.' || split_part(cursor, '.', 2) from issued))) $$,
+       (select forged from issued))) $$,
   'SYCR1', 'the cursor was not issued by this server or was altered',
   'a cursor whose state was rewritten (to another user) under the old signature is SYCR1'
 );

@@ -2,7 +2,7 @@
 -- problems raise a SQLSTATE the Edge Function maps to its HTTP answer (SYRQ1 400 invalid_request,
 -- SYPR1 426, SYLM1 413, SYAU1 401) and leave nothing behind; ops get one result each, in order.
 begin;
-select plan(62);
+select plan(63);
 
 -- Every answer the tests look at, by name.
 create temp table pushed (name text primary key, answer jsonb not null) on commit drop;
@@ -11,7 +11,9 @@ grant all on pushed to authenticated, service_role;
 -- The door: a security-invoker function, closed to anon.
 select has_function('public', 'sync_push', array['jsonb'], 'public.sync_push(payload jsonb) exists');
 select function_returns('public', 'sync_push', array['jsonb'], 'jsonb', 'sync_push returns the push response as jsonb');
-select isnt_definer('public', 'sync_push', array['jsonb'], 'sync_push runs as the caller, so RLS and the field rules apply');
+select is_definer('public', 'sync_push', array['jsonb'], 'sync_push runs as the engine, whose internals no client may call');
+select is((select pg_get_userbyid(proowner)::text from pg_proc where oid = 'public.sync_push(jsonb)'::regprocedure), 'sync_engine',
+          'sync_push runs as sync_engine, a member of authenticated: RLS and the field rules apply by the caller''s claims');
 
 select tests.authenticate_as_anon();
 select throws_ok(
@@ -91,6 +93,8 @@ select is(
   '{"sqlstate": "SYRQ1", "message": "the push request is not valid", "details": [{"path": ["ops", 0, "op_id"], "message": "expected a uuid"}]}',
   'an op without op_id is SYRQ1 naming op_id'
 );
+-- The uuid rule is the engine's: asked as the engine.
+select set_config('role', 'sync_engine', true);
 select is(
   (select jsonb_object_agg(v.input::text, sync.is_uuid(v.input)) from (values
      ('"0e000000-0000-4000-8000-00000000000a"'::jsonb), ('"0E000000-0000-4000-8000-00000000000A"'),
@@ -106,6 +110,7 @@ select is(
     "\"é0000000-0000-4000-8000-000000000001\"": false, "5": false, "null": false, "absent": false}',
   'a uuid is 8-4-4-4-12 hex digits in either case, nothing else, and a missing value is no uuid'
 );
+select set_config('role', 'authenticated', true);
 select is(
   tests.sync_error('sync_push', tests.push_body(jsonb_build_array(
     tests.op('0e000000-0000-4000-8000-000000000001', 'insert', 'customers', 'f0000000-0000-4000-8000-000000000001'),

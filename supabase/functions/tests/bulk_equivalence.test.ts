@@ -89,7 +89,7 @@ test("whenever the bulk engine takes a batch, its results are the per-op engine'
       let bulk: string | null = null;
       let perOp = "";
       await sql.begin(async (tx) => {
-        await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify({ sub: users.rm1Jakarta.id, role: "authenticated" })}, true)`;
+        await tx`select set_config('role', 'sync_engine', true), set_config('request.jwt.claims', ${JSON.stringify({ sub: users.rm1Jakarta.id, role: "authenticated" })}, true)`;
         try {
           await tx.savepoint(async (sp) => {
             const [r] = await sp`select to_jsonb(sync.apply_ops_in_bulk(${sp.json(ops as any)}, ${sp.json(earlier)}))::text as r`;
