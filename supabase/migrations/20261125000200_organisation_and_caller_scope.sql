@@ -17,7 +17,9 @@ create index branches_change_xid_id_idx on public.branches (change_xid, id);
 create index branches_updated_by_change_xid_idx on public.branches (updated_by, change_xid);
 
 create table public.profiles (
-  id uuid primary key references auth.users (id) on delete cascade,
+  -- The auth user's id. No foreign key: a cascade would hard-delete the profile when the user is
+  -- deleted, and no device would ever learn of it; staff_left_auth (below) leaves a tombstone.
+  id uuid primary key,
   role text not null check (role in ('rm', 'bm', 'admin')),
   branch_id uuid references public.branches (id),
   full_name text not null check (length(full_name) between 1 and 200),
@@ -116,3 +118,21 @@ comment on function sync.valid_assignment(uuid, uuid) is
 
 grant execute on function sync.current_app_role(), sync.current_branch_id(), sync.in_scope(uuid, uuid),
   sync.in_branch(uuid), sync.valid_assignment(uuid, uuid) to authenticated, service_role;
+
+-- A user deleted from Supabase Auth leaves the staff: their profile becomes a tombstone (through the
+-- profiles triggers, so the change syncs), their rows stay where they are for a bm to reassign.
+-- Security definer: Supabase Auth deletes as its own role, which may not write public.profiles.
+create function sync.staff_left_auth() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  update public.profiles set deleted_at = now() where id = old.id and deleted_at is null;
+  return null;
+end
+$$;
+comment on function sync.staff_left_auth() is
+  'AFTER DELETE on auth.users: the deleted user''s staff profile becomes a tombstone instead of vanishing.';
+create trigger sync_staff_left after delete on auth.users
+  for each row execute function sync.staff_left_auth();

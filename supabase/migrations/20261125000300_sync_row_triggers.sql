@@ -154,6 +154,44 @@ $$;
 comment on function sync.tombstone_on_delete() is
   'BEFORE DELETE on syncable tables: an API caller''s DELETE becomes a tombstone (deleted_at set, version bumped) so every device learns of it; only the owner (retention purge) hard-deletes.';
 
+-- A child row may not be created under, or moved to, a deleted parent: the tombstone keeps the
+-- foreign key satisfied, so the database alone would allow it, and every device would then hold a
+-- child of a row it deleted. The push answers such an op itself; this holds every other path to the
+-- same rule. Once per statement, over the rows it wrote (a transition table), and as the writer: a
+-- parent the writer may not see is row-level security's to refuse, not this trigger's to reveal.
+create function sync.refuse_deleted_parents() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_reg sync.tables;
+  v_parent uuid;
+begin
+  select * into v_reg from sync.tables t where t.table_name = tg_table_name;
+  if v_reg.parent_table is null then
+    return null;
+  end if;
+  if tg_op = 'INSERT' then
+    execute format('select p.id from new_rows n join public.%I p on p.id = n.%I where p.deleted_at is not null limit 1',
+                   v_reg.parent_table, v_reg.parent_column) into v_parent;
+  else
+    execute format('select p.id from new_rows n join old_rows o on o.id = n.id join public.%I p on p.id = n.%2$I
+                     where n.%2$I is distinct from o.%2$I and p.deleted_at is not null limit 1',
+                   v_reg.parent_table, v_reg.parent_column) into v_parent;
+  end if;
+  if v_parent is not null then
+    raise exception using
+      errcode = '23514',
+      column = v_reg.parent_column,
+      message = format('%s %s is deleted: %s rows cannot be added under it', v_reg.parent_table, v_parent, tg_table_name),
+      hint = 'deleted rows stay deleted; create a new parent row instead';
+  end if;
+  return null;
+end
+$$;
+comment on function sync.refuse_deleted_parents() is
+  'AFTER INSERT/UPDATE FOR EACH STATEMENT on child tables: refuses (23514, column named) a row written under a deleted parent, on every write path.';
+
 -- The columns of p_columns that p_role may not write to p_table, in the order given.
 -- PL/pgSQL, to keep its plan: it runs once per table of every write (see sync.current_app_role).
 create function sync.denied_columns(p_role text, p_table text, p_columns text[]) returns text[]

@@ -405,10 +405,16 @@ begin
   execute format('drop trigger if exists sync_10_field_rules on %s', p_table);
   execute format('drop trigger if exists sync_20_stamp_row on %s', p_table);
   execute format('drop trigger if exists sync_30_scope_change on %s', p_table);
+  execute format('drop trigger if exists sync_40_live_parent_insert on %s', p_table);
+  execute format('drop trigger if exists sync_40_live_parent_update on %s', p_table);
   execute format('create trigger sync_00_tombstone before delete on %s for each row execute function sync.tombstone_on_delete()', p_table);
   execute format('create trigger sync_09_field_rules_statement before insert or update on %s for each statement execute function sync.field_rules_for_statement()', p_table);
   execute format('create trigger sync_10_field_rules before insert or update on %s for each row execute function sync.enforce_field_rules()', p_table);
   execute format('create trigger sync_20_stamp_row before insert or update on %s for each row execute function sync.stamp_row()', p_table);
+  if p_parent is not null then
+    execute format('create trigger sync_40_live_parent_insert after insert on %s referencing new table as new_rows for each statement execute function sync.refuse_deleted_parents()', p_table);
+    execute format('create trigger sync_40_live_parent_update after update on %s referencing old table as old_rows new table as new_rows for each statement execute function sync.refuse_deleted_parents()', p_table);
+  end if;
   -- Only rows whose scope columns changed reach the scope-change log.
   v_scope_sql := case p_scope
     when 'owned' then format('old.%1$I is distinct from new.%1$I or old.%2$I is distinct from new.%2$I', p_owner_column, p_branch_column)
