@@ -437,7 +437,10 @@ declare
   v_unwritten record;
   v_i integer;
 begin
+  -- Whenever the per-op engine takes ops the bulk engine could not, the server log says so and why
+  -- (RAISE LOG: a DBA's record, and a client that lowers client_min_messages sees it too).
   if current_user in ('authenticated', 'sync_engine') and v_role is null then
+    raise log 'supasync push by %: the per-op engine applies the batch: the caller has no staff profile', auth.uid();
     return null;  -- no profile: the per-op engine names the refusal
   end if;
   select array_agg(row(o.ord, o.op, o.op ->> 'table', o.op ->> 'op', (o.op ->> 'id')::uuid,
@@ -474,6 +477,10 @@ begin
                  where o.op ? 'legacy_item_id' or not v_columns ? o.table_name)
      or exists (select 1 from unnest(v_all) o, jsonb_object_keys(o.data) k
                  where not v_columns ? (o.table_name || '/' || k)) then
+    if v_all is not null then
+      raise log 'supasync push by %: the per-op engine applies the batch: it holds legacy (protocol 1) items, an unknown table or an unknown column',
+        auth.uid();
+    end if;
     return null;
   end if;
   -- "table/id" -> ord of the batch's first insert and first delete of each row, for the order
@@ -567,6 +574,8 @@ begin
         v_per_op := v_per_op || v_added;
       end loop;
       v_ops := array(select o from unnest(v_ops) o where not v_per_op ? (o.table_name || '/' || o.id) order by o.ord);
+      raise log 'supasync push by %: the per-op engine applies the ops of % rows after the bulk engine: % of them have an op it cannot decide (a stale or unversioned edit of another''s change, a scope change, a denied column, a parent not live), the others are tied to those as parent or child',
+        auth.uid(), (select count(*) from jsonb_object_keys(v_per_op)), (select count(*) from jsonb_object_keys(v_undecided));
       if cardinality(v_ops) = 0 then
         return null;  -- nothing left for the bulk engine
       end if;
@@ -673,12 +682,16 @@ begin
     v_results := sync.apply_ops_in_bulk(v_request -> 'ops', v_earlier, v_client_id);
   exception when others then
     v_failed := true;
+    raise log 'supasync push by %: the per-op engine applies the batch, one op at a time: the bulk engine stopped (%: %)',
+      auth.uid(), sqlstate, sqlerrm;
   end;
   if v_results is null and not v_failed then
     begin
       v_results := sync.run_ops(v_request -> 'ops', v_earlier, v_client_id, false);
     exception when others then
       v_results := null;
+      raise log 'supasync push by %: the per-op engine applies the batch again, one op at a time: an op failed (%: %)',
+        auth.uid(), sqlstate, sqlerrm;
     end;
   end if;
   if v_results is null then
