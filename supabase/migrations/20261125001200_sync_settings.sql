@@ -20,8 +20,10 @@ revoke all on sync.settings from public, anon, authenticated, service_role;
 -- Request-level errors raised by the SQL API carry these SQLSTATEs, so the Edge Function and RPC
 -- callers can tell them apart: SYRQ1 invalid_request, SYCR1 invalid_cursor, SYPR1 unsupported_protocol,
 -- SYLM1 too_large, SYAU1 no authenticated user.
+-- Volatile: it exists to raise. Declared immutable, a call with constant arguments was evaluated by
+-- the planner, so a query that called it in a branch no row takes raised while being planned.
 create function sync.request_error(p_code text, p_message text, p_details jsonb default null) returns void
-language plpgsql immutable
+language plpgsql volatile
 set search_path = ''
 as $$
 begin
@@ -37,6 +39,8 @@ begin
     detail = coalesce(p_details, '[]'::jsonb)::text;
 end
 $$;
+comment on function sync.request_error(text, text, jsonb) is
+  'Raises a request-level error of the sync API: the code''s SQLSTATE (see the migration), the message, and the details (JSON) as DETAIL.';
 
 -- The settings the engine reads on every request (only what clients may know).
 create function sync.limits(out max_push_ops integer, out default_pull_limit integer, out max_pull_limit integer,
