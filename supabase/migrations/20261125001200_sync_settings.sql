@@ -19,7 +19,7 @@ revoke all on sync.settings from public, anon, authenticated, service_role;
 
 -- Request-level errors raised by the SQL API carry these SQLSTATEs, so the Edge Function and RPC
 -- callers can tell them apart: SYRQ1 invalid_request, SYCR1 invalid_cursor, SYPR1 unsupported_protocol,
--- SYLM1 too_large, SYAU1 no authenticated user.
+-- SYLM1 too_large, SYAU1 no authenticated user, SYST1 not_staff, SYST2 account_inactive.
 -- Volatile: it exists to raise. Declared immutable, a call with constant arguments was evaluated by
 -- the planner, so a query that called it in a branch no row takes raised while being planned.
 create function sync.request_error(p_code text, p_message text, p_details jsonb default null) returns void
@@ -34,6 +34,8 @@ begin
       when 'unsupported_protocol' then 'SYPR1'
       when 'too_large' then 'SYLM1'
       when 'missing_token' then 'SYAU1'
+      when 'not_staff' then 'SYST1'
+      when 'account_inactive' then 'SYST2'
       else 'SYRQ1' end,
     message = p_message,
     detail = coalesce(p_details, '[]'::jsonb)::text;

@@ -660,9 +660,7 @@ declare
   v_results jsonb[];  -- one value per op: built into the answer once, recorded as they are
   v_failed boolean := false;
 begin
-  if auth.uid() is null then
-    perform sync.request_error('missing_token', 'a push needs a signed-in user');
-  end if;
+  perform sync.require_staff('a push');
   v_request := sync.normalize_push(p_payload);
   v_client_id := (v_request ->> 'client_id')::uuid;
 

@@ -2,7 +2,7 @@
 -- immutable (nor stable): the planner evaluates an immutable call with constant arguments while it
 -- plans, so a query that calls it only in a branch no row takes raised anyway.
 begin;
-select plan(4);
+select plan(5);
 
 select is(
   (select p.provolatile from pg_catalog.pg_proc p where p.oid = 'sync.request_error(text, text, jsonb)'::regprocedure),
@@ -23,6 +23,12 @@ select throws_ok(
   $$ select sync.request_error('too_large', 'too many', '[{"path": ["ops"], "message": "m"}]') $$,
   'SYLM1', 'too many',
   'each code raises its own SQLSTATE'
+);
+
+select is(
+  (select p.provolatile from pg_catalog.pg_proc p where p.oid = 'sync.require_staff(text)'::regprocedure),
+  'v'::"char",
+  'sync.require_staff is volatile too: it raises the caller''s refusal'
 );
 
 select * from finish();
