@@ -47,8 +47,13 @@ create table if not exists auth.users (
   raw_app_meta_data jsonb not null default '{"provider":"email","providers":["email"]}',
   raw_user_meta_data jsonb not null default '{}',
   created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default now(),
+  banned_until timestamptz,
+  deleted_at timestamptz
 );
+-- Added after the table first was: a local cluster made before keeps its data.
+alter table auth.users add column if not exists banned_until timestamptz;
+alter table auth.users add column if not exists deleted_at timestamptz;
 
 create or replace function auth.jwt() returns jsonb
 language sql stable

@@ -19,9 +19,11 @@ revoke all on sync.settings from public, anon, authenticated, service_role;
 
 -- Request-level errors raised by the SQL API carry these SQLSTATEs, so the Edge Function and RPC
 -- callers can tell them apart: SYRQ1 invalid_request, SYCR1 invalid_cursor, SYPR1 unsupported_protocol,
--- SYLM1 too_large, SYAU1 no authenticated user.
+-- SYLM1 too_large, SYAU1 no authenticated user, SYST1 not_staff, SYST2 account_inactive.
+-- Volatile: it exists to raise. Declared immutable, a call with constant arguments was evaluated by
+-- the planner, so a query that called it in a branch no row takes raised while being planned.
 create function sync.request_error(p_code text, p_message text, p_details jsonb default null) returns void
-language plpgsql immutable
+language plpgsql volatile
 set search_path = ''
 as $$
 begin
@@ -32,11 +34,15 @@ begin
       when 'unsupported_protocol' then 'SYPR1'
       when 'too_large' then 'SYLM1'
       when 'missing_token' then 'SYAU1'
+      when 'not_staff' then 'SYST1'
+      when 'account_inactive' then 'SYST2'
       else 'SYRQ1' end,
     message = p_message,
     detail = coalesce(p_details, '[]'::jsonb)::text;
 end
 $$;
+comment on function sync.request_error(text, text, jsonb) is
+  'Raises a request-level error of the sync API: the code''s SQLSTATE (see the migration), the message, and the details (JSON) as DETAIL.';
 
 -- The settings the engine reads on every request (only what clients may know).
 create function sync.limits(out max_push_ops integer, out default_pull_limit integer, out max_pull_limit integer,

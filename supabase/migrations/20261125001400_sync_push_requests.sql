@@ -27,15 +27,24 @@ as $$
 $$;
 
 -- Protocol 1 items as protocol 2 ops. The op id is derived from (client_id, item id, createdAt), so a
--- re-sent item is recognised as a duplicate. Updates and deletes carry no base version: they apply
--- as explicit last-write-wins, and the engine logs it when they overwrite another user's change.
+-- re-sent item is recognised as a duplicate. A numeric item id (a row of the app's sync_queue) has
+-- the derivation devices were always answered with, the parts joined with ':', unambiguous for a
+-- number: an item re-sent across an upgrade is still a duplicate. Joined so, string ids were
+-- ambiguous ("7:2026-01-02T00:00:00Z" with createdAt "x" and "7" with "2026-01-02T00:00:00Z:x"
+-- met, and the second item was answered as the first one's duplicate and lost): theirs is the md5
+-- of the parts as a JSON array, whose quoting keeps them apart. Updates and deletes carry no base
+-- version: they apply as explicit last-write-wins, and the engine logs it when they overwrite
+-- another user's change.
 create function sync.legacy_items_to_ops(p_client_id text, p_items jsonb) returns jsonb
 language sql stable
 set search_path = ''
 as $$
   select coalesce(jsonb_agg(
     jsonb_build_object(
-      'op_id', md5('protocol1:' || p_client_id || ':' || (i.item ->> 'id') || ':' || (i.item ->> 'createdAt'))::uuid,
+      'op_id', case when jsonb_typeof(i.item -> 'id') = 'number'
+                    then md5('protocol1:' || p_client_id || ':' || (i.item ->> 'id') || ':' || (i.item ->> 'createdAt'))
+                    else md5(jsonb_build_array('protocol1', p_client_id, i.item -> 'id', i.item -> 'createdAt')::text)
+               end::uuid,
       'table', coalesce(
         (select t.table_name from sync.tables t
           where i.item ->> 'entityType' in (t.entity_name, sync.snake_case(t.entity_name), t.table_name)),

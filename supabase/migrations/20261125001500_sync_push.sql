@@ -297,7 +297,8 @@ declare
   -- with || is re-encoded whole at every op.
   v_results jsonb[] := '{}';
   v_blocked jsonb := '{}';
-  v_seen jsonb := '{}';       -- lower(op_id) -> position of its result
+  v_seen jsonb := '{}';       -- lower(op_id) -> position of its first op and result
+  v_first integer;
   v_state text;
   v_message text;
   v_column text;
@@ -308,11 +309,19 @@ begin
     v_key := (v_op ->> 'table') || '/' || lower(v_op ->> 'id');
     v_earlier := p_earlier -> lower(v_op ->> 'op_id');
     if v_seen ? lower(v_op ->> 'op_id') then
-      -- The same op twice in one request (a legacy queue item sent twice).
-      v_result := v_results[(v_seen ->> lower(v_op ->> 'op_id'))::integer];
-      v_result := v_result || jsonb_build_object('status', 'duplicate', 'original_status', v_result ->> 'status');
+      -- An op_id twice in one request (a legacy queue item sent twice): the same op is a duplicate
+      -- of the first copy (answered as it was, when that was processed before), another op is not.
+      v_first := (v_seen ->> lower(v_op ->> 'op_id'))::integer;
+      if (p_ops -> (v_first - 1)) - 'op_id' <> v_op - 'op_id' then
+        v_result := sync.op_id_reused(v_op);
+      elsif v_earlier is not null then
+        v_result := v_earlier;
+      else
+        v_result := v_results[v_first] || jsonb_build_object('status', 'duplicate', 'original_status', v_results[v_first] ->> 'status');
+      end if;
     elsif v_earlier is not null then
-      v_result := v_earlier || jsonb_build_object('status', 'duplicate', 'original_status', v_earlier ->> 'status');
+      -- processed before: claim_ops answered it (a duplicate, or op_id_reused)
+      v_result := v_earlier;
     elsif v_blocked ? v_key then
       v_result := sync.op_result(v_op, 'failed', 'blocked',
         format('an earlier op on %s %s in this request was not applied', v_op ->> 'table', v_op ->> 'id'));
@@ -332,7 +341,7 @@ begin
       v_blocked := v_blocked || jsonb_build_object(v_key, true);
     end if;
     v_results := array_append(v_results, v_result);
-    if v_earlier is null and not v_seen ? lower(v_op ->> 'op_id') then
+    if not v_seen ? lower(v_op ->> 'op_id') then
       v_seen := v_seen || jsonb_build_object(lower(v_op ->> 'op_id'), cardinality(v_results));
     end if;
   end loop;
@@ -387,7 +396,7 @@ create type sync.bulk_op as (
   id uuid,
   base_version bigint,
   data jsonb,
-  earlier jsonb, -- its outcome in an earlier push (it is a duplicate then), or null
+  earlier jsonb, -- its answer when it was processed before (a duplicate, or op_id_reused), or null
   wave integer,  -- 1 for the first op on its row in the batch, 2 for the second, ...
   -- The table's registry entry, read once for the batch: a join for each of the engine's queries
   -- probed the registry once per op (some 2 ms a query in a batch of 500).
@@ -442,6 +451,11 @@ begin
   if current_user in ('authenticated', 'sync_engine') and v_role is null then
     raise log 'supasync push by %: the per-op engine applies the batch: the caller has no staff profile', auth.uid();
     return null;  -- no profile: the per-op engine names the refusal
+  end if;
+  -- An op_id reused for another op is not applied, so the per-op engine blocks a later op on its
+  -- row; the bulk engine would apply that one.
+  if exists (select 1 from jsonb_each(p_earlier) e where e.value ->> 'code' = 'op_id_reused') then
+    return null;
   end if;
   select array_agg(row(o.ord, o.op, o.op ->> 'table', o.op ->> 'op', (o.op ->> 'id')::uuid,
                        (o.op ->> 'base_version')::bigint, o.data,
@@ -639,9 +653,7 @@ begin
   end if;
 
   return (
-    select array_agg(coalesce(v_results[o.ord],
-                              o.earlier || jsonb_build_object('status', 'duplicate', 'original_status', o.earlier ->> 'status'))
-                     order by o.ord)
+    select array_agg(coalesce(v_results[o.ord], o.earlier) order by o.ord)
       from unnest(v_all) o);
 end
 $$;
@@ -667,9 +679,7 @@ declare
   v_results jsonb[];  -- one value per op: built into the answer once, recorded as they are
   v_failed boolean := false;
 begin
-  if auth.uid() is null then
-    perform sync.request_error('missing_token', 'a push needs a signed-in user');
-  end if;
+  perform sync.require_staff('a push');
   v_request := sync.normalize_push(p_payload);
   v_client_id := (v_request ->> 'client_id')::uuid;
 

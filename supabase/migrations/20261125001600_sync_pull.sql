@@ -273,9 +273,7 @@ declare
   v_examined integer := 0;
   v_i integer := 0;
 begin
-  if v_uid is null then
-    perform sync.request_error('missing_token', 'a pull needs a signed-in user');
-  end if;
+  perform sync.require_staff('a pull');
   if jsonb_typeof(p_payload) is distinct from 'object' then
     perform sync.request_error('invalid_request', 'the body must be a JSON object',
       jsonb_build_array(jsonb_build_object('path', '[]'::jsonb, 'message', 'expected object')));

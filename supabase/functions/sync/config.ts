@@ -21,6 +21,17 @@ function int(name: string, fallback: number): number {
   return n;
 }
 
+// Hosted Supabase hands a function its project's URL, https://<ref>.supabase.co, and Supabase Auth
+// issues the project's tokens as https://<ref>.supabase.co/auth/v1 (a custom domain changes neither).
+// Elsewhere SUPABASE_URL is no guide to the issuer (under `supabase functions serve` it is the
+// internal gateway), so nothing is derived and SYNC_JWT_ISSUER is the way to name it.
+const HOSTED_PROJECT_URL = /^https:\/\/([a-z0-9]+)\.supabase\.co\/?$/i;
+
+export function hostedIssuer(supabaseUrl: string): string | null {
+  const ref = HOSTED_PROJECT_URL.exec(supabaseUrl)?.[1];
+  return ref ? `https://${ref.toLowerCase()}.supabase.co/auth/v1` : null;
+}
+
 export function loadConfig(): Config {
   const supabaseUrl = (Deno.env.get("SUPABASE_URL") ?? "").replace(/\/$/, "");
   const dbUrl = Deno.env.get("SUPABASE_DB_URL") ?? "";
@@ -30,7 +41,8 @@ export function loadConfig(): Config {
     dbUrl,
     // The legacy HS256 secret is optional: projects on asymmetric signing keys verify through JWKS only.
     jwtSecret: Deno.env.get("SYNC_JWT_SECRET") ?? Deno.env.get("SUPABASE_JWT_SECRET") ?? null,
-    jwtIssuer: Deno.env.get("SYNC_JWT_ISSUER") ?? null,
+    // The token's iss must be this: SYNC_JWT_ISSUER when set (not empty), else the hosted project's.
+    jwtIssuer: Deno.env.get("SYNC_JWT_ISSUER") || hostedIssuer(supabaseUrl),
     jwksUrl: Deno.env.get("SYNC_JWKS_URL") ?? (supabaseUrl ? `${supabaseUrl}/auth/v1/.well-known/jwks.json` : null),
     maxOps: int("SYNC_MAX_OPS", 1000),
     maxBodyBytes: int("SYNC_MAX_BODY_BYTES", 5 * 1024 * 1024),

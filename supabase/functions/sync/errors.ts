@@ -18,6 +18,9 @@ const SQLSTATE_TO_HTTP: Record<string, [number, string]> = {
   SYPR1: [426, "unsupported_protocol"],
   SYLM1: [413, "too_large"],
   SYAU1: [401, "missing_token"],
+  // A valid token of someone sync does not serve: no staff profile, or an account no longer active.
+  SYST1: [403, "not_staff"],
+  SYST2: [403, "account_inactive"],
 };
 
 export function fromDatabaseError(err: unknown): HttpError | null {

@@ -105,13 +105,16 @@ export function makeHandler(config: Config, db: Database) {
     log.user = caller.userId;
     const { body, text } = await readJson(req);
     checkProtocol(body, [1, 2]);
-    // Only a real array counts: a string or an object with a length is the schema's 400, not a 413.
-    const list = (body as { ops?: unknown; items?: unknown })?.ops ?? (body as { items?: unknown })?.items;
+    // The list the protocol reads is the one counted: protocol 1's items whatever else the body
+    // holds (an empty "ops" beside them let any number through). Only a real array counts: a string
+    // or an object with a length is the schema's 400, not a 413.
+    const { protocol, ops, items } = (body ?? {}) as { protocol?: unknown; ops?: unknown; items?: unknown };
+    const list = protocol === 1 ? items : ops;
     const count = Array.isArray(list) ? list.length : undefined;
     if (count !== undefined && count > config.maxOps) {
       throw new HttpError(413, "too_large", `a push carries at most ${config.maxOps} ops; this one has ${count}`);
     }
-    const parsed = (body as { protocol?: unknown })?.protocol === 1 ? pushV1.safeParse(body) : pushV2.safeParse(body);
+    const parsed = protocol === 1 ? pushV1.safeParse(body) : pushV2.safeParse(body);
     if (!parsed.success) {
       throw new HttpError(400, "invalid_request", "the push request is not valid", issuesOf(parsed.error));
     }

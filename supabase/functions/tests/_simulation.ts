@@ -71,6 +71,7 @@ export class Device {
   cursor: string | null = null;
   ledger = new Map<string, Outcome>(); // op_id -> first permanent outcome
   queued = new Set<string>(); // every op id ever queued
+  sent = new Set<string>(); // op ids sent at least once: their content is fixed (the server may have applied them)
   token = "";
   tokenExpired = false;
   readonly clientId: string;
@@ -85,8 +86,10 @@ export class Device {
 
   private enqueue(op: Omit<QueuedOp, "op_id">) {
     // Coalesce as the research on the old queue says it must: create+update stays a create,
-    // create+delete vanishes, update+update merges, update+delete becomes the delete.
-    const pending = this.queue.find((q) => q.table === op.table && q.id === op.id);
+    // create+delete vanishes, update+update merges, update+delete becomes the delete. Only into an
+    // op never sent: one whose response was lost may have been applied, and the same op_id with
+    // other content is another op (op_id_reused), so the edit is queued as an op of its own.
+    const pending = this.queue.find((q) => q.table === op.table && q.id === op.id && !this.sent.has(q.op_id));
     if (pending) {
       if (pending.op === "insert" && op.op === "update") return void Object.assign(pending.data!, op.data);
       if (pending.op === "insert" && op.op === "delete") {
@@ -157,6 +160,7 @@ export class Device {
       ? { status: result.original_status, code: result.code, conflict: result.conflict, version: result.row?.version }
       : { status: result.status, code: result.code, conflict: result.conflict, version: result.row?.version };
     if (outcome.status === "failed") return false; // stays queued, retried later
+    assert.notEqual(outcome.code, "op_id_reused", `${this.name}: op ${op.op_id} was only ever sent with one content`);
     outcome.op = op.op;
     outcome.table = op.table;
     outcome.row_id = op.id;
@@ -177,6 +181,7 @@ export class Device {
     const batch = this.queue.slice(0, 200);
     const body = { protocol: 2, client_id: this.clientId, ops: batch };
     if (r.chance(faults.drop)) return void stats.faults.drop++;
+    for (const op of batch) this.sent.add(op.op_id);
     let res;
     if (RESTART && r.chance(faults.restartServer ?? 0)) {
       stats.faults.restartServer++;
