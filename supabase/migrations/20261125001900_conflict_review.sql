@@ -76,6 +76,10 @@ declare
   v_unknown text;
   v_new jsonb;
 begin
+  if current_user in ('authenticated', 'sync_engine') then
+    -- a banned or departed reviewer resolves nothing, like they sync nothing
+    perform sync.require_staff('resolving a conflict');
+  end if;
   if current_user in ('authenticated', 'sync_engine') and sync.current_app_role() is distinct from 'admin'
      and sync.current_app_role() is distinct from 'bm' then
     raise exception using errcode = '42501', message = 'only admins and branch managers resolve conflicts';

@@ -1,7 +1,7 @@
 -- The people who review conflicts: views with both sides per field, counts, a row's history, and
 -- resolve_conflict() with its choices, under each role.
 begin;
-select plan(26);
+select plan(27);
 
 -- Two pending money conflicts on pipelines of rm1.jakarta's seed customer 4, and one resolved-by-rule.
 insert into public.pipelines (id, customer_id, title, potential_value, stage)
@@ -53,6 +53,15 @@ select is((select count(*)::int from sync.conflict_history where table_name = 'p
           'conflict_history lists a row''s conflicts');
 
 -- resolve_conflict
+select tests.clear_authentication();
+update auth.users set banned_until = now() + interval '1 day' where id = tests.user_id('bm.jakarta@crm.test');
+select tests.authenticate_as('bm.jakarta@crm.test');
+select throws_ok(
+  format('select public.resolve_conflict(%L, %L)', (select id from pending where row_id = 'c2000000-0000-4000-8000-000000000001'), 'server'),
+  'SYST2', 'this account is not active: its staff profile is closed, or the user is banned or deleted',
+  'a banned branch manager cannot resolve a conflict');
+select tests.clear_authentication();
+update auth.users set banned_until = null where id = tests.user_id('bm.jakarta@crm.test');
 select tests.authenticate_as('rm1.jakarta@crm.test');
 select throws_ok(
   format('select public.resolve_conflict(%L, %L)', (select id from pending where row_id = 'c2000000-0000-4000-8000-000000000001'), 'client'),
