@@ -3,7 +3,7 @@
 
 create table public.branches (
   id uuid primary key default gen_random_uuid(),
-  code text not null unique check (code ~ '^[A-Z0-9_-]{2,16}$'),
+  code text not null unique check (length(code) <= 16 and code ~ '^[A-Z0-9_-]{2,16}$'),
   name text not null check (length(name) between 1 and 200),
   version bigint not null default 1,
   created_at timestamptz not null default now(),
@@ -23,7 +23,7 @@ create table public.profiles (
   role text not null check (role in ('rm', 'bm', 'admin')),
   branch_id uuid references public.branches (id),
   full_name text not null check (length(full_name) between 1 and 200),
-  email text,
+  email text check (length(email) <= 254),
   phone text check (length(phone) <= 40),
   version bigint not null default 1,
   created_at timestamptz not null default now(),

@@ -479,6 +479,9 @@ begin
                    format('only admins delete %s', v_name), p_table, v_write_check);
   end if;
 
+  -- Numbers finite, dates and timestamps from 1900 to 2200, on every path (sync_value_rules).
+  perform sync.attach_value_checks(p_table);
+
   perform sync.refresh_change_probes();
   perform sync.refresh_bulk_writers();
 end

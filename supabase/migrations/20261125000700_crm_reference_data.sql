@@ -2,7 +2,7 @@
 
 create table public.hvcs (
   id uuid primary key default gen_random_uuid(),
-  code text not null unique check (code ~ '^[A-Z0-9_-]{2,32}$'),
+  code text not null unique check (length(code) <= 32 and code ~ '^[A-Z0-9_-]{2,32}$'),
   name text not null check (length(name) between 1 and 200),
   description text check (length(description) <= 2000),
   version bigint not null default 1,
@@ -22,7 +22,7 @@ create table public.brokers (
   name text not null check (length(name) between 1 and 200),
   license_no text check (length(license_no) <= 64),
   phone text check (length(phone) <= 40),
-  email text check (email ~ '^[^@\s]+@[^@\s]+$'),
+  email text check (length(email) <= 254 and email ~ '^[^@\s]+@[^@\s]+$'),
   version bigint not null default 1,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),

@@ -8,7 +8,7 @@ create table public.pipelines (
     check (stage in ('prospect', 'qualified', 'proposal', 'negotiation', 'won', 'lost')),
   potential_value numeric(18, 2) check (potential_value >= 0),
   approved_value numeric(18, 2) check (approved_value >= 0),
-  currency text not null default 'IDR' check (currency ~ '^[A-Z]{3}$'),
+  currency text not null default 'IDR' check (length(currency) <= 3 and currency ~ '^[A-Z]{3}$'),
   approval_status text not null default 'draft'
     check (approval_status in ('draft', 'submitted', 'approved', 'rejected')),
   approved_by uuid references public.profiles (id),

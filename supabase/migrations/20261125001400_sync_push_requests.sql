@@ -59,7 +59,10 @@ as $$
          where sync.snake_case(p.key) not in ('is_pending_sync', 'last_sync_at', 'synced_at', 'sync_status', 'retry_count')
       ) end,
       'legacy_item_id', i.item -> 'id'
-    ) order by i.ord), '[]')
+    -- where the Edge Function found a number the database cannot hold (sync.refused_value)
+    ) || case when i.item ? 'unstorable_numbers' then jsonb_build_object('unstorable_numbers', i.item -> 'unstorable_numbers')
+              else '{}' end
+    order by i.ord), '[]')
     from jsonb_array_elements(p_items) with ordinality i (item, ord)
 $$;
 
@@ -176,12 +179,13 @@ begin
       case when coalesce(jsonb_typeof(op.o -> 'base'), 'null') not in ('null', 'object') then
           jsonb_build_object('path', jsonb_build_array('ops', op.i, 'base'), 'message', 'expected an object') end,
       -- Unknown keys are refused as the Edge Function refuses them: a misspelt base_version would
-      -- otherwise turn a checked update into a silent last-write-wins.
-      case when op.o - array['op_id', 'table', 'op', 'id', 'base_version', 'data', 'base'] <> '{}' then (
+      -- otherwise turn a checked update into a silent last-write-wins. unstorable_numbers is the
+      -- Edge Function's own: where it found a number the database cannot hold (sync.refused_value).
+      case when op.o - array['op_id', 'table', 'op', 'id', 'base_version', 'data', 'base', 'unstorable_numbers'] <> '{}' then (
           select jsonb_build_object('path', jsonb_build_array('ops', op.i),
                    'message', format('Unrecognized key%s: %s', case when count(*) > 1 then 's' else '' end,
                                      string_agg(format('"%s"', k), ', ')))
-            from jsonb_object_keys(op.o - array['op_id', 'table', 'op', 'id', 'base_version', 'data', 'base']) k) end
+            from jsonb_object_keys(op.o - array['op_id', 'table', 'op', 'id', 'base_version', 'data', 'base', 'unstorable_numbers']) k) end
     ] end, null) as issues
       from op
       left join first_use f on f.i = op.i

@@ -89,6 +89,41 @@ begin
 end
 $$;
 
+-- An op whose values its columns would not keep as sent: the first such value as the op's result
+-- (rejected / invalid, naming the field), or null. A number the database cannot hold never reaches
+-- it as a number: the Edge Function sends its text and names where it was (unstorable_numbers,
+-- paths within the op: data or base, or a legacy item's payload); the op is refused wherever it
+-- was, since it cannot be checked or applied as sent. The others are the columns' value rules
+-- (sync.value_faults: finite numbers with no more decimals than the column keeps, ISO 8601 dates
+-- and timestamps from 1900 to 2200).
+create function sync.refused_value(p_op jsonb, p_table text, p_data jsonb) returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_field text;
+  v_message text;
+begin
+  if p_op ? 'unstorable_numbers' then
+    v_field := coalesce(p_op -> 'unstorable_numbers' -> 0 ->> 1, 'data');
+    if p_op ? 'legacy_item_id' then
+      v_field := sync.snake_case(v_field);
+    end if;
+    return sync.op_result(p_op, 'rejected', 'invalid',
+      format('%s.%s: is a number the database cannot hold (at most 131072 digits before the decimal point and 16383 after)',
+             p_table, v_field),
+      p_field => v_field);
+  end if;
+  select f.column_name, f.message into v_field, v_message from sync.value_faults(p_table, p_data) f limit 1;
+  if v_field is not null then
+    return sync.op_result(p_op, 'rejected', 'invalid', format('%s.%s: %s', p_table, v_field, v_message), p_field => v_field);
+  end if;
+  return null;
+end
+$$;
+comment on function sync.refused_value(jsonb, text, jsonb) is
+  'The result of an op whose values its columns would not keep as sent (a number the database cannot hold, a value sync.value_faults finds), or null.';
+
 -- Applies one op. Returns its result; raises when a statement fails (the caller maps the error).
 create function sync.apply_op(p_op jsonb, p_client_id uuid) returns jsonb
 language plpgsql
@@ -124,6 +159,10 @@ begin
   select k into v_unknown from jsonb_object_keys(v_data) k where k <> all (v_cols) limit 1;
   if v_unknown is not null then
     return sync.op_result(p_op, 'rejected', 'invalid', format('%s has no column %s', v_table, v_unknown), p_field => v_unknown);
+  end if;
+  v_check := sync.refused_value(p_op, v_table, v_data);
+  if v_check is not null then
+    return v_check;
   end if;
 
   execute format('select to_jsonb(t) from public.%I t where t.id = $1', v_table) into v_current using v_id;
@@ -431,6 +470,7 @@ declare
   v_deletes jsonb;            -- "table/id" -> ord, of the batch's deletes
   v_denied jsonb;             -- "table/column" -> true, of columns the caller's role may not write
   v_table_columns jsonb;      -- table -> its client columns, as the checks saw them
+  v_refused jsonb;            -- "table/id" -> true, of rows with an op whose values the push refuses
   v_group record;
   v_tables text[];            -- the rows a wave's checks read: their tables and ids
   v_ids uuid[];
@@ -497,6 +537,20 @@ begin
     end if;
     return null;
   end if;
+  -- The rows with an op whose values the push refuses (sync.refused_value) are the per-op
+  -- engine's, which names the value: each op's values of the ruled client columns of its table.
+  -- The rules are read in a subquery of their own ("offset 0"), so that sync.value_fault gets
+  -- plain columns and is inlined (handed the view's expressions, it is planned at every call).
+  select coalesce(jsonb_object_agg(x.row_key, true), '{}') into v_refused
+    from (select o.table_name || '/' || o.id as row_key from unnest(v_all) o where o.op ? 'unstorable_numbers'
+          union
+          select o.table_name || '/' || o.id
+            from unnest(v_all) o
+            join (select r.* from sync.column_value_rules r
+                   where r.table_name in (select jsonb_object_keys(v_table_columns))
+                     and v_table_columns -> r.table_name ? r.column_name offset 0) r on r.table_name = o.table_name
+           where o.data ? r.column_name
+             and sync.value_fault(r.kind, r.numeric_precision, r.scale, o.data -> r.column_name) is not null) x;
   -- "table/id" -> ord of the batch's first insert and first delete of each row, for the order
   -- checks below: they hold across waves (a parent deleted by an earlier op, in whatever wave).
   select coalesce(jsonb_object_agg(x.row_key, x.first_ord) filter (where x.kind = 'insert'), '{}'),
@@ -555,7 +609,8 @@ begin
                       and (v_denied ? (o.table_name || '/' || d.key) or d.key in (o.parent_column, o.owner_column, o.branch_column))))
           end, false))
         -- a new row under a parent that an earlier op of this batch deletes is refused
-        or (o.kind = 'insert' and (v_deletes ->> c.parent_key)::integer < o.ord);
+        or (o.kind = 'insert' and (v_deletes ->> c.parent_key)::integer < o.ord)
+        or (o.earlier is null and v_refused ? (o.table_name || '/' || o.id));
     if v_undecided <> '{}' then
       if v_wave > 1 then
         -- The waves before wrote rows: the caller's subtransaction must undo them.
@@ -728,7 +783,7 @@ comment on function public.sync_push(jsonb) is
 revoke all on function public.sync_push(jsonb) from public, anon;
 grant execute on function public.sync_push(jsonb) to authenticated, service_role;
 grant execute on function sync.row_exists(text, uuid), sync.op_result(jsonb, text, text, text, jsonb, jsonb, text),
-  sync.check_parent(jsonb, sync.tables, text), sync.apply_op(jsonb, uuid), sync.op_failure(jsonb, text, text, text, text, text),
+  sync.check_parent(jsonb, sync.tables, text), sync.refused_value(jsonb, text, jsonb), sync.apply_op(jsonb, uuid), sync.op_failure(jsonb, text, text, text, text, text),
   sync.run_ops(jsonb, jsonb, uuid, boolean), sync.rows_by_key(text[], uuid[], text),
   sync.apply_ops_in_bulk(jsonb, jsonb, uuid),
   sync.apply_push(jsonb) to authenticated, service_role;

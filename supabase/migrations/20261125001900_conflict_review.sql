@@ -74,6 +74,7 @@ declare
   v_values jsonb;
   v_cols text[];
   v_unknown text;
+  v_fault text;
   v_new jsonb;
 begin
   if current_user in ('authenticated', 'sync_engine') then
@@ -126,6 +127,12 @@ begin
   select k into v_unknown from jsonb_object_keys(v_values) k where k <> all (sync.client_columns(v_conflict.table_name)) limit 1;
   if v_unknown is not null then
     raise exception using errcode = '22023', message = format('%s has no column %s', v_conflict.table_name, v_unknown);
+  end if;
+  -- Held to the push's value rules: the row keeps exactly what the reviewer chose.
+  select format('%s.%s: %s', v_conflict.table_name, f.column_name, f.message) into v_fault
+    from sync.value_faults(v_conflict.table_name, v_values) f limit 1;
+  if v_fault is not null then
+    raise exception using errcode = '22023', message = v_fault;
   end if;
 
   v_new := v_row;

@@ -3,7 +3,7 @@
 -- database, and every batch whose outcome depends on op order, a conflict or a refusal is left to
 -- the per-op engine. rm1.jakarta owns seed customer 4 (key persons 41 and 42, pipeline 4).
 begin;
-select plan(33);
+select plan(36);
 
 -- Each engine on the same database state (a subtransaction undone after each), rows without the
 -- clock values that differ between the two runs (deleted_at only says whether it is set).
@@ -116,6 +116,27 @@ select is((select jsonb_agg(r #- '{conflict,id}') from batch, jsonb_array_elemen
           'and its results, the stale edit''s conflict included, are the per-op engine''s');
 select ok((select answer -> 'bulk' -> 1 ? 'conflict' from batch where name = 'partial'),
           'the stale edit was checked and audited as a conflict');
+
+-- A value the push refuses (NaN, a date word, a number the database cannot hold) is the per-op
+-- engine's to name: its row goes there after the rest, and the others stay the bulk engine's.
+insert into batch values ('refused values', tests.both_engines(jsonb_build_array(
+  tests.op(gen_random_uuid(), 'insert', 'customers', 'b0000000-0000-4000-8000-000000000091', null, '{"name": "PT Among Poison"}'),
+  tests.op(gen_random_uuid(), 'insert', 'pipelines', 'b0000000-0000-4000-8000-000000000092', null,
+           '{"customer_id": "00000000-0000-4000-8100-000000000004", "title": "Poison", "potential_value": "NaN"}'),
+  tests.op(gen_random_uuid(), 'update', 'activities', '00000000-0000-4000-8400-000000000041', null, '{"scheduled_at": "tomorrow"}'),
+  tests.op(gen_random_uuid(), 'update', 'customers', '00000000-0000-4000-8100-000000000008', null, '{"notes": "1e400000"}')
+    || '{"unstorable_numbers": [["data", "notes"]]}',
+  tests.op(gen_random_uuid(), 'update', 'key_persons', '00000000-0000-4000-8200-000000000081', null, '{"position": "Beside the poison"}')
+)));
+select isnt((select answer -> 'bulk' from batch where name = 'refused values'), '"declined"',
+            'the bulk engine takes a batch with refused values in it');
+select is((select answer -> 'bulk' from batch where name = 'refused values'),
+          (select answer -> 'per_op' from batch where name = 'refused values'),
+          'and its results, the refusals naming their fields, are the per-op engine''s');
+select is((select jsonb_agg(jsonb_build_array(r ->> 'status', r ->> 'field')) from batch, jsonb_array_elements(answer -> 'bulk') r
+            where name = 'refused values'),
+          '[["applied", null], ["rejected", "potential_value"], ["rejected", "scheduled_at"], ["rejected", "notes"], ["applied", null]]',
+          'the refused values are rejected naming their fields, the ops beside them applied');
 
 -- An op of a later wave the bulk engine may not decide undoes the waves before it: the per-op
 -- engine then applies the batch once, in order.

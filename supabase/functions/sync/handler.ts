@@ -4,7 +4,8 @@ import { makeVerifier } from "./auth.ts";
 import type { Config } from "./config.ts";
 import type { Database } from "./db.ts";
 import { fromDatabaseError, HttpError } from "./errors.ts";
-import { issuesOf, pull, pushV1, pushV2, unstorableIssues } from "./schemas.ts";
+import { markUnstorableNumbers } from "./numbers.ts";
+import { issuesOf, pull, pushV1, pushV2, scanText, type TextScan, unstorableIssues } from "./schemas.ts";
 
 const ROUTES: Record<string, string> = { "/health": "GET", "/push": "POST", "/pull": "POST" };
 
@@ -52,7 +53,7 @@ export function makeHandler(config: Config, db: Database) {
   // The body parsed (for the checks here) and as received: a push goes to the database as its text,
   // since JSON.parse would round a number with more than 15 or so significant digits (a
   // numeric(18,2) amount) and jsonb keeps it exact.
-  async function readJson(req: Request): Promise<{ body: unknown; text: string }> {
+  async function readJson(req: Request): Promise<{ body: unknown; text: string; scan: TextScan }> {
     const declared = Number(req.headers.get("content-length") ?? "0");
     if (declared > config.maxBodyBytes) {
       throw new HttpError(413, "too_large", `the body is larger than ${config.maxBodyBytes} bytes`);
@@ -84,11 +85,12 @@ export function makeHandler(config: Config, db: Database) {
     } catch {
       throw new HttpError(400, "invalid_request", "the body is not valid JSON");
     }
-    const unstorable = unstorableIssues(body, text);
+    const scan = scanText(text);
+    const unstorable = unstorableIssues(body, scan);
     if (unstorable.length) {
       throw new HttpError(400, "invalid_request", "the body holds JSON the database cannot store", unstorable);
     }
-    return { body, text };
+    return { body, text, scan };
   }
 
   function checkProtocol(body: unknown, served: number[]) {
@@ -103,7 +105,7 @@ export function makeHandler(config: Config, db: Database) {
   async function push(req: Request, log: LogLine): Promise<Response> {
     const caller = await verify(req.headers.get("authorization"));
     log.user = caller.userId;
-    const { body, text } = await readJson(req);
+    const { body, text, scan } = await readJson(req);
     checkProtocol(body, [1, 2]);
     // The list the protocol reads is the one counted: protocol 1's items whatever else the body
     // holds (an empty "ops" beside them let any number through). Only a real array counts: a string
@@ -118,8 +120,17 @@ export function makeHandler(config: Config, db: Database) {
     if (!parsed.success) {
       throw new HttpError(400, "invalid_request", "the push request is not valid", issuesOf(parsed.error));
     }
-    // The schemas transform nothing, so the text says what the checked value says, digits included.
-    const answer = await db.callAsUser("sync_push", caller.claims, text);
+    // The schemas transform nothing, so the text says what the checked value says, digits included;
+    // only a number the database cannot hold is replaced by its text, its op naming where it was.
+    let payload = text;
+    if (scan.numbers) {
+      const marked = markUnstorableNumbers(text, parsed.data.protocol);
+      if (marked.issues.length) {
+        throw new HttpError(400, "invalid_request", "the body holds a number the database cannot hold", marked.issues);
+      }
+      payload = marked.text;
+    }
+    const answer = await db.callAsUser("sync_push", caller.claims, payload);
     log.ops = countStatuses(answer);
     return json(200, answer);
   }

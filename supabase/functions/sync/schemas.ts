@@ -71,13 +71,14 @@ export type Issue = { path: (string | number)[]; message: string };
 
 const MAX_DEPTH = 64;
 
-// JSON text can carry what PostgreSQL's jsonb cannot take: U+0000, an unpaired UTF-16 surrogate, or
-// nesting deep enough to exhaust the parser's stack. Sent on, such a body fails in the database as a
-// 500 on every retry; found here (iteratively, whatever the depth) it is a 400 naming the path.
-// `source` is the JSON text `body` was parsed from: a text that cannot hold any of it (nearly every
+// JSON text can carry what PostgreSQL's jsonb cannot take: U+0000, an unpaired UTF-16 surrogate,
+// nesting deep enough to exhaust the parser's stack, or a number beyond what numeric holds. Sent on,
+// such a body fails in the database as a 500 on every retry. The strings and the nesting are found
+// here (iteratively, whatever the depth) as a 400 naming the path; the numbers in numbers.ts.
+// `scan` is what one pass over the JSON text found: a text that cannot hold any of it (nearly every
 // body) is not walked.
-export function unstorableIssues(body: unknown, source: string): Issue[] {
-  if (!mayHoldUnstorable(source)) return [];
+export function unstorableIssues(body: unknown, scan: TextScan): Issue[] {
+  if (!scan.walk) return [];
   const issues: Issue[] = [];
   const text = (s: string) =>
     s.includes("\u0000") ? "contains U+0000 (NUL), which cannot be stored"
@@ -106,25 +107,51 @@ export function unstorableIssues(body: unknown, source: string): Issue[] {
   return issues.slice(0, 50);
 }
 
+/** What one pass over a JSON text found that the database may not take. */
+export interface TextScan {
+  /** The parsed value must be walked: a string or key may hold U+0000 or an unpaired surrogate, or the nesting is too deep. */
+  walk: boolean;
+  /** A number may be beyond what numeric holds: it has an exponent, or more than 1000 characters. */
+  numbers: boolean;
+}
+
+// A number token of at most this many characters and without an exponent always fits numeric.
+const PLAIN_NUMBER_CHARS = 1000;
+
 // What unstorableIssues looks for can be in the JSON text only as an escape (\u0000, \ud800 to
 // \udfff: the body was decoded as strict UTF-8, and JSON allows no raw control characters) or as
-// brackets nested deeper than MAX_DEPTH. One scan of the text (0.8 ms for 500 ops) against the walk
-// of the parsed value (2.2 ms).
-function mayHoldUnstorable(text: string): boolean {
-  if (/\\u(?:0000|d[89a-f])/i.test(text)) return true;
+// brackets nested deeper than MAX_DEPTH; a number the database cannot hold only outside strings, as
+// a digit followed by an exponent or as a long run of number characters. One scan of the text is
+// cheaper than a walk of the parsed value, and nearly every body needs nothing more.
+export function scanText(text: string): TextScan {
+  let walk = /\\u(?:0000|d[89a-f])/i.test(text);
+  let numbers = false;
   let depth = 0;
   let inString = false;
+  let run = 0; // characters of the number token being read
+  let afterDigit = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
       if (c === 0x5c) i++; // a backslash: the next character is escaped
       else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
+      continue;
+    }
+    if ((c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2d || c === 0x2b || c === 0x65 || c === 0x45) {
+      // An "e" after a digit is an exponent (the "e" of true and false follows a letter).
+      if ((c === 0x65 || c === 0x45) && afterDigit) numbers = true;
+      if (++run > PLAIN_NUMBER_CHARS) numbers = true;
+      afterDigit = c >= 0x30 && c <= 0x39;
+      continue;
+    }
+    run = 0;
+    afterDigit = false;
+    if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {
-      if (++depth > MAX_DEPTH) return true;
+      if (++depth > MAX_DEPTH) walk = true;
     } else if (c === 0x7d || c === 0x5d) depth--;
   }
-  return false;
+  return { walk, numbers };
 }
 
 export function issuesOf(error: z.ZodError): Issue[] {
