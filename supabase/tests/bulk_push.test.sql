@@ -126,7 +126,7 @@ insert into batch values ('refused values', tests.both_engines(jsonb_build_array
   tests.op(gen_random_uuid(), 'update', 'activities', '00000000-0000-4000-8400-000000000041', null, '{"scheduled_at": "tomorrow"}'),
   tests.op(gen_random_uuid(), 'update', 'customers', '00000000-0000-4000-8100-000000000008', null, '{"notes": "1e400000"}')
     || '{"unstorable_numbers": [["data", "notes"]]}',
-  tests.op(gen_random_uuid(), 'update', 'key_persons', '00000000-0000-4000-8200-000000000081', null, '{"position": "Beside the poison"}')
+  tests.op(gen_random_uuid(), 'update', 'key_persons', '00000000-0000-4000-8200-000000000081', 1, '{"position": "Beside the poison"}')
 )));
 select isnt((select answer -> 'bulk' from batch where name = 'refused values'), '"declined"',
             'the bulk engine takes a batch with refused values in it');

@@ -248,7 +248,7 @@ select is(
 insert into public.pipelines (id, customer_id, title, potential_value, stage)
 values ('c8000000-0000-4000-8000-000000000001', '00000000-0000-4000-8100-000000000004', 'Review', 100, 'prospect');
 select tests.authenticate_as('bm.jakarta@crm.test');
-update public.pipelines set potential_value = 150 where id = 'c8000000-0000-4000-8000-000000000001';
+update public.pipelines set potential_value = 150, version = -1 where id = 'c8000000-0000-4000-8000-000000000001';
 select tests.authenticate_as('rm1.jakarta@crm.test');
 update public.pipelines set potential_value = 175, version = 1 where id = 'c8000000-0000-4000-8000-000000000001';
 select tests.authenticate_as('bm.jakarta@crm.test');
