@@ -813,3 +813,40 @@ test("a row the caller writes into a customer while a bm reassigns it away is ev
   assert.deepEqual(about(changes, keyPerson).map((c) => c.op), ["evict"],
     "the key person the rm wrote as the customer left them is evicted too, though no scope change names it");
 });
+
+test("every phase pages: the evictions of rows rm1 wrote into a customer reassigned away come within the limit, and the cycle ends", async () => {
+  const rm = await rm1();
+  const customer = seedCustomer(4); // rm1.jakarta's
+  const { cursor: start } = await pullAll(rm, null);
+  const written = [uuid(), uuid(), uuid()];
+  const made = await push(rm, written.map((id, i) => insert("key_persons", id, { customer_id: customer, name: `Contact ${i}` })));
+  assert.deepEqual(made.body.results.map((r: any) => r.status), ["applied", "applied", "applied"], made.text);
+  const [{ version }] = await sql`select version from public.customers where id = ${customer}`;
+  const moved = await push(await bm(), [update("customers", customer, Number(version), { assigned_rm_id: users.rm2Jakarta.id })]);
+  assert.equal(moved.body.results[0].status, "applied", moved.text);
+  try {
+    const limit = 2;
+    const seen: any[] = [];
+    const cursors = new Set<string>([start]);
+    let cursor = start;
+    for (let page = 1;; page++) {
+      const res = await pull(rm, cursor, { limit });
+      assert.equal(res.status, 200, res.text);
+      assert.ok(res.body.changes.length <= limit, `page ${page} holds ${res.body.changes.length} changes; limit ${limit}`);
+      assert.ok(!cursors.has(res.body.cursor), `page ${page} hands out a cursor of this cycle again`);
+      cursors.add(res.body.cursor);
+      seen.push(...res.body.changes);
+      cursor = res.body.cursor;
+      if (!res.body.has_more) break;
+      assert.ok(page < 200, "the cycle comes to an end");
+    }
+    for (const id of [customer, ...written]) {
+      assert.ok(seen.some((c) => c.op === "evict" && c.id === id), `${id} is evicted`);
+    }
+    const after = await pull(rm, cursor, { limit });
+    assert.deepEqual(after.body.changes, [], "the next cycle starts after the evictions");
+  } finally {
+    const [{ version: now }] = await sql`select version from public.customers where id = ${customer}`;
+    await push(await bm(), [update("customers", customer, Number(now), { assigned_rm_id: users.rm1Jakarta.id })]);
+  }
+});
