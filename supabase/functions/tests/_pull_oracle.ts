@@ -18,18 +18,26 @@ export const DEFAULT_PAGE_BYTES = 4 * 1024 * 1024;
 /** The data a conflict carries about its row, withheld when the caller may not read the row. */
 const CONFLICT_DATA = ["client_data", "base_data", "server_row", "resolution_data"] as const;
 
-const claimsOf = (user: User) => JSON.stringify({ sub: user.id, role: "authenticated", aud: "authenticated", email: user.email });
+const claimsOf = (user: User) =>
+  JSON.stringify({ sub: user.id, role: "authenticated", aud: "authenticated", email: user.email });
 
 async function asUser(user: User, fn: (tx: any) => Promise<any>): Promise<any> {
   return await sql.begin(async (tx: any) => {
-    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claimsOf(user)}, true)`;
+    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
+      claimsOf(user)
+    }, true)`;
     return await fn(tx);
   });
 }
 
 /** A transaction of `user` on its own connection, open between statements until commit(). */
 function openTransaction(user: User) {
-  type Command = { kind: "run"; fn: (tx: any) => Promise<unknown>; resolve: (v: any) => void; reject: (e: unknown) => void } | {
+  type Command = {
+    kind: "run";
+    fn: (tx: any) => Promise<unknown>;
+    resolve: (v: any) => void;
+    reject: (e: unknown) => void;
+  } | {
     kind: "commit";
   };
   const inbox: Command[] = [];
@@ -40,7 +48,9 @@ function openTransaction(user: User) {
     return inbox.shift()!;
   };
   const done = sql.begin(async (tx: any) => {
-    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claimsOf(user)}, true)`;
+    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
+      claimsOf(user)
+    }, true)`;
     for (;;) {
       const c = await receive();
       if (c.kind === "commit") return;
@@ -55,7 +65,8 @@ function openTransaction(user: User) {
   done.catch(() => {});
   return {
     user,
-    run: (fn: (tx: any) => Promise<any>) => new Promise<any>((resolve, reject) => send({ kind: "run", fn, resolve, reject })),
+    run: (fn: (tx: any) => Promise<any>) =>
+      new Promise<any>((resolve, reject) => send({ kind: "run", fn, resolve, reject })),
     commit: async () => (send({ kind: "commit" }), await done),
   };
 }
@@ -65,7 +76,10 @@ type OpenTransaction = ReturnType<typeof openTransaction> & { rows: Set<string> 
 async function bounded<T>(what: string, p: Promise<T>, ms = 15_000): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms (a lock held by an open transaction?)`)), ms);
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not finish in ${ms} ms (a lock held by an open transaction?)`)),
+      ms,
+    );
   });
   try {
     return await Promise.race([p, timeout]);
@@ -109,7 +123,11 @@ function apply(device: Device, c: any) {
     if (c.op === "evict") {
       for (const [id, conflict] of device.conflicts) {
         if (conflict.table_name === c.table && conflict.row_id === c.id) {
-          device.conflicts.set(id, { ...conflict, ...Object.fromEntries(CONFLICT_DATA.map((f) => [f, null])), redacted: true });
+          device.conflicts.set(id, {
+            ...conflict,
+            ...Object.fromEntries(CONFLICT_DATA.map((f) => [f, null])),
+            redacted: true,
+          });
         }
       }
     }
@@ -125,6 +143,7 @@ export interface OracleStats {
   pushes: number;
   heldOpen: number;
   conflicts: number;
+  redacted: number;
   evictions: number;
 }
 
@@ -148,8 +167,21 @@ export async function runPullOracle(seed: number, opts: OracleOptions): Promise<
 async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
   const r: Rng = rng(seed);
   const pageBytes = opts.pageBytes ?? DEFAULT_PAGE_BYTES;
-  const stats: OracleStats = { seed, rounds: 0, steps: 0, pages: 0, changes: 0, pushes: 0, heldOpen: 0, conflicts: 0, evictions: 0 };
-  const tables = [...await sql`select table_name from sync.tables order by sync_order`].map((t: any) => t.table_name as string);
+  const stats: OracleStats = {
+    seed,
+    rounds: 0,
+    steps: 0,
+    pages: 0,
+    changes: 0,
+    pushes: 0,
+    heldOpen: 0,
+    conflicts: 0,
+    redacted: 0,
+    evictions: 0,
+  };
+  const tables = [...await sql`select table_name from sync.tables order by sync_order`].map((t: any) =>
+    t.table_name as string
+  );
   const tableCount = tables.length + 1; // and conflicts
   const preexisting = new Set([...await sql`select id::text from sync.conflicts`].map((c: any) => c.id as string));
 
@@ -160,7 +192,10 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
 
   const pushAs = async (user: User, ops: Op[]) => {
     stats.pushes++;
-    const res = await bounded(`push by ${user.email}`, call("/push", { protocol: 2, client_id: crypto.randomUUID(), ops }, { token: tokenOf(user) }));
+    const res = await bounded(
+      `push by ${user.email}`,
+      call("/push", { protocol: 2, client_id: crypto.randomUUID(), ops }, { token: tokenOf(user) }),
+    );
     assert.equal(res.status, 200, `push by ${user.email}: ${res.status} ${res.text}`);
     return res.body.results as any[];
   };
@@ -173,18 +208,23 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
     const c = r.uuid();
     customers.push(c);
     setup.push(insert("customers", c, { name: `PT Oracle ${seed}-${i}`, assigned_rm_id: (i % 2 ? rm2 : rm1).id }));
-    for (const [table, data] of [
-      ["key_persons", { customer_id: c, name: `Contact ${i}` }],
-      ["pipelines", { customer_id: c, title: `Deal ${i}`, potential_value: 1000 }],
-      ["activities", { customer_id: c, activity_type: "call", subject: `Call ${i}` }],
-    ] as const) {
+    for (
+      const [table, data] of [
+        ["key_persons", { customer_id: c, name: `Contact ${i}` }],
+        ["pipelines", { customer_id: c, title: `Deal ${i}`, potential_value: 1000 }],
+        ["activities", { customer_id: c, activity_type: "call", subject: `Call ${i}` }],
+      ] as const
+    ) {
       const id = r.uuid();
       children.set(id, { table, customer: c });
       setup.push(insert(table, id, data));
     }
   }
   const made = await pushAs(bm, setup);
-  assert.ok(made.every((x) => x.status === "applied"), `the working set is created: ${JSON.stringify(made.filter((x) => x.status !== "applied"))}`);
+  assert.ok(
+    made.every((x) => x.status === "applied"),
+    `the working set is created: ${JSON.stringify(made.filter((x) => x.status !== "applied"))}`,
+  );
 
   const devices: Device[] = [
     { name: "rm1", user: rm1, token: tokenOf(rm1), rows: new Map(), conflicts: new Map(), cursor: null, cycle: null },
@@ -198,31 +238,43 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
       d.cycle = { limit: limit ?? 1 + r.int(3), pages: 0, changes: 0, cursors: new Set() };
     }
     const cycle = d.cycle;
-    const res = await bounded(`pull by ${d.name}`, call("/pull", { protocol: 2, cursor: d.cursor, limit: cycle.limit }, { token: d.token }));
+    const res = await bounded(
+      `pull by ${d.name}`,
+      call("/pull", { protocol: 2, cursor: d.cursor, limit: cycle.limit }, { token: d.token }),
+    );
     assert.equal(res.status, 200, `pull by ${d.name}: ${res.status} ${res.text}`);
     const page = res.body;
     assert.equal(page.resync_required, false, `${d.name}: no resync is needed`);
     cycle.pages++;
     stats.pages++;
     const what = `${d.name}'s page ${cycle.pages} (limit ${cycle.limit})`;
-    assert.ok(page.changes.length <= cycle.limit, `${what} holds ${page.changes.length} changes: ${JSON.stringify(page.changes).slice(0, 600)}`);
+    assert.ok(
+      page.changes.length <= cycle.limit,
+      `${what} holds ${page.changes.length} changes: ${JSON.stringify(page.changes).slice(0, 600)}`,
+    );
     const bytes = page.changes.reduce((n: number, c: any) => n + new TextEncoder().encode(JSON.stringify(c)).length, 0);
     assert.ok(page.changes.length <= 1 || bytes <= pageBytes, `${what} holds ${bytes} bytes of changes`);
     // An up-to-date device may get its own cursor back (nothing committed since); within a cycle
     // every page moves on.
     assert.ok(!cycle.cursors.has(page.cursor), `${what} repeats a cursor of its cycle (has_more ${page.has_more})`);
-    assert.ok(!(page.has_more && page.cursor === d.cursor), `${what} hands back the cursor it was given, with has_more`);
+    assert.ok(
+      !(page.has_more && page.cursor === d.cursor),
+      `${what} hands back the cursor it was given, with has_more`,
+    );
     cycle.cursors.add(page.cursor);
     cycle.changes += page.changes.length;
     stats.changes += page.changes.length;
     for (const c of page.changes) {
       if (c.op === "evict") stats.evictions++;
+      if (c.table === "conflicts" && c.row.redacted) stats.redacted++;
       apply(d, c);
     }
     d.cursor = page.cursor;
     const bound = Math.ceil(cycle.changes / cycle.limit) + tableCount + 2;
-    assert.ok(cycle.pages <= bound,
-      `${d.name}'s cycle takes ${cycle.pages} pages for ${cycle.changes} changes at limit ${cycle.limit} (at most ${bound})`);
+    assert.ok(
+      cycle.pages <= bound,
+      `${d.name}'s cycle takes ${cycle.pages} pages for ${cycle.changes} changes at limit ${cycle.limit} (at most ${bound})`,
+    );
     if (!page.has_more) d.cycle = null;
   };
   const finishCycle = async (d: Device, limit?: number) => {
@@ -283,9 +335,15 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
       const id = r.uuid();
       const table = r.chance(0.5) ? "key_persons" : "activities";
       children.set(id, { table, customer: customer.id });
-      await pushAs(d.user, [insert(table, id,
-        table === "key_persons" ? { customer_id: customer.id, name: `New ${id.slice(0, 4)}` }
-        : { customer_id: customer.id, activity_type: "meeting", subject: `Meet ${id.slice(0, 4)}` })]);
+      await pushAs(d.user, [
+        insert(
+          table,
+          id,
+          table === "key_persons"
+            ? { customer_id: customer.id, name: `New ${id.slice(0, 4)}` }
+            : { customer_id: customer.id, activity_type: "meeting", subject: `Meet ${id.slice(0, 4)}` },
+        ),
+      ]);
     }],
     // A delete of a child row the device holds.
     [4, async () => {
@@ -319,7 +377,11 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
       open.push(t);
       stats.heldOpen++;
       const locked = lockedRows();
-      const visible = [...await t.run((tx) => tx`select id::text from public.customers where id = any(${customers}::uuid[]) and deleted_at is null`)]
+      const visible = [
+        ...await t.run((tx) =>
+          tx`select id::text from public.customers where id = any(${customers}::uuid[]) and deleted_at is null`
+        ),
+      ]
         .map((x: any) => x.id as string);
       const kind = r.int(3);
       if (kind === 0 && visible.length) {
@@ -328,7 +390,11 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
         const customer = r.pick(visible);
         children.set(id, { table: "key_persons", customer });
         t.rows.add(id);
-        await t.run((tx) => tx`insert into public.key_persons (id, customer_id, name) values (${id}, ${customer}, ${"Held " + id.slice(0, 4)})`);
+        await t.run((tx) =>
+          tx`insert into public.key_persons (id, customer_id, name) values (${id}, ${customer}, ${
+            "Held " + id.slice(0, 4)
+          })`
+        );
       } else if (kind === 1 && user === bm) {
         const candidates = customers.filter((c) => !locked.has(c));
         if (!candidates.length) return;
@@ -337,9 +403,12 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
         const to = await otherRm(c);
         await t.run((tx) => tx`update public.customers set assigned_rm_id = ${to.id} where id = ${c}`);
       } else {
-        const rows = [...await t.run((tx) =>
-          tx`select 'key_persons' as t, id::text from public.key_persons where customer_id = any(${customers}::uuid[]) and deleted_at is null
-             union all select 'pipelines', id::text from public.pipelines where customer_id = any(${customers}::uuid[]) and deleted_at is null`)]
+        const rows = [
+          ...await t.run((tx) =>
+            tx`select 'key_persons' as t, id::text from public.key_persons where customer_id = any(${customers}::uuid[]) and deleted_at is null
+             union all select 'pipelines', id::text from public.pipelines where customer_id = any(${customers}::uuid[]) and deleted_at is null`
+          ),
+        ]
           .filter((x: any) => !locked.has(x.id));
         if (!rows.length) return;
         const row: any = r.pick(rows);
@@ -360,12 +429,20 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
     }],
     // The bm settles a pending conflict of the working set, keeping the server's value.
     [2, async () => {
-      const pending = [...await sql`select id::text, row_id::text from sync.conflicts
-                                     where resolution = 'manual_pending' and row_id = any(${[...customers, ...children.keys()]}::uuid[])`];
+      const pending = [
+        ...await sql`select id::text, row_id::text from sync.conflicts
+                                     where resolution = 'manual_pending' and row_id = any(${[
+          ...customers,
+          ...children.keys(),
+        ]}::uuid[])`,
+      ];
       if (!pending.length) return;
       const c: any = r.pick(pending);
       if (lockedRows().has(c.row_id)) return;
-      await bounded("resolve_conflict", asUser(bm, (tx) => tx`select public.resolve_conflict(${c.id}::uuid, 'server')`));
+      await bounded(
+        "resolve_conflict",
+        asUser(bm, (tx) => tx`select public.resolve_conflict(${c.id}::uuid, 'server')`),
+      );
     }],
   ];
   const total = actions.reduce((n, [w]) => n + w, 0);
@@ -386,37 +463,43 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
   return stats;
 
   async function rounds() {
-  for (let round = 1; round <= opts.rounds; round++) {
-    for (let s = 0; s < opts.steps; s++) {
-      await step();
-      stats.steps++;
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (let s = 0; s < opts.steps; s++) {
+        await step();
+        stats.steps++;
+      }
+      // The round ends: what is held open commits (in random order), and every device syncs to the end.
+      while (open.length) await bounded("commit", open.splice(r.int(open.length), 1)[0].commit());
+      for (const d of devices) {
+        if (d.cycle) await finishCycle(d);
+        await finishCycle(d);
+      }
+      for (const d of devices) await assertReplica(d, tables, preexisting);
+      stats.rounds++;
+      stats.conflicts =
+        (await sql`select count(*)::int as n from sync.conflicts where not (id::text = any(${[...preexisting]}))`)[0].n;
+      opts.log?.(JSON.stringify({ round, ...stats }));
     }
-    // The round ends: what is held open commits (in random order), and every device syncs to the end.
-    while (open.length) await bounded("commit", open.splice(r.int(open.length), 1)[0].commit());
-    for (const d of devices) {
-      if (d.cycle) await finishCycle(d);
-      await finishCycle(d);
-    }
-    for (const d of devices) await assertReplica(d, tables, preexisting);
-    stats.rounds++;
-    stats.conflicts = (await sql`select count(*)::int as n from sync.conflicts where not (id::text = any(${[...preexisting]}))`)[0].n;
-    opts.log?.(JSON.stringify({ round, ...stats }));
-  }
   }
 }
 
 /** The bm keeps the server's value in every conflict of these rows still waiting for a person. */
 async function settlePending(rows: string[]) {
-  const pending = await sql`select id::text from sync.conflicts where resolution = 'manual_pending' and row_id = any(${rows}::uuid[])`;
-  for (const c of pending) await asUser(users.bmJakarta, (tx) => tx`select public.resolve_conflict(${c.id}::uuid, 'server')`);
+  const pending =
+    await sql`select id::text from sync.conflicts where resolution = 'manual_pending' and row_id = any(${rows}::uuid[])`;
+  for (const c of pending) {
+    await asUser(users.bmJakarta, (tx) => tx`select public.resolve_conflict(${c.id}::uuid, 'server')`);
+  }
 }
 
 /** The device holds exactly the live rows its user may see, at their versions, and its conflicts. */
 async function assertReplica(d: Device, tables: string[], preexisting: Set<string>) {
   const expected = new Map<string, number>();
   const readable = new Map<string, boolean>();
-  const theirs = [...await sql`select c.*, c.id::text as id, c.row_id::text as row_id from sync.conflicts c
-                               where (c.user_id = ${d.user.id} or c.server_user_id = ${d.user.id})`]
+  const theirs = [
+    ...await sql`select c.*, c.id::text as id, c.row_id::text as row_id from sync.conflicts c
+                               where (c.user_id = ${d.user.id} or c.server_user_id = ${d.user.id})`,
+  ]
     .filter((c: any) => !preexisting.has(c.id));
   await asUser(d.user, async (tx) => {
     for (const t of tables) {
@@ -425,7 +508,9 @@ async function assertReplica(d: Device, tables: string[], preexisting: Set<strin
       }
     }
     for (const c of theirs) {
-      const [x] = await tx.unsafe(`select exists (select 1 from public."${c.table_name}" where id = $1) as ok`, [c.row_id]);
+      const [x] = await tx.unsafe(`select exists (select 1 from public."${c.table_name}" where id = $1) as ok`, [
+        c.row_id,
+      ]);
       readable.set(c.id, x.ok);
     }
   });
@@ -436,11 +521,18 @@ async function assertReplica(d: Device, tables: string[], preexisting: Set<strin
     else if (Number(held.version) !== version) stale.push(`${key} holds v${held.version}, RLS shows v${version}`);
   }
   for (const key of d.rows.keys()) if (!expected.has(key)) extra.push(key);
-  assert.deepEqual({ missing: missing.slice(0, 10), extra: extra.slice(0, 10), stale: stale.slice(0, 10) },
-    { missing: [], extra: [], stale: [] }, `${d.name}'s replica equals what RLS shows ${d.user.email}`);
+  assert.deepEqual({ missing: missing.slice(0, 10), extra: extra.slice(0, 10), stale: stale.slice(0, 10) }, {
+    missing: [],
+    extra: [],
+    stale: [],
+  }, `${d.name}'s replica equals what RLS shows ${d.user.email}`);
 
   const heldConflicts = [...d.conflicts.keys()].filter((id) => !preexisting.has(id)).sort();
-  assert.deepEqual(heldConflicts, theirs.map((c: any) => c.id).sort(), `${d.name} holds exactly the conflicts its user was involved in`);
+  assert.deepEqual(
+    heldConflicts,
+    theirs.map((c: any) => c.id).sort(),
+    `${d.name} holds exactly the conflicts its user was involved in`,
+  );
   for (const c of theirs) {
     const got = d.conflicts.get(c.id);
     assert.equal(got.resolution, c.resolution, `${d.name}: conflict ${c.id} is ${c.resolution}`);

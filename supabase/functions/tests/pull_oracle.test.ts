@@ -5,8 +5,8 @@ import { runPullOracle } from "./_pull_oracle.ts";
 import { test } from "./_helpers.ts";
 
 const seed = Number(Deno.env.get("ORACLE_SEED") ?? 1301);
-const rounds = Number(Deno.env.get("ORACLE_ROUNDS") ?? 3);
-const steps = Number(Deno.env.get("ORACLE_STEPS") ?? 60);
+const rounds = Number(Deno.env.get("ORACLE_ROUNDS") ?? 4);
+const steps = Number(Deno.env.get("ORACLE_STEPS") ?? 80);
 
 test(`pull oracle (seed ${seed}): after random edits, child inserts, deletes, reassignments and transactions committed out of order, every device built from pulls at limits 1 to 3 holds exactly what RLS shows its user, in bounded cycles of pages within their limits`, async () => {
   try {

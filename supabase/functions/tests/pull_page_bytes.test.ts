@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { pull, pullAll, seedCustomer, sql, test, tokenFor, users } from "./_helpers.ts";
 
-const bytesOf = (changes: unknown[]) => changes.reduce((n: number, c) => n + new TextEncoder().encode(JSON.stringify(c)).length, 0);
+const bytesOf = (changes: unknown[]) =>
+  changes.reduce((n: number, c) => n + new TextEncoder().encode(JSON.stringify(c)).length, 0);
 
 /** rm1's new key persons under one of their customers, `count` of them with `notes` of `size` characters. */
 async function bulkyKeyPersons(count: number, size: number): Promise<string[]> {
@@ -23,8 +24,10 @@ async function pageThrough(token: string, cursor: string | null, limit: number, 
     assert.equal(res.status, 200, res.text);
     const bytes = bytesOf(res.body.changes);
     sizes.push(res.body.changes.length);
-    assert.ok(bytes <= maxBytes || res.body.changes.length === 1,
-      `page ${sizes.length}: ${res.body.changes.length} changes, ${bytes} bytes; at most ${maxBytes} unless alone`);
+    assert.ok(
+      bytes <= maxBytes || res.body.changes.length === 1,
+      `page ${sizes.length}: ${res.body.changes.length} changes, ${bytes} bytes; at most ${maxBytes} unless alone`,
+    );
     assert.ok(res.body.changes.length >= 1 || !res.body.has_more, "a page that says more follows carries something");
     for (const c of res.body.changes) ids.add(c.op === "upsert" ? c.row.id : c.id);
     cursor = res.body.cursor;
