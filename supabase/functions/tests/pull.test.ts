@@ -879,3 +879,31 @@ test("a key person another user adds to a customer while the bm's reassignment o
   }
   await assertReplicaMatches(users.rm1Jakarta, replica);
 });
+
+test("a key person added to a customer while the bm's reassignment of it to rm1 is still open reaches rm1, though rm1's cursor passed its commit while rm1 could not see it", async () => {
+  const rm = await rm1();
+  const manager = await bm();
+  const customer = uuid();
+  await push(manager, [insert("customers", customer, { name: "PT Race Won", assigned_rm_id: users.rm2Jakarta.id })]);
+  const { changes: first, cursor } = await pullAll(rm, null);
+  const replica = replicate(new Map(), first);
+  const keyPerson = uuid();
+  const adding = openTransaction(users.rm2Jakarta);
+  const moving = openTransaction(users.bmJakarta);
+  try {
+    await adding.run((tx) => tx`insert into public.key_persons (id, customer_id, name) values (${keyPerson}, ${customer}, 'Late Arrival')`);
+    await moving.run((tx) => tx`update public.customers set assigned_rm_id = ${users.rm1Jakarta.id} where id = ${customer}`);
+    await adding.commit();
+    const between = await pullAll(rm, cursor);
+    assert.equal(about(between.changes, keyPerson).length, 0, "rm1 cannot see it yet");
+    replicate(replica, between.changes);
+    await moving.commit();
+    const after = await pullAll(rm, between.cursor);
+    assert.deepEqual(about(after.changes, keyPerson).map((c) => c.op), ["upsert"]);
+    replicate(replica, after.changes);
+  } finally {
+    await adding.close();
+    await moving.close();
+  }
+  await assertReplicaMatches(users.rm1Jakarta, replica);
+});
