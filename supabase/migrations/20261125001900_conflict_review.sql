@@ -7,12 +7,16 @@
 -- to a reviewer who may read the row now, as the pull does: otherwise those are null and `redacted`
 -- is true (a bm whose branch lost the customer, an rm whose customer was reassigned). Whether the
 -- row is readable is spelled out over the registered tables (sync.conflict_row_readable_sql), so the
--- views need no function a client must execute; they name the tables registered when they were
--- made, and a conflict of a table registered later shows as redacted until they are made again.
-do $do$
+-- views need no function a client must execute. They name the tables registered when they were
+-- made: a migration that registers a table afterwards calls sync.define_conflict_review_views()
+-- again (until then, that table's conflicts show as redacted; a test holds the views to the registry).
+create function sync.define_conflict_review_views() returns void
+language plpgsql
+set search_path = ''
+as $do$
 begin
   execute format($v$
-    create view sync.open_conflicts
+    create or replace view sync.open_conflicts
     with (security_invoker = true)
     as
     select c.id as conflict_id,
@@ -37,7 +41,7 @@ begin
      where c.resolution = 'manual_pending'$v$, sync.conflict_row_readable_sql('c'));
 
   execute format($v$
-    create view sync.conflict_history
+    create or replace view sync.conflict_history
     with (security_invoker = true)
     as
     select c.table_name, c.row_id, c.detected_at, c.id as conflict_id, c.resolution, c.fields, c.pending_fields,
@@ -51,6 +55,10 @@ begin
      cross join lateral (select %1$s as readable) v$v$, sync.conflict_row_readable_sql('c'));
 end
 $do$;
+comment on function sync.define_conflict_review_views() is
+  'Makes (again) the review views that carry conflict data, sync.open_conflicts and sync.conflict_history, with the readability check of every registered table. Call after registering a table.';
+revoke all on function sync.define_conflict_review_views() from public, anon, authenticated, service_role;
+select sync.define_conflict_review_views();
 comment on view sync.open_conflicts is
   'Conflicts waiting for a person, one row per field: the server value, the incoming (client) value and the value both started from (base, when the device sent it); null with redacted true when the viewer may not read the row.';
 comment on view sync.conflict_history is

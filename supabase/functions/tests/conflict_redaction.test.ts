@@ -167,3 +167,16 @@ test("no review view exposes a conflict's row data without the redaction: every 
     if (data.length) assert.ok(v.columns.includes("redacted"), `${v.view} (${data}) says whether it is redacted`);
   }
 });
+
+test("the review views check readability for every registered table, so no table's conflicts go unredacted or always redacted", async () => {
+  const tables = (await sql`select table_name from sync.tables order by sync_order`).map((t) => t.table_name as string);
+  for (const view of ["sync.open_conflicts", "sync.conflict_history"]) {
+    const [{ def }] = await sql`select pg_get_viewdef(${view}::regclass) as def`;
+    const missing = tables.filter((t) => !new RegExp(`WHEN '${t}'::text THEN \\(?EXISTS`).test(def));
+    assert.deepEqual(
+      missing,
+      [],
+      `${view} names every registered table (call sync.define_conflict_review_views() after registering one)`,
+    );
+  }
+});
