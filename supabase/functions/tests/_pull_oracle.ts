@@ -329,9 +329,9 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
     // A child row inserted under a customer the device holds.
     [8, async () => {
       const d = r.pick(devices);
-      const held_ = held(d).filter(([t]) => t === "customers");
-      if (!held_.length) return;
-      const [, customer] = r.pick(held_);
+      const heldCustomers = held(d).filter(([t]) => t === "customers");
+      if (!heldCustomers.length) return;
+      const [, customer] = r.pick(heldCustomers);
       const id = r.uuid();
       const table = r.chance(0.5) ? "key_persons" : "activities";
       children.set(id, { table, customer: customer.id });
