@@ -671,7 +671,7 @@ function planSummary(plan) {
  */
 async function changedRowsQuery(sql, table, { lo, hi, limit, user }) {
   const [{ src }] = await sql`select prosrc as src from pg_proc where oid = 'sync.changed_page'::regproc`;
-  const m = src.match(/execute format\(\s*'((?:[^']|'')*)',\s*p_table,\s*sync\.row_json_expression\(p_table\),[\s\S]*?coalesce\(sync\.caller_scope_condition\(p_table, 't'\), 'true'\)\)/);
+  const m = src.match(/format\(\s*'((?:[^']|'')*)',\s*p_table,\s*sync\.row_json_expression\(p_table\),[\s\S]*?coalesce\(sync\.caller_scope_condition\(p_table, 't'\), 'true'\)\)/);
   const [{ rowSql }] = await sql`select sync.row_json_expression(${table}) as "rowSql"`;
   // The caller's scope condition depends on who asks: worked out as the user the plan is for.
   const scopeSql = await sql.begin(async (tx) => {

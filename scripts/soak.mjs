@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm run soak -- --minutes N --seed S [--steps K]`: the multi-device simulation with faults, run
-// long on its own database and function; prints the seed of any failing round for replay.
+// `npm run soak -- --minutes N --seed S [--steps K] [--only sim|oracle]`: the multi-device simulation
+// with faults and the pull oracle, run long on its own database and function; prints the seed of any
+// failing round for replay.
 import path from "node:path";
 import { ROOT, server } from "./lib/cluster.mjs";
 import { runOwnStack } from "./lib/stack.mjs";

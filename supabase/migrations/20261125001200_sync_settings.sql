@@ -10,10 +10,13 @@ create table sync.settings (
   purged_through_xid xid8 not null default '0',
   max_push_ops integer not null default 1000 check (max_push_ops > 0),
   default_pull_limit integer not null default 500 check (default_pull_limit > 0),
-  max_pull_limit integer not null default 2000 check (max_pull_limit >= default_pull_limit)
+  max_pull_limit integer not null default 2000 check (max_pull_limit >= default_pull_limit),
+  max_pull_bytes integer not null default 4194304 check (max_pull_bytes >= 1024)
 );
 comment on table sync.settings is
   'Sync engine settings. cursor_secret signs pull cursors (rotate it, or bump schema_epoch, to send every device back to a full pull); purged_through_xid is the newest change the retention purge removed: older cursors must resync.';
+comment on column sync.settings.max_pull_bytes is
+  'Most bytes of JSON the changes of one pull page add up to (4 MiB); a single larger change travels alone on its page.';
 insert into sync.settings default values;
 revoke all on sync.settings from public, anon, authenticated, service_role;
 
@@ -46,12 +49,12 @@ comment on function sync.request_error(text, text, jsonb) is
 
 -- The settings the engine reads on every request (only what clients may know).
 create function sync.limits(out max_push_ops integer, out default_pull_limit integer, out max_pull_limit integer,
-                            out schema_epoch integer, out purged_through_xid xid8)
+                            out schema_epoch integer, out purged_through_xid xid8, out max_pull_bytes integer)
 language sql stable
 security definer
 set search_path = ''
 as $$
-  select s.max_push_ops, s.default_pull_limit, s.max_pull_limit, s.schema_epoch, s.purged_through_xid
+  select s.max_push_ops, s.default_pull_limit, s.max_pull_limit, s.schema_epoch, s.purged_through_xid, s.max_pull_bytes
     from sync.settings s
 $$;
 

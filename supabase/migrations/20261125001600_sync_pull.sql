@@ -82,17 +82,53 @@ as $$
      and a.attname <> 'change_xid'
 $$;
 
+-- The SQL expression, over a row of sync.conflicts aliased p_alias, of whether the caller may read
+-- the conflict's row now (RLS decides: the caller's query reads the row's table). Spelled out table
+-- by table from the registry, so it needs no function a client role must be allowed to execute; an
+-- unknown table reads as not readable.
+create function sync.conflict_row_readable_sql(p_alias text) returns text
+language sql stable
+set search_path = ''
+as $$
+  select coalesce(format('case %1$s.table_name %2$s else false end', quote_ident(p_alias),
+                         string_agg(format('when %L then exists (select 1 from public.%I r where r.id = %s.row_id)',
+                                           t.table_name, t.table_name, quote_ident(p_alias)), ' ' order by t.sync_order)),
+                  'false')
+    from sync.tables t
+$$;
+comment on function sync.conflict_row_readable_sql(text) is
+  'SQL text: whether the caller may read the row of the conflict aliased p_alias (a case over the registered tables). Used by the pull and the review views to redact conflicts.';
+
+-- A conflict as the caller may see it: its row's data (client_data, base_data, server_row,
+-- resolution_data) only while the caller may read the row; otherwise those are null and redacted is
+-- true. Its ids, table, fields and resolution always stay: the user was involved and may know that.
+create function sync.conflict_json_expression(p_alias text) returns text
+language sql stable
+set search_path = ''
+as $$
+  select format(
+    'case when %2$s then (to_jsonb(%1$s) - ''change_xid'') || ''{"redacted": false}''
+          else (to_jsonb(%1$s) - ''change_xid'') || ''{"client_data": null, "base_data": null, "server_row": null, "resolution_data": null, "redacted": true}'' end',
+    quote_ident(p_alias), sync.conflict_row_readable_sql(p_alias))
+$$;
+comment on function sync.conflict_json_expression(text) is
+  'SQL text: the conflict aliased p_alias as the pull sends it, redacted (data fields null, redacted true) when the caller may not read its row.';
+
 -- One page of one table's changes: rows changed after snapshot p_lo (null: since the beginning) and
 -- visible in p_hi, after (p_after_xid, p_after_id) in cursor order, as the caller sees them, already
--- in the protocol's change form (upsert with the row, or delete with id and version), with the count
--- and the cursor position of the page's last row. Built as JSON text in the query that reads the
--- rows: returning rows to aggregate afterwards, or building jsonb (a binary form with sorted keys,
--- turned back into text for the response), cost as much again as reading them. The changes come as
--- an array of json values, one per change, so that the response can take them in without a text
--- to json conversion, which parses the whole text to check it.
+-- in the protocol's change form (upsert with the row, or delete with id and version), with the count,
+-- the cursor position of the page's last row, the bytes of JSON it holds, and whether it stopped
+-- before the table's end. At most p_limit changes of at most p_bytes bytes together, but the first
+-- row always when p_first (the page is still empty): a row larger than the bound travels alone, and a
+-- page always makes progress. Built as JSON text in the query that reads the rows: returning rows to
+-- aggregate afterwards, or building jsonb (a binary form with sorted keys, turned back into text for
+-- the response), cost as much again as reading them. The changes come as an array of json values,
+-- one per change, so that the response can take them in without a text to json conversion, which
+-- parses the whole text to check it.
 create function sync.changed_page(
   p_table text, p_lo pg_snapshot, p_hi pg_snapshot, p_after_xid xid8, p_after_id uuid, p_live_only boolean, p_limit integer,
-  out changes json[], out row_count integer, out last_xid xid8, out last_id uuid
+  p_bytes bigint, p_first boolean,
+  out changes json[], out row_count integer, out last_xid xid8, out last_id uuid, out bytes bigint, out more boolean
 )
 language plpgsql stable
 set search_path = ''
@@ -100,6 +136,7 @@ as $$
 declare
   v_after_xid xid8 := p_after_xid;
   v_after_id uuid := p_after_id;
+  v_rows text;
 begin
   -- A delta's window starts at its lower snapshot: the scan starts there. The btree does not combine
   -- a row comparison with a bound on its first column, so the row comparison alone would start the
@@ -108,51 +145,66 @@ begin
     v_after_xid := (pg_snapshot_xmin(p_lo)::text::numeric - 1)::text::xid8;
     v_after_id := 'ffffffff-ffff-ffff-ffff-ffffffffffff';
   end if;
-  -- The conflicts the caller's own edits were involved in travel as one more table, so the app can
-  -- say "your change to PT Maju's phone was replaced" (a first pull brings the open ones).
   if p_table = 'conflicts' then
-    select coalesce(array_agg(json_build_object('table', 'conflicts', 'op', 'upsert', 'row', (to_jsonb(c) - 'change_xid')::json)
-                              order by c.change_xid, c.id), '{}'),
-           count(*), max(c.change_xid), (array_agg(c.id order by c.change_xid desc, c.id desc))[1]
-      into changes, row_count, last_xid, last_id
-      from (select c.* from sync.conflicts c
-             where (c.user_id = (select auth.uid()) or c.server_user_id = (select auth.uid()))
-               and sync.changed_between(c.change_xid, p_lo, p_hi)
-               and (c.change_xid, c.id) > (v_after_xid, v_after_id)
-               and (not p_live_only or c.resolution = 'manual_pending')
-             order by c.change_xid, c.id
-             limit p_limit) c;
-    return;
+    -- The conflicts the caller's own edits were involved in travel as one more table, so the app can
+    -- say "your change to PT Maju's phone was replaced" (a first pull brings the open ones).
+    v_rows := format(
+      'select c.change_xid, c.id, json_build_object(''table'', ''conflicts'', ''op'', ''upsert'', ''row'', (%s)::json) as change
+         from sync.conflicts c
+        where (c.user_id = (select auth.uid()) or c.server_user_id = (select auth.uid()))
+          and sync.changed_between(c.change_xid, $1, $2)
+          and (c.change_xid, c.id) > ($3, $4)
+          and (not $5 or c.resolution = ''manual_pending'')
+        order by c.change_xid, c.id
+        limit $6',
+      sync.conflict_json_expression('c'));
+  else
+    v_rows := format(
+      'select t.change_xid, t.id,
+              case when t.deleted_at is null
+                   then json_build_object(''table'', %1$L, ''op'', ''upsert'', ''row'', %2$s)
+                   else json_build_object(''table'', %1$L, ''op'', ''delete'', ''id'', t.id, ''version'', t.version) end as change
+         from public.%1$I t
+        where sync.changed_between(t.change_xid, $1, $2)
+          and (t.change_xid, t.id) > ($3, $4)
+          and ($5 = false or t.deleted_at is null)
+          and %3$s
+        order by t.change_xid, t.id
+        limit $6',
+      p_table,
+      sync.row_json_expression(p_table),
+      -- The caller's scope once more, with their values as literals: RLS decides what they see, this
+      -- lets the planner read it from the scope index (one rm's customers among a million) in order.
+      coalesce(sync.caller_scope_condition(p_table, 't'), 'true'));
   end if;
+  -- The running total of bytes keeps the page a prefix of the rows read, in cursor order.
   execute format(
-    'select coalesce(array_agg(p.change order by p.change_xid, p.id), ''{}''), count(*)::integer, max(p.change_xid),
-            (array_agg(p.id order by p.change_xid desc, p.id desc))[1]
-       from (select t.change_xid, t.id,
-                    case when t.deleted_at is null
-                         then json_build_object(''table'', %1$L, ''op'', ''upsert'', ''row'', %2$s)
-                         else json_build_object(''table'', %1$L, ''op'', ''delete'', ''id'', t.id, ''version'', t.version) end as change
-               from public.%1$I t
-              where sync.changed_between(t.change_xid, $1, $2)
-                and (t.change_xid, t.id) > ($3, $4)
-                and ($5 = false or t.deleted_at is null)
-                and %3$s
-              order by t.change_xid, t.id
-              limit $6) p',
-    p_table,
-    sync.row_json_expression(p_table),
-    -- The caller's scope once more, with their values as literals: RLS decides what they see, this
-    -- lets the planner read it from the scope index (one rm's customers among a million) in order.
-    coalesce(sync.caller_scope_condition(p_table, 't'), 'true'))
-    into changes, row_count, last_xid, last_id
-    using p_lo, p_hi, v_after_xid, v_after_id, p_live_only, p_limit;
+    'select coalesce(array_agg(p.change order by p.change_xid, p.id) filter (where p.fits), ''{}''),
+            (count(*) filter (where p.fits))::integer,
+            max(p.change_xid) filter (where p.fits),
+            (array_agg(p.id order by p.change_xid desc, p.id desc) filter (where p.fits))[1],
+            coalesce(sum(p.size) filter (where p.fits), 0)::bigint,
+            count(*) = $6 or coalesce(bool_or(not p.fits), false)
+       from (select q.change_xid, q.id, q.change, q.size, (q.upto <= $7 or (q.n = 1 and $8)) as fits
+               from (select r.change_xid, r.id, r.change, r.size,
+                            sum(r.size) over w as upto, row_number() over w as n
+                       from (select x.change_xid, x.id, x.change, octet_length(x.change::text) as size from (%s) x) r
+                     window w as (order by r.change_xid, r.id rows between unbounded preceding and current row)) q) p',
+    v_rows)
+    into changes, row_count, last_xid, last_id, bytes, more
+    using p_lo, p_hi, v_after_xid, v_after_id, p_live_only, p_limit, p_bytes, p_first;
 end
 $$;
+comment on function sync.changed_page(text, pg_snapshot, pg_snapshot, xid8, uuid, boolean, integer, bigint, boolean) is
+  'One page of one table''s changes (conflicts included, redacted where the caller may not read the row), within a count and a byte bound, as json values.';
 
--- Rows of p_table the caller wrote in (p_lo, p_hi], whether or not the caller can still see them.
--- A row written into a scope the caller was losing at that very moment (a key person added to a
--- customer while a bm reassigned it) is in no scope-change entry: the pull evicts such rows from
--- here instead, so the device that wrote them does not keep them forever.
-create function sync.own_writes(p_table text, p_lo pg_snapshot, p_hi pg_snapshot) returns setof uuid
+-- Rows of p_table the caller wrote in (p_lo, p_hi] after (p_after_xid, p_after_id), in cursor order,
+-- whether or not the caller can still see them. A row written into a scope the caller was losing at
+-- that very moment (a key person added to a customer while a bm reassigned it) is in no scope-change
+-- entry: the pull evicts such rows from here instead, so the device that wrote them does not keep
+-- them forever, a page at a time like any other change.
+create function sync.own_writes(p_table text, p_lo pg_snapshot, p_hi pg_snapshot, p_after_xid xid8, p_after_id uuid)
+returns table (change_xid xid8, id uuid)
 language plpgsql stable
 security definer
 set search_path = ''
@@ -168,18 +220,24 @@ begin
     return;
   end if;
   return query execute format(
-    'select t.id from public.%I t
-      where t.updated_by = $3 and sync.changed_between(t.change_xid, $1, $2)', p_table)
-    using p_lo, p_hi, auth.uid();
+    'select t.change_xid, t.id from public.%I t
+      where t.updated_by = $3 and sync.changed_between(t.change_xid, $1, $2)
+        and t.change_xid >= $4 and (t.change_xid, t.id) > ($4, $5)
+      order by t.change_xid, t.id', p_table)
+    using p_lo, p_hi, auth.uid(), p_after_xid, p_after_id;
 end
 $$;
+comment on function sync.own_writes(text, pg_snapshot, pg_snapshot, xid8, uuid) is
+  'The caller''s own writes to p_table in a pull''s window after a cursor position, seen or not (the pull evicts those the caller may no longer read).';
 
 -- What each scope change in (p_lo, p_hi] after (p_after_xid, p_after_id) means for the caller, in log
 -- order, at most one change per entry: evict when the row was in the caller's scope before and is not
 -- now; the row itself when it came into their scope with a row above it (a row whose own scope changed
--- was written, so the rows phase sends it); nothing otherwise ('[]').
+-- was written, so the rows phase sends it); nothing otherwise ('[]'). For the row whose own scope
+-- changed, `expand` also says what the rows below it that the entry's transaction did not list need
+-- (see sync.unlisted_descendants): 'evict' when the caller lost the row, 'upsert' when they gained it.
 create function sync.scope_change_entries(p_lo pg_snapshot, p_hi pg_snapshot, p_after_xid xid8, p_after_id bigint, p_tables text[], p_limit integer)
-returns table (change_xid xid8, entry_id bigint, changes jsonb)
+returns table (change_xid xid8, entry_id bigint, changes jsonb, expand text, entry_table text, entry_row uuid)
 language plpgsql
 set search_path = ''
 as $$
@@ -193,7 +251,10 @@ begin
   loop
     change_xid := v_entry.change_xid;
     entry_id := v_entry.id;
+    entry_table := v_entry.table_name;
+    entry_row := v_entry.row_id;
     changes := '[]';
+    expand := null;
     if v_entry.table_name = any (p_tables) then
       v_had := case v_entry.old_scope
                  when 'owned' then sync.in_scope(v_entry.old_owner, v_entry.old_branch)
@@ -205,14 +266,108 @@ begin
         into v_row using v_entry.row_id;
       if v_had and v_row is null then
         changes := jsonb_build_array(jsonb_build_object('table', v_entry.table_name, 'op', 'evict', 'id', v_entry.row_id));
-      elsif v_row is not null and not v_had and v_entry.inherited then
-        changes := jsonb_build_array(jsonb_build_object('table', v_entry.table_name, 'op', 'upsert', 'row', v_row));
+        if not v_entry.inherited then
+          expand := 'evict';
+        end if;
+      elsif v_row is not null and not v_had then
+        if v_entry.inherited then
+          changes := jsonb_build_array(jsonb_build_object('table', v_entry.table_name, 'op', 'upsert', 'row', v_row));
+        else
+          expand := 'upsert';
+        end if;
       end if;
     end if;
     return next;
   end loop;
 end
 $$;
+comment on function sync.scope_change_entries(pg_snapshot, pg_snapshot, xid8, bigint, text[], integer) is
+  'What each scope-change entry of a pull''s window means for the caller: at most one change (evict, or upsert of a gained child row), and whether the rows below the entry''s row that it did not list are to be evicted or sent.';
+
+-- The rows below p_id (of p_table) now that the scope change made by transaction p_change_xid did not
+-- list, after (p_after_order, p_after_id) in (sync_order, id) order. A transaction that adds a child
+-- row while another reassigns its customer does not conflict with it (the foreign key's lock allows
+-- the update), so the reassignment may list the children before that row commits: a user who pulled
+-- the row in between must still lose it with the customer, and the new owner must get it although
+-- their cursor passed its commit while they could not see it. The pull treats such rows, and rows
+-- added under the row since, like the listed ones. Reads the rows whatever the caller may see (they
+-- may be leaving the caller's scope); the pull checks what the caller sees.
+create function sync.unlisted_descendants(p_table text, p_id uuid, p_change_xid xid8, p_tables text[],
+                                          p_after_order integer, p_after_id uuid, p_limit integer)
+returns table (table_name text, sync_order integer, id uuid)
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select d.table_name, r.sync_order, d.id
+    from sync.descendants(p_table, p_id) d
+    join sync.tables r on r.table_name = d.table_name
+   where d.table_name = any (p_tables)
+     and (r.sync_order, d.id) > (p_after_order, p_after_id)
+     and not exists (select 1 from sync.scope_changes s
+                      where s.change_xid = p_change_xid and s.inherited and s.table_name = d.table_name and s.row_id = d.id)
+   order by r.sync_order, d.id
+   limit p_limit
+$$;
+comment on function sync.unlisted_descendants(text, uuid, xid8, text[], integer, uuid, integer) is
+  'Rows below a row whose scope changed that the change''s transaction did not list (added concurrently, or since), in (sync_order, id) order after a position.';
+
+-- The changes for the unlisted rows below an entry's row (p_kind 'evict': those the caller no longer
+-- sees; 'upsert': those they now see, as they see them), after a position, within the room a page has
+-- left (but at least one change when p_first). more: the rows did not all fit.
+create function sync.scope_expansion(p_kind text, p_table text, p_id uuid, p_change_xid xid8, p_tables text[],
+                                     p_after_order integer, p_after_id uuid, p_room integer, p_bytes bigint, p_first boolean,
+                                     out changes json[], out row_count integer, out bytes bigint,
+                                     out last_order integer, out last_id uuid, out more boolean)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_batch integer := greatest(4 * p_room, 16);
+  v_seen integer;
+  v_d record;
+  v_row jsonb;
+  v_deleted boolean;
+  v_change json;
+  v_size integer;
+begin
+  changes := '{}';
+  row_count := 0;
+  bytes := 0;
+  last_order := p_after_order;
+  last_id := p_after_id;
+  more := false;
+  <<batches>>
+  loop
+    v_seen := 0;
+    for v_d in select * from sync.unlisted_descendants(p_table, p_id, p_change_xid, p_tables, last_order, last_id, v_batch) loop
+      v_seen := v_seen + 1;
+      -- As the caller sees the row now (RLS applies: this runs as the caller).
+      execute format('select to_jsonb(t) - ''change_xid'', t.deleted_at is not null from public.%I t where t.id = $1', v_d.table_name)
+        into v_row, v_deleted using v_d.id;
+      v_change := case
+        when p_kind = 'evict' and v_row is null then json_build_object('table', v_d.table_name, 'op', 'evict', 'id', v_d.id)
+        when p_kind = 'upsert' and v_row is not null and not v_deleted then json_build_object('table', v_d.table_name, 'op', 'upsert', 'row', v_row::json)
+      end;
+      if v_change is not null then
+        v_size := octet_length(v_change::text);
+        if row_count >= p_room or ((row_count > 0 or not p_first) and bytes + v_size > p_bytes) then
+          more := true;
+          exit batches;
+        end if;
+        changes := changes || v_change;
+        row_count := row_count + 1;
+        bytes := bytes + v_size;
+      end if;
+      last_order := v_d.sync_order;
+      last_id := v_d.id;
+    end loop;
+    exit when v_seen < v_batch;
+  end loop;
+end
+$$;
+comment on function sync.scope_expansion(text, text, uuid, xid8, text[], integer, uuid, integer, bigint, boolean) is
+  'The pull''s changes for the unlisted rows below a scope change''s row, paged by a (sync_order, id) position within the room a page has left.';
 
 -- The scope-change log is internal; the pull reads its window through this definer.
 create function sync.scope_changes_in(p_lo pg_snapshot, p_hi pg_snapshot, p_after_xid xid8, p_after_id bigint, p_limit integer)
@@ -257,20 +412,27 @@ declare
   v_after_xid xid8;
   v_after_id uuid;
   v_page json[];
-  v_evictions json[];
   v_page_count integer;
+  v_page_bytes bigint;
   v_last_xid xid8;
   v_last_id uuid;
   v_changes json[] := '{}';   -- the changes, page by page
-  v_count integer := 0;
+  v_count integer := 0;        -- changes on this page
+  v_bytes bigint := 0;         -- bytes of JSON of those changes
+  v_max_bytes bigint;
+  v_more boolean;
+  v_resume boolean;
   v_row record;
   v_has_more boolean := false;
   v_next jsonb;
   v_entry record;
+  v_change json;
+  v_size integer;
   v_last_entry_xid xid8;
   v_last_entry_id bigint;
-  v_budget integer;
-  v_examined integer := 0;
+  v_batch integer;
+  v_seen integer;
+  v_x record;
   v_i integer := 0;
 begin
   perform sync.require_staff('a pull');
@@ -310,6 +472,7 @@ begin
   end if;
 
   v_limit := least(coalesce((p_payload ->> 'limit')::integer, v_limits.default_pull_limit), v_limits.max_pull_limit);
+  v_max_bytes := v_limits.max_pull_bytes;
   select array_agg(t.table_name order by t.sync_order) into v_tables
     from (select r.table_name, r.sync_order from sync.tables r
           union all select 'conflicts', 2147483647) t
@@ -344,67 +507,155 @@ begin
     v_phase := 'none';
   end if;
 
-  if v_phase = 'rows' then
+  -- Every phase of a page works the same way: it adds changes while the page has room (at most
+  -- v_limit changes and v_max_bytes bytes of JSON, but always at least one change, so a change
+  -- larger than the byte bound travels alone), and when the page is full it leaves its position in
+  -- the cursor, where the next page resumes. A page that says has_more therefore carries at least
+  -- one change and moves the position on: a cycle ends, and no page repeats a cursor.
+  -- The phases, in order: each table's rows (tombstones and conflicts included), each followed in a
+  -- delta by the evictions of the caller's own writes the caller can no longer see ('own'); then the
+  -- scope changes of the window ('scope').
+  if v_phase in ('rows', 'own') then
     foreach v_table in array v_tables loop
       continue when v_start_table is not null and v_table <> v_start_table and v_i = 0;
       v_i := 1;
-      if v_table = v_start_table then
-        v_after_xid := (v_state ->> 'x')::xid8;
-        v_after_id := (v_state ->> 'i')::uuid;
-      else
-        v_after_xid := '0';
-        v_after_id := '00000000-0000-0000-0000-000000000000';
+      v_resume := v_table is not distinct from v_start_table;
+      if not (v_resume and v_phase = 'own') then
+        if v_resume then
+          v_after_xid := (v_state ->> 'x')::xid8;
+          v_after_id := (v_state ->> 'i')::uuid;
+        else
+          v_after_xid := '0';
+          v_after_id := '00000000-0000-0000-0000-000000000000';
+        end if;
+        if v_count >= v_limit then
+          v_has_more := true;
+          v_next := jsonb_build_object('ph', 'rows', 't', v_table, 'x', v_after_xid::text, 'i', v_after_id);
+          exit;
+        end if;
+        select c.changes, c.row_count, c.last_xid, c.last_id, c.bytes, c.more
+          into v_page, v_page_count, v_last_xid, v_last_id, v_page_bytes, v_more
+          from sync.changed_page(v_table, v_lo, v_hi, v_after_xid, v_after_id, v_full, v_limit - v_count,
+                                 v_max_bytes - v_bytes, v_count = 0) c;
+        if v_page_count > 0 then
+          v_changes := v_changes || v_page;
+          v_count := v_count + v_page_count;
+          v_bytes := v_bytes + v_page_bytes;
+          v_after_xid := v_last_xid;
+          v_after_id := v_last_id;
+        end if;
+        if v_more then
+          v_has_more := true;
+          v_next := jsonb_build_object('ph', 'rows', 't', v_table, 'x', v_after_xid::text, 'i', v_after_id);
+          exit;
+        end if;
       end if;
-      select c.changes, c.row_count, c.last_xid, c.last_id
-        into v_page, v_page_count, v_last_xid, v_last_id
-        from sync.changed_page(v_table, v_lo, v_hi, v_after_xid, v_after_id, v_full, v_limit - v_count) c;
-      if v_page_count > 0 then
-        v_changes := v_changes || v_page;
-        v_count := v_count + v_page_count;
-        v_after_xid := v_last_xid;
-        v_after_id := v_last_id;
-      end if;
-      if v_count < v_limit and not v_full and v_table <> 'conflicts' then
+      if not v_full and v_table <> 'conflicts' then
         -- The table is done for this cycle: evict what the caller wrote but can no longer see.
-        execute format(
-          'select coalesce(array_agg(json_build_object(''table'', %1$L, ''op'', ''evict'', ''id'', w.id)), ''{}'')
-             from sync.own_writes(%1$L, $1, $2) w (id)
-            where not exists (select 1 from public.%1$I t where t.id = w.id)', v_table)
-          into v_evictions using v_lo, v_hi;
-        v_changes := v_changes || v_evictions;
-        v_count := v_count + cardinality(v_evictions);
-      end if;
-      if v_count >= v_limit then
-        v_has_more := true;
-        v_next := jsonb_build_object('ph', 'rows', 't', v_table, 'x', v_after_xid::text, 'i', v_after_id);
-        exit;
+        if v_resume and v_phase = 'own' then
+          v_after_xid := (v_state ->> 'x')::xid8;
+          v_after_id := (v_state ->> 'i')::uuid;
+        else
+          v_after_xid := '0';
+          v_after_id := '00000000-0000-0000-0000-000000000000';
+        end if;
+        v_more := false;
+        for v_row in execute format(
+          'select w.change_xid, w.id, json_build_object(''table'', %1$L, ''op'', ''evict'', ''id'', w.id) as change
+             from sync.own_writes(%1$L, $1, $2, $3, $4) w
+            where not exists (select 1 from public.%1$I t where t.id = w.id)
+            order by w.change_xid, w.id
+            limit $5', v_table)
+          using v_lo, v_hi, v_after_xid, v_after_id, v_limit - v_count + 1
+        loop
+          v_size := octet_length(v_row.change::text);
+          if v_count >= v_limit or (v_count > 0 and v_bytes + v_size > v_max_bytes) then
+            v_more := true;
+            exit;
+          end if;
+          v_changes := v_changes || v_row.change;
+          v_count := v_count + 1;
+          v_bytes := v_bytes + v_size;
+          v_after_xid := v_row.change_xid;
+          v_after_id := v_row.id;
+        end loop;
+        if v_more then
+          v_has_more := true;
+          v_next := jsonb_build_object('ph', 'own', 't', v_table, 'x', v_after_xid::text, 'i', v_after_id);
+          exit;
+        end if;
       end if;
     end loop;
-    v_state := v_state - 'x' - 'i' - 't';
-    v_state := v_state || jsonb_build_object('sx', '0', 'si', 0);
   end if;
 
   -- A device that already holds data learns which rows left its scope and gets the child rows of rows
-  -- that entered it. A first (full) pull needs neither. An entry gives at most one change, so a page
-  -- stays within the limit; entries that concern the caller not at all still cost a lookup, so a page
-  -- examines at most four times its remaining room of them.
+  -- that entered it. A first (full) pull needs neither. An entry gives at most one change, and the
+  -- entry of a row whose own scope changed, the rows below it that it did not list (a position 'sd'
+  -- within the entry in the cursor). Entries that do not concern the caller are passed over within
+  -- the same page (they cost a lookup each), so a page is full unless the log's window has ended.
   if not v_has_more and not v_full and v_phase <> 'none' then
-    v_last_entry_xid := coalesce((v_state ->> 'sx')::xid8, '0');
-    v_last_entry_id := coalesce((v_state ->> 'si')::bigint, 0);
-    v_budget := 4 * greatest(v_limit - v_count, 1);
-    for v_entry in select * from sync.scope_change_entries(v_lo, v_hi, v_last_entry_xid, v_last_entry_id, v_tables, v_budget) loop
-      if jsonb_array_length(v_entry.changes) > 0 then
-        v_changes := v_changes || array(select e::json from jsonb_array_elements(v_entry.changes) e);
-        v_count := v_count + jsonb_array_length(v_entry.changes);
+    if v_phase = 'scope' then
+      v_last_entry_xid := coalesce((v_state ->> 'sx')::xid8, '0');
+      v_last_entry_id := coalesce((v_state ->> 'si')::bigint, 0);
+    else
+      v_last_entry_xid := '0';
+      v_last_entry_id := 0;
+    end if;
+    if v_phase = 'scope' and v_state ? 'sd' then
+      -- The page before stopped within the rows below this entry's row.
+      select * into v_entry
+        from sync.scope_change_entries(v_lo, v_hi, v_last_entry_xid, v_last_entry_id - 1, v_tables, 1) e;
+      if v_entry.entry_id = v_last_entry_id and v_entry.expand is not null then
+        select * into v_x
+          from sync.scope_expansion(v_entry.expand, v_entry.entry_table, v_entry.entry_row, v_entry.change_xid, v_tables,
+                                    (v_state #>> '{sd,0}')::integer, (v_state #>> '{sd,1}')::uuid,
+                                    v_limit - v_count, v_max_bytes - v_bytes, v_count = 0);
+        v_changes := v_changes || v_x.changes;
+        v_count := v_count + v_x.row_count;
+        v_bytes := v_bytes + v_x.bytes;
+        if v_x.more then
+          v_has_more := true;
+          v_next := jsonb_build_object('ph', 'scope', 'sx', v_last_entry_xid::text, 'si', v_last_entry_id,
+                                       'sd', jsonb_build_array(v_x.last_order, v_x.last_id));
+        end if;
       end if;
-      v_examined := v_examined + 1;
-      v_last_entry_xid := v_entry.change_xid;
-      v_last_entry_id := v_entry.entry_id;
-      if v_count >= v_limit or v_examined >= v_budget then
-        v_has_more := true;
-        v_next := jsonb_build_object('ph', 'scope', 'sx', v_last_entry_xid::text, 'si', v_last_entry_id);
-        exit;
-      end if;
+    end if;
+    <<entries>>
+    while not v_has_more loop
+      v_batch := greatest(4 * (v_limit - v_count), 16);
+      v_seen := 0;
+      for v_entry in select * from sync.scope_change_entries(v_lo, v_hi, v_last_entry_xid, v_last_entry_id, v_tables, v_batch) loop
+        v_seen := v_seen + 1;
+        if jsonb_array_length(v_entry.changes) > 0 then
+          v_change := (v_entry.changes -> 0)::json;
+          v_size := octet_length(v_change::text);
+          if v_count >= v_limit or (v_count > 0 and v_bytes + v_size > v_max_bytes) then
+            v_has_more := true;
+            v_next := jsonb_build_object('ph', 'scope', 'sx', v_last_entry_xid::text, 'si', v_last_entry_id);
+            exit entries;
+          end if;
+          v_changes := v_changes || v_change;
+          v_count := v_count + 1;
+          v_bytes := v_bytes + v_size;
+        end if;
+        v_last_entry_xid := v_entry.change_xid;
+        v_last_entry_id := v_entry.entry_id;
+        if v_entry.expand is not null then
+          select * into v_x
+            from sync.scope_expansion(v_entry.expand, v_entry.entry_table, v_entry.entry_row, v_entry.change_xid, v_tables,
+                                      -1, '00000000-0000-0000-0000-000000000000', v_limit - v_count, v_max_bytes - v_bytes, v_count = 0);
+          v_changes := v_changes || v_x.changes;
+          v_count := v_count + v_x.row_count;
+          v_bytes := v_bytes + v_x.bytes;
+          if v_x.more then
+            v_has_more := true;
+            v_next := jsonb_build_object('ph', 'scope', 'sx', v_last_entry_xid::text, 'si', v_last_entry_id,
+                                         'sd', jsonb_build_array(v_x.last_order, v_x.last_id));
+            exit entries;
+          end if;
+        end if;
+      end loop;
+      exit when v_seen < v_batch;
     end loop;
   end if;
 
@@ -438,7 +689,10 @@ comment on function public.sync_pull(jsonb) is
 revoke all on function public.sync_pull(jsonb) from public, anon;
 grant execute on function public.sync_pull(jsonb) to authenticated, service_role;
 grant execute on function sync.row_json_expression(text), sync.b64url(bytea), sync.b64url_decode(text), sync.sign_cursor(jsonb), sync.read_cursor(text),
-  sync.changed_page(text, pg_snapshot, pg_snapshot, xid8, uuid, boolean, integer),
+  sync.changed_page(text, pg_snapshot, pg_snapshot, xid8, uuid, boolean, integer, bigint, boolean),
+  sync.conflict_row_readable_sql(text), sync.conflict_json_expression(text),
   sync.scope_change_entries(pg_snapshot, pg_snapshot, xid8, bigint, text[], integer),
-  sync.scope_changes_in(pg_snapshot, pg_snapshot, xid8, bigint, integer), sync.own_writes(text, pg_snapshot, pg_snapshot),
+  sync.unlisted_descendants(text, uuid, xid8, text[], integer, uuid, integer),
+  sync.scope_expansion(text, text, uuid, xid8, text[], integer, uuid, integer, bigint, boolean),
+  sync.scope_changes_in(pg_snapshot, pg_snapshot, xid8, bigint, integer), sync.own_writes(text, pg_snapshot, pg_snapshot, xid8, uuid),
   sync.pull(jsonb) to authenticated, service_role;

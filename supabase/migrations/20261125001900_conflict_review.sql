@@ -3,30 +3,68 @@
 -- The views are security_invoker: sync.conflicts' policy decides (admins all, a bm their branch's,
 -- an rm the ones their edits were in).
 
-create view sync.open_conflicts
-with (security_invoker = true)
-as
-select c.id as conflict_id,
-       c.table_name,
-       c.row_id,
-       f.field,
-       c.server_row -> f.field as server_value,
-       c.client_data -> f.field as client_value,
-       c.base_data -> f.field as base_value,
-       c.user_id,
-       c.server_user_id,
-       c.client_id,
-       c.base_version,
-       c.server_version,
-       c.row_version,
-       c.branch_id,
-       c.detected_at
-  from sync.conflicts c
- cross join lateral unnest(case when cardinality(c.pending_fields) > 0 then c.pending_fields else c.fields end) f (field)
- where c.resolution = 'manual_pending';
-comment on view sync.open_conflicts is
-  'Conflicts waiting for a person, one row per field: the server value, the incoming (client) value and the value both started from (base, when the device sent it).';
+-- A conflict shows its row's data (the server, client and base values, the resolution's data) only
+-- to a reviewer who may read the row now, as the pull does: otherwise those are null and `redacted`
+-- is true (a bm whose branch lost the customer, an rm whose customer was reassigned). Whether the
+-- row is readable is spelled out over the registered tables (sync.conflict_row_readable_sql), so the
+-- views need no function a client must execute. They name the tables registered when they were
+-- made: a migration that registers a table afterwards calls sync.define_conflict_review_views()
+-- again (until then, that table's conflicts show as redacted; a test holds the views to the registry).
+create function sync.define_conflict_review_views() returns void
+language plpgsql
+set search_path = ''
+as $do$
+begin
+  execute format($v$
+    create or replace view sync.open_conflicts
+    with (security_invoker = true)
+    as
+    select c.id as conflict_id,
+           c.table_name,
+           c.row_id,
+           f.field,
+           case when v.readable then c.server_row -> f.field end as server_value,
+           case when v.readable then c.client_data -> f.field end as client_value,
+           case when v.readable then c.base_data -> f.field end as base_value,
+           c.user_id,
+           c.server_user_id,
+           c.client_id,
+           c.base_version,
+           c.server_version,
+           c.row_version,
+           c.branch_id,
+           c.detected_at,
+           not v.readable as redacted
+      from sync.conflicts c
+     cross join lateral (select %1$s as readable) v
+     cross join lateral unnest(case when cardinality(c.pending_fields) > 0 then c.pending_fields else c.fields end) f (field)
+     where c.resolution = 'manual_pending'$v$, sync.conflict_row_readable_sql('c'));
 
+  execute format($v$
+    create or replace view sync.conflict_history
+    with (security_invoker = true)
+    as
+    select c.table_name, c.row_id, c.detected_at, c.id as conflict_id, c.resolution, c.fields, c.pending_fields,
+           c.user_id, c.server_user_id, c.base_version, c.server_version,
+           case when v.readable then c.client_data end as client_data,
+           case when v.readable then c.base_data end as base_data,
+           c.resolved_by, c.resolved_at, c.resolution_choice,
+           case when v.readable then c.resolution_data end as resolution_data,
+           not v.readable as redacted
+      from sync.conflicts c
+     cross join lateral (select %1$s as readable) v$v$, sync.conflict_row_readable_sql('c'));
+end
+$do$;
+comment on function sync.define_conflict_review_views() is
+  'Makes (again) the review views that carry conflict data, sync.open_conflicts and sync.conflict_history, with the readability check of every registered table. Call after registering a table.';
+revoke all on function sync.define_conflict_review_views() from public, anon, authenticated, service_role;
+select sync.define_conflict_review_views();
+comment on view sync.open_conflicts is
+  'Conflicts waiting for a person, one row per field: the server value, the incoming (client) value and the value both started from (base, when the device sent it); null with redacted true when the viewer may not read the row.';
+comment on view sync.conflict_history is
+  'Every conflict of every row; filter by table_name and row_id and order by detected_at for a row''s history. The data is null with redacted true when the viewer may not read the row.';
+
+-- Counts carry no row data.
 create view sync.conflict_counts
 with (security_invoker = true)
 as
@@ -38,16 +76,6 @@ select c.table_name,
   from sync.conflicts c
  group by 1, 2, 3, 4;
 comment on view sync.conflict_counts is 'Conflicts by table, day (UTC), user and resolution.';
-
-create view sync.conflict_history
-with (security_invoker = true)
-as
-select c.table_name, c.row_id, c.detected_at, c.id as conflict_id, c.resolution, c.fields, c.pending_fields,
-       c.user_id, c.server_user_id, c.base_version, c.server_version, c.client_data, c.base_data,
-       c.resolved_by, c.resolved_at, c.resolution_choice, c.resolution_data
-  from sync.conflicts c;
-comment on view sync.conflict_history is
-  'Every conflict of every row; filter by table_name and row_id and order by detected_at for a row''s history.';
 
 grant select on sync.open_conflicts, sync.conflict_counts, sync.conflict_history to authenticated, service_role;
 

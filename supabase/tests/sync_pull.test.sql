@@ -2,7 +2,7 @@
 -- probe public.sync_health(). Request-level problems raise SYRQ1 (400 invalid_request), SYCR1
 -- (400 invalid_cursor), SYPR1 (426) or SYAU1 (401); a pull returns only what the caller may see.
 begin;
-select plan(43);
+select plan(46);
 
 
 -- Pulls until has_more is false, one row per page.
@@ -176,6 +176,27 @@ select is(
 );
 select tests.clear_authentication();
 update sync.settings set default_pull_limit = 500, max_pull_limit = 2000;
+
+-- A page is bounded by bytes as well: sync.settings.max_pull_bytes (4 MiB), the DBA's setting.
+select is((select max_pull_bytes from sync.limits()), 4194304, 'a page holds at most 4 MiB of changes by default');
+update sync.settings set max_pull_bytes = 1024;
+select tests.authenticate_as('rm1.jakarta@crm.test');
+insert into pulled select 'bytes', p.page, p.answer
+  from tests.pull_pages('{"protocol": 2, "cursor": null, "tables": ["customers"], "limit": 1000}') p;
+select is_empty(
+  $$ select p.page from pulled p
+      where p.name = 'bytes' and jsonb_array_length(p.answer -> 'changes') > 1
+        and (select sum(octet_length(c::text)) from jsonb_array_elements(p.answer -> 'changes') c) > 1024 $$,
+  'with max_pull_bytes 1024 no page of several changes holds more than 1024 bytes of them'
+);
+select is(
+  (select jsonb_build_array(count(distinct c -> 'row' ->> 'id'), max(p.page) > 1)
+     from pulled p, jsonb_array_elements(p.answer -> 'changes') c where p.name = 'bytes'),
+  (select jsonb_build_array(count(*), true) from public.customers where deleted_at is null),
+  'and every page makes progress: all of the caller''s customers arrive, over several pages where the limit alone takes one'
+);
+select tests.clear_authentication();
+update sync.settings set max_pull_bytes = 4194304;
 
 -- Cursors: only this server's, unaltered, for this user.
 select tests.authenticate_as('rm1.jakarta@crm.test');
