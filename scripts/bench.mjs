@@ -472,6 +472,9 @@ async function visibleCount(sql, user) {
       const [{ n }] = await tx.unsafe(`select count(*)::int as n from public.${quoteIdent(table_name)} t where t.deleted_at is null`);
       total += n;
     }
+    // Conflicts are the engine's to read (no client role reads sync.conflicts): as sync_engine,
+    // which row-level security treats as the same user.
+    await tx`select set_config('role', 'sync_engine', true)`;
     const [{ n }] = await tx`
       select count(*)::int as n from sync.conflicts c
        where c.resolution = 'manual_pending' and (c.user_id = ${user.id} or c.server_user_id = ${user.id})`;
@@ -532,6 +535,7 @@ async function rawKeysetPull(sql, user, page, { predicates = null } = {}) {
         ({ x, id } = batch[batch.length - 1]);
       }
     }
+    await tx`select set_config('role', 'sync_engine', true)`;
     const open = await tx`
       select to_jsonb(c) - 'change_xid' as row from sync.conflicts c
        where c.resolution = 'manual_pending' and (c.user_id = ${user.id} or c.server_user_id = ${user.id})`;

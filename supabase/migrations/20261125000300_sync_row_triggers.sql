@@ -26,6 +26,20 @@ $$;
 comment on function sync.session_is_api() is
   'For security definer code: does the session act as an API role (its SET ROLE, else its login role)? The table owner and maintenance jobs do not.';
 
+-- Who reads everything the engine keeps (every conflict, unredacted): a session that acts neither as
+-- a client role nor as the engine: the owner, a maintenance job, service_role (which bypasses
+-- row-level security everywhere else too). Asked where code runs as sync_engine, which RLS otherwise
+-- treats as the caller's claims.
+create function sync.session_reads_all() returns boolean
+language sql stable parallel safe
+set search_path = ''
+as $$
+  select coalesce(nullif(current_setting('role'), 'none'), session_user::text)
+         not in ('anon', 'authenticated', 'authenticator', 'sync_engine')
+$$;
+comment on function sync.session_reads_all() is
+  'Does the session act as neither a client role nor the engine (the owner, a maintenance job, service_role)? Such a session reads every conflict, unredacted, through the review views.';
+
 -- Security definer: it records the change history and the conflict audit, which no client role may
 -- write (or call the functions that write them). So it asks sync.session_is_api() who is writing.
 create function sync.stamp_row() returns trigger

@@ -484,6 +484,10 @@ begin
 
   perform sync.refresh_change_probes();
   perform sync.refresh_bulk_writers();
+  -- The review views name every registered table (they come in a later migration).
+  if to_regprocedure('sync.define_conflict_review_views()') is not null then
+    perform sync.define_conflict_review_views();
+  end if;
 end
 $$;
 comment on function sync.register_table(regclass, text, sync.scope_kind, regclass, text, text, text, sync.conflict_strategy) is

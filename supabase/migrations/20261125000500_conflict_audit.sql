@@ -45,17 +45,21 @@ create index conflicts_open_idx on sync.conflicts (detected_at) where resolution
 create index conflicts_change_xid_id_idx on sync.conflicts (change_xid, id);
 create index conflicts_branch_id_idx on sync.conflicts (branch_id);
 
+-- Read by the engine (the pull, resolve_conflict) and by the review views, which run as the engine
+-- too: a client role reads no conflict directly, since a conflict's data must be withheld once its
+-- row is no longer the reader's to see, which row-level security cannot do column by column.
 alter table sync.conflicts enable row level security;
 revoke all on sync.conflicts from public, anon, authenticated, service_role;
-grant select on sync.conflicts to authenticated, service_role;
+grant select on sync.conflicts to sync_engine;
 
 create policy "reviewers and the users whose edits were involved read conflicts"
-  on sync.conflicts for select to authenticated
+  on sync.conflicts for select to sync_engine
   using (
     (select sync.current_app_role()) = 'admin'
     or user_id = (select auth.uid())
     or server_user_id = (select auth.uid())
     or ((select sync.current_app_role()) = 'bm' and branch_id = (select sync.current_branch_id()))
+    or (select sync.session_reads_all())
   );
 
 -- Strategies: the table's conflict_strategy and merge_fallback live in sync.tables; a column that

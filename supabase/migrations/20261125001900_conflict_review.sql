@@ -1,7 +1,10 @@
 -- The review of conflicts by people: views that put server, client and base values side by side,
 -- counts for the dashboard, a row's history, and resolve_conflict() to settle a pending one.
--- The views are security_invoker: sync.conflicts' policy decides (admins all, a bm their branch's,
--- an rm the ones their edits were in).
+-- The views run as sync_engine, their owner (not security_invoker): no client role reads
+-- sync.conflicts itself, and row-level security applies to the engine by the caller's claims, so
+-- sync.conflicts' policy decides which conflicts a viewer sees (admins all, a bm their branch's, an
+-- rm the ones their edits were in) and the row's own policy whether its data shows. A session that
+-- is neither a client nor the engine (the owner, service_role: sync.session_reads_all) sees all.
 
 -- A conflict shows its row's data (the server, client and base values, the resolution's data) only
 -- to a reviewer who may read the row now, as the pull does: otherwise those are null and `redacted`
@@ -17,7 +20,6 @@ as $do$
 begin
   execute format($v$
     create or replace view sync.open_conflicts
-    with (security_invoker = true)
     as
     select c.id as conflict_id,
            c.table_name,
@@ -36,23 +38,25 @@ begin
            c.detected_at,
            not v.readable as redacted
       from sync.conflicts c
-     cross join lateral (select %1$s as readable) v
+     cross join lateral (select (select sync.session_reads_all()) or %1$s as readable) v
      cross join lateral unnest(case when cardinality(c.pending_fields) > 0 then c.pending_fields else c.fields end) f (field)
      where c.resolution = 'manual_pending'$v$, sync.conflict_row_readable_sql('c'));
 
   execute format($v$
     create or replace view sync.conflict_history
-    with (security_invoker = true)
     as
     select c.table_name, c.row_id, c.detected_at, c.id as conflict_id, c.resolution, c.fields, c.pending_fields,
            c.user_id, c.server_user_id, c.base_version, c.server_version,
            case when v.readable then c.client_data end as client_data,
            case when v.readable then c.base_data end as base_data,
+           case when v.readable then c.server_row end as server_row,
            c.resolved_by, c.resolved_at, c.resolution_choice,
            case when v.readable then c.resolution_data end as resolution_data,
            not v.readable as redacted
       from sync.conflicts c
-     cross join lateral (select %1$s as readable) v$v$, sync.conflict_row_readable_sql('c'));
+     cross join lateral (select (select sync.session_reads_all()) or %1$s as readable) v$v$, sync.conflict_row_readable_sql('c'));
+  alter view sync.open_conflicts owner to sync_engine;
+  alter view sync.conflict_history owner to sync_engine;
 end
 $do$;
 comment on function sync.define_conflict_review_views() is
@@ -66,7 +70,6 @@ comment on view sync.conflict_history is
 
 -- Counts carry no row data.
 create view sync.conflict_counts
-with (security_invoker = true)
 as
 select c.table_name,
        (c.detected_at at time zone 'UTC')::date as day,
@@ -76,6 +79,7 @@ select c.table_name,
   from sync.conflicts c
  group by 1, 2, 3, 4;
 comment on view sync.conflict_counts is 'Conflicts by table, day (UTC), user and resolution.';
+alter view sync.conflict_counts owner to sync_engine;
 
 grant select on sync.open_conflicts, sync.conflict_counts, sync.conflict_history to authenticated, service_role;
 

@@ -16,7 +16,7 @@ revoke execute on function
   sync.register_table(regclass, text, sync.scope_kind, regclass, text, text, text, sync.conflict_strategy),
   sync.refresh_change_probes(), sync.refresh_bulk_writers(),
   sync.shape_problems(regclass, text, text, text), sync.has_leading_index(regclass, text[]),
-  sync.purge_expired(timestamptz)
+  sync.purge_expired(timestamptz), sync.attach_value_checks(regclass)
   from sync_engine;
 
 grant execute on function
@@ -24,7 +24,9 @@ grant execute on function
   sync.current_app_role(), sync.current_branch_id(), sync.valid_assignment(uuid, uuid),
   -- the triggers that run as the writer
   sync.server_columns(), sync.denied_columns(text, text, text[]), sync.assert_may_write(text, text, text[]),
-  sync.is_api_role(), sync.statement_field_rules(text)
+  sync.is_api_role(), sync.statement_field_rules(text),
+  -- the review views (run as sync_engine, but their function calls as the querying role)
+  sync.session_reads_all()
   to authenticated, service_role;
 
 -- The public API runs as the engine.

@@ -1,7 +1,7 @@
 -- The conflict audit keeps both sides of every conflict. Only the database writes it; admins read all
 -- of it, other users the entries about their own edits.
 begin;
-select plan(32);
+select plan(34);
 
 -- Its shape: the incoming op against the server row, and how it was resolved.
 select col_type_is('sync', 'conflicts', c.col, c.typ, format('sync.conflicts.%s is %s', c.col, c.typ))
@@ -65,47 +65,51 @@ select throws_ok(
   '42501', 'permission denied for table conflicts',
   'service_role cannot delete from the conflict audit'
 );
-select set_eq($$ select id from sync.conflicts $$, $$ select id from all_conflicts $$,
-              'service_role reads the whole conflict audit');
+select set_eq($$ select conflict_id from sync.conflict_history $$, $$ select id from all_conflicts $$,
+              'service_role reads the whole conflict audit, through the review views');
+select throws_ok($$ select id from sync.conflicts $$, '42501', 'permission denied for table conflicts',
+                 'service_role reads no conflict from the table itself: the engine and the views do');
 
 select tests.authenticate_as_anon();
 select throws_ok($$ select id from sync.conflicts $$, '42501', 'permission denied for schema sync',
                  'anon cannot read the conflict audit');
 
--- Who reads which entries.
+-- Who reads which entries (through the review views: the table is the engine's).
 select tests.authenticate_as('admin@crm.test');
-select set_eq($$ select id from sync.conflicts $$, $$ select id from all_conflicts $$,
+select set_eq($$ select conflict_id from sync.conflict_history $$, $$ select id from all_conflicts $$,
               'the admin reads every entry');
 
 select tests.authenticate_as('rm1.jakarta@crm.test');
+select throws_ok($$ select id from sync.conflicts $$, '42501', 'permission denied for table conflicts',
+                 'a user reads no conflict from the table itself, only through the views and the pull, which withhold the data of rows they may no longer read');
 select set_eq(
-  $$ select id from sync.conflicts $$,
+  $$ select conflict_id from sync.conflict_history $$,
   $$ values ('00000000-0000-4000-8c00-000000000001'::uuid), ('00000000-0000-4000-8c00-000000000003'::uuid) $$,
   'a user reads the entries where their edit came in or was the server version'
 );
 select results_eq(
-  $$ select client_data, server_row, fields, resolution::text from sync.conflicts
-      where id = '00000000-0000-4000-8c00-000000000001' $$,
+  $$ select client_data, server_row, fields, resolution::text from sync.conflict_history
+      where conflict_id = '00000000-0000-4000-8c00-000000000001' $$,
   $$ values (null::jsonb, '{"phone": "+62 1"}'::jsonb, '{phone}'::text[], 'server_wins') $$,
   'a user reads both sides of an entry about their edit'
 );
 
 select tests.authenticate_as('rm2.jakarta@crm.test');
-select results_eq($$ select id from sync.conflicts $$, $$ values ('00000000-0000-4000-8c00-000000000001'::uuid) $$,
+select results_eq($$ select conflict_id from sync.conflict_history $$, $$ values ('00000000-0000-4000-8c00-000000000001'::uuid) $$,
                   'the author of the server version reads the entry');
 
 select tests.authenticate_as('rm1.surabaya@crm.test');
-select results_eq($$ select id from sync.conflicts $$, $$ values ('00000000-0000-4000-8c00-000000000002'::uuid) $$,
+select results_eq($$ select conflict_id from sync.conflict_history $$, $$ values ('00000000-0000-4000-8c00-000000000002'::uuid) $$,
                   'the author of the incoming edit reads the entry');
 
 select tests.authenticate_as('bm.surabaya@crm.test');
-select is_empty($$ select id from sync.conflicts $$,
+select is_empty($$ select conflict_id from sync.conflict_history $$,
                 'a bm reads no entry they were not involved in, even about their branch''s customers');
 
 select tests.clear_authentication();
 insert into auth.users (email) values ('no.profile@crm.test');
 select tests.authenticate_as('no.profile@crm.test');
-select is_empty($$ select id from sync.conflicts $$, 'a user without a profile reads no entry');
+select is_empty($$ select conflict_id from sync.conflict_history $$, 'a user without a profile reads no entry');
 
 select * from finish();
 rollback;

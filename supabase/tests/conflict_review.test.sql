@@ -46,7 +46,7 @@ select is((select count(*)::int from sync.open_conflicts where row_id in (select
 select tests.authenticate_as('admin@crm.test');
 select is((select sum(conflicts)::int from sync.conflict_counts
             where table_name = 'pipelines' and resolution = 'manual_pending' and user_id = tests.user_id('rm1.jakarta@crm.test')),
-          (select count(*)::int from sync.conflicts
+          (select count(*)::int from sync.conflict_history
             where table_name = 'pipelines' and resolution = 'manual_pending' and user_id = tests.user_id('rm1.jakarta@crm.test')),
           'conflict_counts counts by table, day, user and resolution');
 select is((select count(*)::int from sync.conflict_history where table_name = 'pipelines' and row_id = 'c2000000-0000-4000-8000-000000000001'), 1,
@@ -86,11 +86,11 @@ select results_eq(
   $$ values (4::bigint, 'bigger fleet'::text) $$,
   'client: as a new version through the normal triggers, keeping the merged fields');
 select results_eq(
-  $$ select resolution::text, resolved_by, resolution_choice from sync.conflicts
-      where id = (select id from pending where row_id = 'c2000000-0000-4000-8000-000000000001') $$,
+  $$ select resolution::text, resolved_by, resolution_choice from sync.conflict_history
+      where conflict_id = (select id from pending where row_id = 'c2000000-0000-4000-8000-000000000001') $$,
   $$ values ('manual_resolved'::text, tests.user_id('bm.jakarta@crm.test'), 'client'::text) $$,
   'the conflict records who resolved it and how');
-select isnt((select resolved_at from sync.conflicts where id = (select id from pending where row_id = 'c2000000-0000-4000-8000-000000000001')), null,
+select isnt((select resolved_at from sync.conflict_history where conflict_id = (select id from pending where row_id = 'c2000000-0000-4000-8000-000000000001')), null,
             'and when');
 select throws_ok(
   format('select public.resolve_conflict(%L, %L)', (select id from pending where row_id = 'c2000000-0000-4000-8000-000000000001'), 'server'),
@@ -122,11 +122,11 @@ select tests.authenticate_as('rm1.jakarta@crm.test');
 update public.pipelines set stage = 'won', version = 4 where id = 'c2000000-0000-4000-8000-000000000001';
 select tests.authenticate_as('admin@crm.test');
 select is(
-  public.resolve_conflict((select id from sync.conflicts where row_id = 'c2000000-0000-4000-8000-000000000002' and resolution = 'manual_pending'),
+  public.resolve_conflict((select conflict_id from sync.open_conflicts where row_id = 'c2000000-0000-4000-8000-000000000002' limit 1),
                           'custom', '{"potential_value": 180}') -> 'row' ->> 'potential_value',
   '180.00', 'custom: the reviewer''s value is applied');
 select is(
-  public.resolve_conflict((select id from sync.conflicts where row_id = 'c2000000-0000-4000-8000-000000000001' and resolution = 'manual_pending'),
+  public.resolve_conflict((select conflict_id from sync.open_conflicts where row_id = 'c2000000-0000-4000-8000-000000000001' limit 1),
                           'server') -> 'row' ->> 'stage',
   'proposal', 'server: the server value stays');
 select is((select version from public.pipelines where id = 'c2000000-0000-4000-8000-000000000001'), 5::bigint,

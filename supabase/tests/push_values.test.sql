@@ -253,13 +253,13 @@ select tests.authenticate_as('rm1.jakarta@crm.test');
 update public.pipelines set potential_value = 175, version = 1 where id = 'c8000000-0000-4000-8000-000000000001';
 select tests.authenticate_as('bm.jakarta@crm.test');
 select throws_ok(
-  $$ select public.resolve_conflict((select id from sync.conflicts where row_id = 'c8000000-0000-4000-8000-000000000001'),
+  $$ select public.resolve_conflict((select conflict_id from sync.conflict_history where row_id = 'c8000000-0000-4000-8000-000000000001'),
                                     'custom', '{"potential_value": 160.125}') $$,
   '22023', 'pipelines.potential_value: has more decimal places than the column keeps (2)',
   'a custom resolution with more decimals than the column keeps is refused'
 );
 select throws_ok(
-  $$ select public.resolve_conflict((select id from sync.conflicts where row_id = 'c8000000-0000-4000-8000-000000000001'),
+  $$ select public.resolve_conflict((select conflict_id from sync.conflict_history where row_id = 'c8000000-0000-4000-8000-000000000001'),
                                     'custom', '{"potential_value": "NaN"}') $$,
   '22023', 'pipelines.potential_value: expected a finite number: a JSON number or a string of decimal digits',
   'a custom resolution with NaN is refused'

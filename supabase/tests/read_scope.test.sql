@@ -145,16 +145,16 @@ values ('00000000-0000-4000-8c00-000000000001', 'customers', '00000000-0000-4000
         tests.user_id('rm1.jakarta@crm.test'), tests.user_id('rm2.jakarta@crm.test'), 2, '{}', 'server_wins');
 
 select tests.authenticate_as('admin@crm.test');
-select results_eq($$ select id from sync.conflicts $$, $$ values ('00000000-0000-4000-8c00-000000000001'::uuid) $$,
+select results_eq($$ select conflict_id from sync.conflict_history $$, $$ values ('00000000-0000-4000-8c00-000000000001'::uuid) $$,
                   'the admin reads the conflict');
 select tests.authenticate_as('rm1.jakarta@crm.test');
-select results_eq($$ select id from sync.conflicts $$, $$ values ('00000000-0000-4000-8c00-000000000001'::uuid) $$,
+select results_eq($$ select conflict_id from sync.conflict_history $$, $$ values ('00000000-0000-4000-8c00-000000000001'::uuid) $$,
                   'the author of the incoming edit reads the conflict');
 select tests.authenticate_as('rm2.jakarta@crm.test');
-select results_eq($$ select id from sync.conflicts $$, $$ values ('00000000-0000-4000-8c00-000000000001'::uuid) $$,
+select results_eq($$ select conflict_id from sync.conflict_history $$, $$ values ('00000000-0000-4000-8c00-000000000001'::uuid) $$,
                   'the author of the server version reads the conflict');
 select tests.authenticate_as('bm.jakarta@crm.test');
-select is_empty($$ select id from sync.conflicts $$, 'a bm not involved does not read the conflict');
+select is_empty($$ select conflict_id from sync.conflict_history $$, 'a bm not involved does not read the conflict');
 
 -- A member of staff whose profile is deleted reads nothing any more.
 select tests.clear_authentication();

@@ -66,7 +66,11 @@ select is_empty(
       where n.nspname = 'sync' and c.relkind = 'v'
         and not coalesce(c.reloptions @> array['security_invoker=true'], false)
         -- the pull's change marks: transaction ids only, of the caller's own writes (change_probes.test.sql)
-        and c.oid not in ('sync.scope_change_marks'::regclass, 'sync.own_write_marks'::regclass) $$,
+        and c.oid not in ('sync.scope_change_marks'::regclass, 'sync.own_write_marks'::regclass)
+        -- the review views run as sync_engine, which row-level security treats as the caller
+        -- (conflict_redaction.test.ts), so that no client role needs to read sync.conflicts itself
+        and not (c.oid in ('sync.open_conflicts'::regclass, 'sync.conflict_history'::regclass, 'sync.conflict_counts'::regclass)
+                 and pg_get_userbyid(c.relowner) = 'sync_engine') $$,
   'the review views run as the caller too, so sync.conflicts'' policy applies');
 
 -- anon reads nothing anywhere, whatever the default grants.

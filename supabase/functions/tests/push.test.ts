@@ -297,13 +297,13 @@ test("a conflict response reaches the pull of both devices' users through the au
   for (const user of [users.rm1Jakarta, users.bmJakarta]) {
     const rows = await sql.begin(async (tx) => {
       await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify({ sub: user.id, role: "authenticated" })}, true)`;
-      return await tx`select id from sync.conflicts where id = ${conflictId}`;
+      return await tx`select conflict_id from sync.conflict_history where conflict_id = ${conflictId}`;
     });
     assert.equal(rows.length, 1, `${user.email} reads the conflict`);
   }
   const other = await sql.begin(async (tx) => {
     await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify({ sub: users.rm2Jakarta.id, role: "authenticated" })}, true)`;
-    return await tx`select id from sync.conflicts where id = ${conflictId}`;
+    return await tx`select conflict_id from sync.conflict_history where conflict_id = ${conflictId}`;
   });
   assert.equal(other.length, 0, "an uninvolved rm does not");
 });
