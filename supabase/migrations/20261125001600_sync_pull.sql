@@ -312,6 +312,21 @@ $$;
 comment on function sync.unlisted_descendants(text, uuid, xid8, text[], integer, uuid, integer) is
   'Rows below a row whose scope changed that the change''s transaction did not list (added concurrently, or since), in (sync_order, id) order after a position.';
 
+-- The one rule of what fits on a pull page, for every phase that adds changes one at a time: fewer
+-- changes than the room left, and the bytes within the bound, except that a change always fits on
+-- an empty page (a row larger than the bound travels alone, so a page always makes progress).
+-- p_rows and p_bytes are what the phase has added; p_page_empty says nothing came before it.
+create function sync.fits_on_page(p_rows integer, p_room integer, p_bytes bigint, p_size integer, p_max_bytes bigint,
+                                  p_page_empty boolean) returns boolean
+language sql immutable parallel safe
+as $$
+  select p_rows operator(pg_catalog.<) p_room
+     and ((p_rows operator(pg_catalog.=) 0 and p_page_empty)
+          or p_bytes operator(pg_catalog.+) p_size operator(pg_catalog.<=) p_max_bytes)
+$$;
+comment on function sync.fits_on_page(integer, integer, bigint, integer, bigint, boolean) is
+  'Does one more change of p_size bytes fit on a pull page that holds p_rows changes (p_bytes bytes) of this phase, with p_room changes and p_max_bytes bytes allowed? A change always fits on an empty page.';
+
 -- The changes for the unlisted rows below an entry's row (p_kind 'evict': those the caller no longer
 -- sees; 'upsert': those they now see, as they see them), after a position, within the room a page has
 -- left (but at least one change when p_first). more: the rows did not all fit.
@@ -351,7 +366,7 @@ begin
       end;
       if v_change is not null then
         v_size := octet_length(v_change::text);
-        if row_count >= p_room or ((row_count > 0 or not p_first) and bytes + v_size > p_bytes) then
+        if not sync.fits_on_page(row_count, p_room, bytes, v_size, p_bytes, p_first) then
           more := true;
           exit batches;
         end if;
@@ -569,7 +584,7 @@ begin
           using v_lo, v_hi, v_after_xid, v_after_id, v_limit - v_count + 1
         loop
           v_size := octet_length(v_row.change::text);
-          if v_count >= v_limit or (v_count > 0 and v_bytes + v_size > v_max_bytes) then
+          if not sync.fits_on_page(v_count, v_limit, v_bytes, v_size, v_max_bytes, true) then
             v_more := true;
             exit;
           end if;
@@ -629,7 +644,7 @@ begin
         if jsonb_array_length(v_entry.changes) > 0 then
           v_change := (v_entry.changes -> 0)::json;
           v_size := octet_length(v_change::text);
-          if v_count >= v_limit or (v_count > 0 and v_bytes + v_size > v_max_bytes) then
+          if not sync.fits_on_page(v_count, v_limit, v_bytes, v_size, v_max_bytes, true) then
             v_has_more := true;
             v_next := jsonb_build_object('ph', 'scope', 'sx', v_last_entry_xid::text, 'si', v_last_entry_id);
             exit entries;
