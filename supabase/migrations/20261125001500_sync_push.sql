@@ -417,6 +417,40 @@ begin
 end
 $$;
 
+-- A duplicate repeats its op's first outcome, but with the row as it is now, as the caller may see
+-- it, and with no row once they may not: the row of the first answer may be older than what the
+-- device has pulled since, or a row it has since been told to evict, and a device that applied it
+-- would go back in time for good (its cursor is already past the changes that came after). As the
+-- caller: the engine's own reads are under the caller's row-level security.
+create function sync.with_current_rows(p_ops jsonb, p_earlier jsonb) returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_tables text[];
+  v_ids uuid[];
+  v_now jsonb;
+begin
+  select array_agg(o ->> 'table'), array_agg((o ->> 'id')::uuid) into v_tables, v_ids
+    from jsonb_array_elements(p_ops) o
+   where p_earlier -> lower(o ->> 'op_id') ->> 'status' = 'duplicate' and sync.is_uuid(o -> 'id');
+  if v_tables is null then
+    return p_earlier;
+  end if;
+  v_now := sync.rows_by_key(v_tables, v_ids, 'row');
+  return p_earlier || coalesce((
+    select jsonb_object_agg(lower(o ->> 'op_id'),
+             ((p_earlier -> lower(o ->> 'op_id')) - 'row')
+             || case when v_now ? ((o ->> 'table') || '/' || lower(o ->> 'id'))
+                     then jsonb_build_object('row', (v_now -> ((o ->> 'table') || '/' || lower(o ->> 'id'))) - 'change_xid')
+                     else '{}' end)
+      from jsonb_array_elements(p_ops) o
+     where p_earlier -> lower(o ->> 'op_id') ->> 'status' = 'duplicate' and sync.is_uuid(o -> 'id')), '{}');
+end
+$$;
+comment on function sync.with_current_rows(jsonb, jsonb) is
+  'The earlier outcomes of a push''s ops, each duplicate with the row as the caller sees it now (none when they may not see it).';
+
 -- The bulk engine: the common batch (new rows, edits based on the current version, deletes) applied
 -- with a few statements per table instead of several per op. It writes the rows whose ops' outcome
 -- cannot depend on the order of the ops or on a conflict: updates and deletes are based on the
@@ -739,6 +773,9 @@ begin
   v_client_id := (v_request ->> 'client_id')::uuid;
 
   v_earlier := sync.claim_ops(v_request -> 'ops');
+  if v_earlier <> '{}' then
+    v_earlier := sync.with_current_rows(v_request -> 'ops', v_earlier);
+  end if;
 
   -- The bulk engine first. Otherwise, optimistically all ops in one subtransaction; only when a
   -- statement fails are they re-run with one subtransaction each (many subtransactions overflow the
