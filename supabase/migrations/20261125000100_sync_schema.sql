@@ -89,7 +89,7 @@ create index field_rules_table_name_idx on sync.field_rules (table_name);
 -- The columns every syncable table carries and that only the database writes.
 create function sync.server_columns() returns text[]
 language sql immutable parallel safe
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select array['id', 'version', 'created_at', 'updated_at', 'created_by', 'updated_by', 'deleted_at', 'change_xid']
 $$;

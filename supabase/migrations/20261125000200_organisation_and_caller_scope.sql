@@ -48,7 +48,7 @@ create index profiles_updated_by_change_xid_idx on public.profiles (updated_by, 
 create function sync.current_app_role() returns text
 language plpgsql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_uid uuid := auth.uid();
@@ -64,7 +64,7 @@ comment on function sync.current_app_role() is
 create function sync.current_branch_id() returns uuid
 language plpgsql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_uid uuid := auth.uid();
@@ -103,7 +103,7 @@ comment on function sync.in_branch(uuid) is 'Row scope of branch tables: admin s
 create function sync.valid_assignment(p_owner uuid, p_branch uuid) returns boolean
 language plpgsql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   return p_owner is null
@@ -125,7 +125,7 @@ grant execute on function sync.current_app_role(), sync.current_branch_id(), syn
 create function sync.staff_left_auth() returns trigger
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   update public.profiles set deleted_at = now() where id = old.id and deleted_at is null;

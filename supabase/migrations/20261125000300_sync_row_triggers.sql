@@ -5,7 +5,7 @@
 -- not among them: they may hard-delete (retention purge) and are not bound by field rules.
 create function sync.is_api_role() returns boolean
 language sql stable parallel safe
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select current_user in ('anon', 'authenticated', 'service_role', 'sync_engine')
 $$;
@@ -18,7 +18,7 @@ comment on function sync.is_api_role() is
 -- so no client passes for the owner this way.
 create function sync.session_is_api() returns boolean
 language sql stable parallel safe
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select coalesce(nullif(current_setting('role'), 'none'), session_user::text)
          in ('anon', 'authenticated', 'service_role', 'authenticator', 'sync_engine')
@@ -32,7 +32,7 @@ comment on function sync.session_is_api() is
 -- treats as the caller's claims.
 create function sync.session_reads_all() returns boolean
 language sql stable parallel safe
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select coalesce(nullif(current_setting('role'), 'none'), session_user::text)
          not in ('anon', 'authenticated', 'authenticator', 'sync_engine')
@@ -45,7 +45,7 @@ comment on function sync.session_reads_all() is
 create function sync.stamp_row() returns trigger
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := clock_timestamp();
@@ -151,7 +151,7 @@ $$;
 
 create function sync.tombstone_on_delete() returns trigger
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if not sync.is_api_role() then
@@ -175,7 +175,7 @@ comment on function sync.tombstone_on_delete() is
 -- parent the writer may not see is row-level security's to refuse, not this trigger's to reveal.
 create function sync.refuse_deleted_parents() returns trigger
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_reg sync.tables;
@@ -210,7 +210,7 @@ comment on function sync.refuse_deleted_parents() is
 -- PL/pgSQL, to keep its plan: it runs once per table of every write (see sync.current_app_role).
 create function sync.denied_columns(p_role text, p_table text, p_columns text[]) returns text[]
 language plpgsql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   return (
@@ -228,7 +228,7 @@ $$;
 -- Raises 42501 naming role, table and column when p_role may not write one of p_columns.
 create function sync.assert_may_write(p_role text, p_table text, p_columns text[]) returns void
 language plpgsql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_denied text[];
@@ -271,7 +271,7 @@ revoke all on sync.statement_rules_cache from public, anon, authenticated, servi
 create function sync.field_rules_for_statement() returns trigger
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_role text;
@@ -314,7 +314,7 @@ comment on function sync.field_rules_for_statement() is
 create function sync.statement_field_rules(p_table text) returns jsonb
 language plpgsql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_rules jsonb;
@@ -330,7 +330,7 @@ comment on function sync.statement_field_rules(text) is
 
 create function sync.enforce_field_rules() returns trigger
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_new jsonb;

@@ -28,7 +28,7 @@ revoke all on sync.scope_changes from public, anon, authenticated, service_role;
 create function sync.root_scope(p_table text, p_id uuid, out scope sync.scope_kind, out owner_id uuid, out branch_id uuid)
 language plpgsql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_reg sync.tables;
@@ -62,7 +62,7 @@ $$;
 create function sync.record_scope_change() returns trigger
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_reg sync.tables;
@@ -113,7 +113,7 @@ comment on function sync.record_scope_change() is
 create function sync.descendants(p_table text, p_id uuid) returns table (table_name text, id uuid)
 language plpgsql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_child sync.tables;

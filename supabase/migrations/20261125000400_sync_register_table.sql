@@ -10,7 +10,7 @@ create function sync.shape_problems(
   p_branch_column text default null
 ) returns setof text
 language plpgsql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_col record;
@@ -61,7 +61,7 @@ $$;
 
 create function sync.has_leading_index(p_table regclass, p_columns text[]) returns boolean
 language sql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select exists (
     select 1
@@ -91,7 +91,7 @@ create function sync.scope_condition(
   p_role_sql text, p_branch_sql text, p_uid_sql text
 ) returns text
 language sql immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select case p_scope
     when 'owned' then format(
@@ -110,7 +110,7 @@ $$;
 -- for every page, where the cursor index with RLS reads them in order.
 create function sync.caller_scope_condition(p_table text, p_alias text) returns text
 language plpgsql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_reg sync.tables;
@@ -143,7 +143,7 @@ grant select on sync.scope_change_marks to sync_engine;
 
 create function sync.refresh_change_probes() returns void
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_window constant text := 'sync.changed_between(t.change_xid, p_lo, p_hi)';
@@ -207,7 +207,7 @@ begin
   execute format($f$
 create or replace function sync.visible_changes_exist(p_lo pg_snapshot, p_hi pg_snapshot, p_tables text[]) returns boolean
 language plpgsql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 -- Planned for each window: a generic plan, not knowing how narrow the window is, may look for the
 -- first changed row by reading a whole table, which finds none in the common, empty, case.
 set plan_cache_mode = force_custom_plan
@@ -233,7 +233,7 @@ revoke all on function sync.refresh_change_probes() from public;
 -- (a generated column, an identity column that is always generated).
 create function sync.client_columns(p_table text) returns text[]
 language sql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select coalesce(array_agg(a.attname::text order by a.attnum), '{}')
     from pg_catalog.pg_attribute a
@@ -260,7 +260,7 @@ grant execute on function sync.client_columns(text) to authenticated, service_ro
 -- the per-op engine applies the batch until sync.register_table is run again.
 create function sync.refresh_bulk_writers() returns void
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_table record;
@@ -335,7 +335,7 @@ create or replace function sync.bulk_write(
   p_versions bigint[] default null, p_deletes boolean[] default null, p_uid uuid default null,
   out o_written integer, out o_ords integer[], out o_results jsonb[])
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $body$
 #variable_conflict use_column
 begin%s
@@ -363,7 +363,7 @@ create function sync.register_table(
   p_conflict_strategy sync.conflict_strategy default 'client_wins'
 ) returns void
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_schema text;

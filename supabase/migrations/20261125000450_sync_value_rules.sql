@@ -100,7 +100,7 @@ comment on function sync.value_fault(text, integer, integer, jsonb) is
 -- view's expressions, which it reads several times, it is not inlined but planned at every call.
 create function sync.value_faults(p_table text, p_data jsonb) returns table (column_name text, message text)
 language plpgsql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   return query
@@ -120,7 +120,7 @@ comment on function sync.value_faults(text, jsonb) is
 -- the rows already there: a table holding a poison value is not registered until it is corrected.
 create function sync.attach_value_checks(p_table regclass) returns void
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_rule record;

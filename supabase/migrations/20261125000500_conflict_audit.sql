@@ -96,7 +96,7 @@ revoke all on sync.row_versions from public, anon, authenticated, service_role;
 create function sync.log_version(p_table text, p_row_id uuid, p_version bigint, p_columns text[]) returns void
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   insert into sync.row_versions (table_name, row_id, version, changed_columns, changed_by)
@@ -112,7 +112,7 @@ create function sync.insert_conflict(
 ) returns uuid
 language sql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   insert into sync.conflicts (table_name, row_id, op_id, user_id, client_id, server_user_id, base_version,
                               server_version, client_data, base_data, server_row, fields, pending_fields,
@@ -131,7 +131,7 @@ $$;
 create function sync.resolve_stale_update(p_table text, p_old jsonb, p_new jsonb, p_expected bigint) returns jsonb
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_reg sync.tables;
@@ -225,7 +225,7 @@ comment on function sync.resolve_stale_update(text, jsonb, jsonb, bigint) is
 create function sync.record_overwrite(p_table text, p_old jsonb, p_new jsonb) returns void
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_client text[];

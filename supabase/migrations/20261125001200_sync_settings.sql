@@ -27,7 +27,7 @@ revoke all on sync.settings from public, anon, authenticated, service_role;
 -- the planner, so a query that called it in a branch no row takes raised while being planned.
 create function sync.request_error(p_code text, p_message text, p_details jsonb default null) returns void
 language plpgsql volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   raise exception using
@@ -52,7 +52,7 @@ create function sync.limits(out max_push_ops integer, out default_pull_limit int
                             out schema_epoch integer, out purged_through_xid xid8, out max_pull_bytes integer)
 language sql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select s.max_push_ops, s.default_pull_limit, s.max_pull_limit, s.schema_epoch, s.purged_through_xid, s.max_pull_bytes
     from sync.settings s

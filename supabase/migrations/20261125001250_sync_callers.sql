@@ -17,7 +17,7 @@
 create function sync.require_staff(p_request text) returns void
 language plpgsql volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_uid uuid := auth.uid();

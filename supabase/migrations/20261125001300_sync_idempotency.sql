@@ -41,7 +41,7 @@ comment on function sync.op_digest(jsonb) is
 -- gets the same answer; a new op needs a new op_id.
 create function sync.op_id_reused(p_op jsonb) returns jsonb
 language sql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select jsonb_build_object(
     'op_id', p_op ->> 'op_id', 'status', 'rejected', 'code', 'op_id_reused', 'retryable', false,
@@ -61,7 +61,7 @@ comment on function sync.op_id_reused(jsonb) is
 create function sync.claim_ops(p_ops jsonb) returns jsonb
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_uid uuid := auth.uid();
@@ -102,7 +102,7 @@ comment on function sync.claim_ops(jsonb) is
 create function sync.record_outcomes(p_client_id uuid, p_ops jsonb, p_results jsonb[]) returns void
 language sql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   insert into sync.applied_ops (user_id, op_id, client_id, table_name, row_id, outcome, op_digest)
   select (select auth.uid()), (r.result ->> 'op_id')::uuid, p_client_id, o.op ->> 'table', (o.op ->> 'id')::uuid, r.result,

@@ -21,7 +21,7 @@ $$;
 -- camelCase -> snake_case, as the mobile app's payload keys map to columns.
 create function sync.snake_case(p_name text) returns text
 language sql immutable parallel safe
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select lower(regexp_replace(p_name, '([a-z0-9])([A-Z])', '\1_\2', 'g'))
 $$;
@@ -37,7 +37,7 @@ $$;
 -- another user's change.
 create function sync.legacy_items_to_ops(p_client_id text, p_items jsonb) returns jsonb
 language sql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select coalesce(jsonb_agg(
     jsonb_build_object(
@@ -70,7 +70,7 @@ $$;
 -- raise SYRQ1 (invalid_request, details: [{path, message}]), SYPR1 or SYLM1.
 create function sync.normalize_push(p_payload jsonb) returns jsonb
 language plpgsql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_limits record := sync.limits();

@@ -7,7 +7,7 @@
 create function sync.row_exists(p_table text, p_id uuid) returns boolean
 language plpgsql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_exists boolean;
@@ -58,7 +58,7 @@ $$;
 -- The parent row a child op points at must exist, be visible and be live.
 create function sync.check_parent(p_op jsonb, p_reg sync.tables, p_parent_id text) returns jsonb
 language plpgsql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_parent jsonb;
@@ -98,7 +98,7 @@ $$;
 -- and timestamps from 1900 to 2200).
 create function sync.refused_value(p_op jsonb, p_table text, p_data jsonb) returns jsonb
 language plpgsql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_field text;
@@ -127,7 +127,7 @@ comment on function sync.refused_value(jsonb, text, jsonb) is
 -- Applies one op. Returns its result; raises when a statement fails (the caller maps the error).
 create function sync.apply_op(p_op jsonb, p_client_id uuid) returns jsonb
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_uid uuid := auth.uid();
@@ -277,7 +277,7 @@ $$;
 create function sync.op_failure(p_op jsonb, p_sqlstate text, p_message text, p_column text, p_constraint text, p_table text)
 returns jsonb
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_field text := nullif(p_column, '');
@@ -325,7 +325,7 @@ $$;
 -- cannot undo another's; without, a failing statement raises (apply_push then retries isolated).
 create function sync.run_ops(p_ops jsonb, p_earlier jsonb, p_client_id uuid, p_isolate boolean) returns jsonb[]
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_op jsonb;
@@ -393,7 +393,7 @@ $$;
 -- them.
 create function sync.rows_by_key(p_tables text[], p_ids uuid[], p_what text) returns jsonb
 language plpgsql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_sql text;
@@ -424,7 +424,7 @@ $$;
 -- caller: the engine's own reads are under the caller's row-level security.
 create function sync.with_current_rows(p_ops jsonb, p_earlier jsonb) returns jsonb
 language plpgsql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_tables text[];
@@ -487,7 +487,7 @@ comment on type sync.bulk_op is 'One op of a push as the bulk engine plans it (s
 -- statement fails; the caller runs it in a subtransaction and falls back to the per-op engine.
 create function sync.apply_ops_in_bulk(p_ops jsonb, p_earlier jsonb, p_client_id uuid default null) returns jsonb[]
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_uid uuid := auth.uid();
@@ -751,7 +751,7 @@ comment on function sync.apply_ops_in_bulk(jsonb, jsonb, uuid) is
 
 create function sync.apply_push(p_payload jsonb) returns jsonb
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 -- The row-set estimates of jsonb and array functions are guesses far above a batch's size, so
 -- the JIT would compile (tens of milliseconds per statement) what runs in one: a push is OLTP work.
 set jit = off
@@ -810,7 +810,7 @@ comment on function sync.apply_push(jsonb) is
 create function public.sync_push(payload jsonb) returns jsonb
 language sql
 security invoker
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select sync.apply_push(payload)
 $$;

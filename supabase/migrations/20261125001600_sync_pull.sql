@@ -11,14 +11,14 @@
 -- Cursor = base64url(json) "." base64url(hmac-sha256(json, settings.cursor_secret)).
 create function sync.b64url(p_bytes bytea) returns text
 language sql immutable parallel safe
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select rtrim(translate(encode(p_bytes, 'base64'), E'+/\n', '-_'), '=')
 $$;
 
 create function sync.b64url_decode(p_text text) returns bytea
 language sql immutable parallel safe
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select decode(rpad(translate(p_text, '-_', '+/'), (length(p_text) + 3) / 4 * 4, '='), 'base64')
 $$;
@@ -26,7 +26,7 @@ $$;
 create function sync.sign_cursor(p_state jsonb) returns text
 language sql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select sync.b64url(convert_to(p_state::text, 'UTF8')) || '.' ||
          sync.b64url(extensions.hmac(convert_to(p_state::text, 'UTF8'), s.cursor_secret, 'sha256'))
@@ -37,7 +37,7 @@ $$;
 create function sync.read_cursor(p_cursor text) returns jsonb
 language plpgsql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_parts text[] := string_to_array(p_cursor, '.');
@@ -72,7 +72,7 @@ $$;
 -- (json_build_object takes at most 50 pairs; a wider table goes through jsonb).
 create function sync.row_json_expression(p_table text) returns text
 language sql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select case when count(*) <= 50
               then format('json_build_object(%s)', string_agg(format('%L, t.%I', a.attname, a.attname), ', ' order by a.attnum))
@@ -88,7 +88,7 @@ $$;
 -- unknown table reads as not readable.
 create function sync.conflict_row_readable_sql(p_alias text) returns text
 language sql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select coalesce(format('case %1$s.table_name %2$s else false end', quote_ident(p_alias),
                          string_agg(format('when %L then exists (select 1 from public.%I r where r.id = %s.row_id)',
@@ -104,7 +104,7 @@ comment on function sync.conflict_row_readable_sql(text) is
 -- true. Its ids, table, fields and resolution always stay: the user was involved and may know that.
 create function sync.conflict_json_expression(p_alias text) returns text
 language sql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select format(
     'case when %2$s then (to_jsonb(%1$s) - ''change_xid'') || ''{"redacted": false}''
@@ -131,7 +131,7 @@ create function sync.changed_page(
   out changes json[], out row_count integer, out last_xid xid8, out last_id uuid, out bytes bigint, out more boolean
 )
 language plpgsql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_after_xid xid8 := p_after_xid;
@@ -207,7 +207,7 @@ create function sync.own_writes(p_table text, p_lo pg_snapshot, p_hi pg_snapshot
 returns table (change_xid xid8, id uuid)
 language plpgsql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 -- The window is read through the (updated_by, change_xid) index that registration requires, so the
 -- cost follows the caller's own writes: through the change_xid index it followed everything everyone
 -- wrote in the window (half a second for a window holding a million rows written by others). A
@@ -239,7 +239,7 @@ comment on function sync.own_writes(text, pg_snapshot, pg_snapshot, xid8, uuid) 
 create function sync.scope_change_entries(p_lo pg_snapshot, p_hi pg_snapshot, p_after_xid xid8, p_after_id bigint, p_tables text[], p_limit integer)
 returns table (change_xid xid8, entry_id bigint, changes jsonb, expand text, entry_table text, entry_row uuid)
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_entry record;
@@ -297,7 +297,7 @@ create function sync.unlisted_descendants(p_table text, p_id uuid, p_change_xid 
 returns table (table_name text, sync_order integer, id uuid)
 language sql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select d.table_name, r.sync_order, d.id
     from sync.descendants(p_table, p_id) d
@@ -335,7 +335,7 @@ create function sync.scope_expansion(p_kind text, p_table text, p_id uuid, p_cha
                                      out changes json[], out row_count integer, out bytes bigint,
                                      out last_order integer, out last_id uuid, out more boolean)
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_batch integer := greatest(4 * p_room, 16);
@@ -389,7 +389,7 @@ create function sync.scope_changes_in(p_lo pg_snapshot, p_hi pg_snapshot, p_afte
 returns setof sync.scope_changes
 language sql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select s.* from sync.scope_changes s
    where sync.changed_between(s.change_xid, p_lo, p_hi)
@@ -404,7 +404,7 @@ $$;
 
 create function sync.pull(p_payload jsonb) returns json
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 -- The row-set estimates of jsonb and array functions are guesses far above a request's size, so
 -- the JIT would compile (tens of milliseconds) what runs in one: a request is OLTP work.
 set jit = off
@@ -694,7 +694,7 @@ comment on function sync.pull(jsonb) is
 create function public.sync_pull(payload jsonb) returns json
 language sql
 security invoker
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select sync.pull(payload)
 $$;

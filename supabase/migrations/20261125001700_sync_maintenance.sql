@@ -5,7 +5,7 @@
 create function sync.purge_expired(p_now timestamptz default now()) returns jsonb
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_settings sync.settings;
@@ -82,7 +82,7 @@ grant execute on function sync.purge_expired(timestamptz) to service_role;
 -- cannot pass it: a session left idle in a transaction shows up here first.
 create function sync.health() returns jsonb
 language sql stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select jsonb_build_object(
     'status', 'ok',
@@ -100,7 +100,7 @@ $$;
 create function public.sync_health() returns jsonb
 language sql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select sync.health()
 $$;

@@ -15,7 +15,7 @@
 -- again (until then, that table's conflicts show as redacted; a test holds the views to the registry).
 create function sync.define_conflict_review_views() returns void
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $do$
 begin
   execute format($v$
@@ -87,7 +87,7 @@ grant select on sync.open_conflicts, sync.conflict_counts, sync.conflict_history
 create function sync.mark_conflict_resolved(p_id uuid, p_choice text, p_data jsonb) returns jsonb
 language sql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   update sync.conflicts c
      set resolution = 'manual_resolved', resolved_by = auth.uid(), resolved_at = clock_timestamp(),
@@ -98,7 +98,7 @@ $$;
 
 create function sync.resolve_conflict(p_conflict_id uuid, p_choice text, p_data jsonb default null) returns jsonb
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_conflict sync.conflicts;
@@ -189,7 +189,7 @@ comment on function sync.resolve_conflict(uuid, text, jsonb) is
 create function public.resolve_conflict(conflict_id uuid, choice text, data jsonb default null) returns jsonb
 language sql
 security invoker
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select sync.resolve_conflict(conflict_id, choice, data)
 $$;

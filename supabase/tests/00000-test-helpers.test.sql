@@ -12,7 +12,7 @@ grant usage on schema tests to anon, authenticated, service_role;
 create or replace function tests.user_id(p_email text) returns uuid
 language sql stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select u.id from auth.users u where lower(u.email) = lower(p_email)
 $$;
@@ -79,7 +79,7 @@ $$;
 create or replace function tests.create_staff(p_email text, p_role text, p_branch_code text) returns uuid
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_id uuid;
