@@ -105,6 +105,78 @@ begin
 end
 $$;
 
+-- The first of a registered table's check constraints that a row (as jsonb) breaks: its column
+-- (the first the constraint names) and its name; no row when it breaks none. For values that
+-- reach the conflict audit without being written (an incoming value the server keeps out, the
+-- base values an edit started from), which the table's constraints would otherwise never see:
+-- they are stored for a year and delivered to the other user involved. Checked on demand, in the
+-- rare paths that record such values.
+create function sync.check_violation(p_table text, p_row jsonb, out column_name text, out constraint_name text)
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_cases text;
+  v_hit text[];
+begin
+  select string_agg(format('when not coalesce((%s), true) then array[%L, %L]',
+                           pg_catalog.pg_get_expr(c.conbin, c.conrelid), coalesce(a.attname::text, ''), c.conname),
+                    ' ' order by c.conname)
+    into v_cases
+    from pg_catalog.pg_constraint c
+    left join pg_catalog.pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+   where c.conrelid = ('public.' || quote_ident(p_table))::regclass and c.contype = 'c';
+  if v_cases is null then
+    return;
+  end if;
+  execute format('select case %s end from jsonb_populate_record(null::public.%I, $1)', v_cases, p_table)
+    into v_hit using p_row;
+  column_name := nullif(v_hit[1], '');
+  constraint_name := v_hit[2];
+end
+$$;
+comment on function sync.check_violation(text, jsonb) is
+  'The first check constraint of public.p_table that the row p_row (jsonb) breaks, with its column; nulls when none. For values recorded in the conflict audit without being written.';
+
+-- The base values the writer stated (sync.op_base: what its edit started from), as the audit keeps
+-- them: only for the columns the edit changes (the others mean nothing to the merge), and only
+-- values the columns could hold. A value they could not is refused (22023), naming the column.
+create function sync.stated_base(p_table text, p_old jsonb, p_client_data jsonb) returns jsonb
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_text text := nullif(current_setting('sync.op_base', true), '');
+  v_base jsonb;
+  v_bad record;
+begin
+  if v_text is null then
+    return null;
+  end if;
+  begin
+    v_base := v_text::jsonb;
+  exception when others then
+    v_base := null;
+  end;
+  if jsonb_typeof(v_base) is distinct from 'object' then
+    raise exception using errcode = '22023', message = 'sync.op_base must be a JSON object of column values';
+  end if;
+  select coalesce(jsonb_object_agg(b.key, b.value), '{}') into v_base
+    from jsonb_each(v_base) b where coalesce(p_client_data ? b.key, false);
+  if v_base = '{}' then
+    return null;
+  end if;
+  select * into v_bad from sync.check_violation(p_table, p_old || v_base);
+  if v_bad.constraint_name is not null then
+    raise exception using errcode = '22023', column = coalesce(v_bad.column_name, ''),
+      message = format('%s.%s: the base value breaks the column''s rule %s', p_table, coalesce(v_bad.column_name, '?'), v_bad.constraint_name);
+  end if;
+  return v_base;
+end
+$$;
+comment on function sync.stated_base(text, jsonb, jsonb) is
+  'The base values (sync.op_base) an audited edit started from, kept for the columns it changes, and refused (22023) when a column could not hold one.';
+
 -- The audit entry's row as the database records it; op and device come from the sync engine.
 create function sync.insert_conflict(
   p_table text, p_old jsonb, p_client_data jsonb, p_base_version bigint, p_fields text[], p_pending text[],
@@ -119,7 +191,7 @@ as $$
                               row_version, resolution, branch_id)
   values (p_table, (p_old ->> 'id')::uuid, nullif(current_setting('sync.op_id', true), '')::uuid, auth.uid(),
           nullif(current_setting('sync.client_id', true), '')::uuid, (p_old ->> 'updated_by')::uuid, p_base_version,
-          (p_old ->> 'version')::bigint, p_client_data, nullif(current_setting('sync.op_base', true), '')::jsonb,
+          (p_old ->> 'version')::bigint, p_client_data, sync.stated_base(p_table, p_old, p_client_data),
           p_old - 'change_xid', coalesce(p_fields, '{}'), coalesce(p_pending, '{}'), p_row_version, p_resolution,
           (select r.branch_id from sync.root_scope(p_table, (p_old ->> 'id')::uuid) r))
   returning id
@@ -148,10 +220,19 @@ declare
   v_server_won integer := 0;
   v_resolution sync.conflict_resolution;
   v_id uuid;
+  v_bad record;
 begin
   select * into v_reg from sync.tables t where t.table_name = p_table;
   select coalesce(array_agg(n.key order by n.key), '{}') into v_client
     from jsonb_each(p_new - v_server) n where n.value is distinct from p_old -> n.key;
+  -- The incoming values are recorded (and delivered to the other user) even where the server keeps
+  -- its own: they are held to the table's rules as if written.
+  select * into v_bad from sync.check_violation(p_table, p_new);
+  if v_bad.constraint_name is not null then
+    raise exception using errcode = '23514', column = coalesce(v_bad.column_name, ''), constraint = v_bad.constraint_name,
+      table = p_table,
+      message = format('new row for relation "%s" violates check constraint "%s"', p_table, v_bad.constraint_name);
+  end if;
 
   -- What the server changed since the base version; unknown when the history does not reach back.
   select coalesce(array_agg(distinct c), '{}'), count(distinct v.version) = (p_old ->> 'version')::bigint - p_expected

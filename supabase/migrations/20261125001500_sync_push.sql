@@ -146,6 +146,8 @@ declare
   v_check jsonb;
   v_conflict jsonb;
   v_conflict_id uuid;
+  v_base jsonb;
+  v_bad record;
 begin
   select * into v_reg from sync.tables t where t.table_name = v_table;
   if not found then
@@ -193,11 +195,36 @@ begin
     return sync.op_result(p_op, 'rejected', 'not_found', format('%s %s does not exist or is not visible to you', v_table, v_id));
   end if;
 
+  -- The values the device started from, for the columns it changes (the others mean nothing).
+  select coalesce(jsonb_object_agg(b.key, b.value), '{}') into v_base
+    from jsonb_each(case when jsonb_typeof(p_op -> 'base') = 'object' then p_op -> 'base' else '{}' end) b
+   where v_data ? b.key;
+  -- Values the audit may record without writing them (a stale edit the server keeps out, an edit
+  -- of a deleted row, the base values) meet the table's rules first, as written ones do: they are
+  -- stored for a year and delivered to the other user involved.
+  if v_kind = 'update' and (v_current ->> 'deleted_at' is not null or v_base <> '{}'
+                            or v_base_version is distinct from (v_current ->> 'version')::bigint and v_base_version is not null) then
+    select * into v_bad from sync.check_violation(v_table, v_current || v_data);
+    if v_bad.constraint_name is null and v_base <> '{}' then
+      select * into v_bad from sync.check_violation(v_table, v_current || v_base);
+      if v_bad.constraint_name is not null then
+        return sync.op_result(p_op, 'rejected', 'invalid',
+          format('%s.%s: the base value breaks the column''s rule %s', v_table, v_bad.column_name, v_bad.constraint_name),
+          p_field => v_bad.column_name);
+      end if;
+    end if;
+    if v_bad.constraint_name is not null then
+      return sync.op_result(p_op, 'rejected', 'invalid',
+        format('%s.%s: the value breaks the column''s rule %s', v_table, v_bad.column_name, v_bad.constraint_name),
+        p_field => v_bad.column_name);
+    end if;
+  end if;
+
   -- What the triggers need to attribute and resolve a conflict: the op, the device, the values
   -- the device started from and the version it expects.
   perform set_config('sync.op_id', p_op ->> 'op_id', true);
   perform set_config('sync.client_id', coalesce(p_client_id::text, ''), true);
-  perform set_config('sync.op_base', coalesce(nullif(p_op -> 'base', 'null')::text, ''), true);
+  perform set_config('sync.op_base', case when v_base = '{}' then '' else v_base::text end, true);
   perform set_config('sync.last_conflict', '', true);
 
   if v_current ->> 'deleted_at' is not null then
