@@ -4,6 +4,7 @@
 // Exits non-zero on any failure; the last line is "N passed, M failed".
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import postgres from "postgres";
 import { findPgBin, log, ROOT, server } from "./lib/cluster.mjs";
@@ -83,10 +84,23 @@ function runPgProve(dbUrl) {
   return { passed: tests - failed, failed };
 }
 
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 async function runDenoTests(dbUrl) {
   const keys = await localKeys();
-  const apiPort = 55000 + (process.pid % 500) * 2;
-  const api = await startApi({ dbUrl, keys, apiPort, functionPort: apiPort + 1, quiet: true, env: { SYNC_LOG: "off" } });
+  // Ports the system says are free now: fixed ones (or ones derived from the pid) can be in the
+  // range the system hands out for outgoing connections, and taken by one of them.
+  const [apiPort, functionPort] = [await freePort(), await freePort()];
+  const api = await startApi({ dbUrl, keys, apiPort, functionPort, quiet: true, env: { SYNC_LOG: "off" } });
   try {
     // Asynchronously: the API gateway the tests call lives in this process's event loop.
     const res = await new Promise((resolve) => {
