@@ -20,7 +20,9 @@ export function makeVerifier(config: Config) {
 
   return async function verify(authorization: string | null): Promise<Caller> {
     const match = authorization?.match(/^Bearer\s+(\S+)\s*$/i);
-    if (!match) throw new HttpError(401, "missing_token", "send the user's access token as Authorization: Bearer <token>");
+    if (!match) {
+      throw new HttpError(401, "missing_token", "send the user's access token as Authorization: Bearer <token>");
+    }
     const token = match[1];
 
     let header: jose.ProtectedHeaderParameters;
@@ -40,7 +42,11 @@ export function makeVerifier(config: Config) {
       } else if (header.alg && ASYMMETRIC.includes(header.alg) && jwks) {
         ({ payload } = await jose.jwtVerify(token, jwks, { ...options, algorithms: ASYMMETRIC }));
       } else {
-        throw new HttpError(401, "invalid_token", `tokens signed with ${header.alg ?? "no algorithm"} are not accepted`);
+        throw new HttpError(
+          401,
+          "invalid_token",
+          `tokens signed with ${header.alg ?? "no algorithm"} are not accepted`,
+        );
       }
     } catch (err) {
       if (err instanceof HttpError) throw err;

@@ -9,7 +9,13 @@ type Call = "sync_push" | "sync_pull";
 // Errors that mean the connection, not the request, failed: a backend killed or restarted, a pooler
 // or network reset, a connect that never completed.
 const CONNECTION_ERRORS = new Set([
-  "ECONNRESET", "EPIPE", "ECONNREFUSED", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED",
+  "ECONNRESET",
+  "EPIPE",
+  "ECONNREFUSED",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
 ]);
 function isConnectionError(err: unknown): boolean {
   const code = (err as { code?: string })?.code ?? "";
@@ -45,7 +51,7 @@ export function openDatabase(config: Config): Database {
   // back as duplicates. The pool is replaced rather than trusted: connections killed together
   // (a failover, a restart) would otherwise fail one request each, or hang in a broken state.
   async function run<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1;; attempt++) {
       const current = sql;
       try {
         return await work(current);
@@ -69,7 +75,9 @@ export function openDatabase(config: Config): Database {
         // The two statements are sent together (postgres.js pipelines the queries of an array):
         // one round trip fewer, and the call still runs after the set-up, in the same transaction.
         db.begin(mode, (tx) => [
-          tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`,
+          tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
+            JSON.stringify(claims)
+          }, true)`,
           // text, then jsonb: a parameter the server describes as jsonb, postgres.js would encode
           // with JSON.stringify, sending the text as one JSON string.
           fn === "sync_push"

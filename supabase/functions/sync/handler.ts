@@ -46,7 +46,12 @@ export function makeHandler(config: Config, db: Database) {
   const errorResponse = (err: HttpError) =>
     json(
       err.status,
-      JSON.stringify({ error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}), ...err.extra }),
+      JSON.stringify({
+        error: err.code,
+        message: err.message,
+        ...(err.details ? { details: err.details } : {}),
+        ...err.extra,
+      }),
       err.status === 405 ? { allow: `${err.extra.allow}, OPTIONS` } : {},
     );
 
@@ -163,7 +168,9 @@ export function makeHandler(config: Config, db: Database) {
       } else if (!(route in ROUTES)) {
         throw new HttpError(404, "not_found", `no route ${route}; use /sync/health, /sync/push or /sync/pull`);
       } else if (req.method !== ROUTES[route]) {
-        throw new HttpError(405, "method_not_allowed", `${route} takes ${ROUTES[route]}`, undefined, { allow: ROUTES[route] });
+        throw new HttpError(405, "method_not_allowed", `${route} takes ${ROUTES[route]}`, undefined, {
+          allow: ROUTES[route],
+        });
       } else if (route === "/health") {
         res = json(200, await db.health());
       } else if (route === "/push") {

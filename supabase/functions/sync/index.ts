@@ -11,11 +11,20 @@ const handler = makeHandler(config, openDatabase(config));
 // The request it served has already failed (500, rolled back); the process must live on for the next.
 globalThis.addEventListener("error", (event) => {
   event.preventDefault();
-  console.error(JSON.stringify({ ts: new Date().toISOString(), fn: "sync", level: "error", uncaught: String(event.error ?? event.message) }));
+  console.error(
+    JSON.stringify({
+      ts: new Date().toISOString(),
+      fn: "sync",
+      level: "error",
+      uncaught: String(event.error ?? event.message),
+    }),
+  );
 });
 globalThis.addEventListener("unhandledrejection", (event) => {
   event.preventDefault();
-  console.error(JSON.stringify({ ts: new Date().toISOString(), fn: "sync", level: "error", unhandled: String(event.reason) }));
+  console.error(
+    JSON.stringify({ ts: new Date().toISOString(), fn: "sync", level: "error", unhandled: String(event.reason) }),
+  );
 });
 
 // Locally (npm start, npm test) the stack picks the port; on Supabase the runtime does.

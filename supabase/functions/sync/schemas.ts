@@ -35,7 +35,11 @@ export const pushV2 = z
     body.ops.forEach((o, i) => {
       const key = o.op_id.toLowerCase();
       if (seen.has(key)) {
-        ctx.addIssue({ code: "custom", path: ["ops", i, "op_id"], message: `duplicate op_id (also ops[${seen.get(key)}])` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["ops", i, "op_id"],
+          message: `duplicate op_id (also ops[${seen.get(key)}])`,
+        });
       } else seen.set(key, i);
     });
   });
@@ -81,9 +85,11 @@ export function unstorableIssues(body: unknown, scan: TextScan): Issue[] {
   if (!scan.walk) return [];
   const issues: Issue[] = [];
   const text = (s: string) =>
-    s.includes("\u0000") ? "contains U+0000 (NUL), which cannot be stored"
-    : s.isWellFormed() ? null
-    : "contains an unpaired surrogate, which is not valid Unicode";
+    s.includes("\u0000")
+      ? "contains U+0000 (NUL), which cannot be stored"
+      : s.isWellFormed()
+      ? null
+      : "contains an unpaired surrogate, which is not valid Unicode";
   const stack: { value: unknown; path: (string | number)[] }[] = [{ value: body, path: [] }];
   while (stack.length && issues.length < 50) {
     const { value, path } = stack.pop()!;
@@ -95,7 +101,9 @@ export function unstorableIssues(body: unknown, scan: TextScan): Issue[] {
         issues.push({ path, message: `nested deeper than ${MAX_DEPTH} levels` });
         continue;
       }
-      const entries: [string | number, unknown][] = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
+      const entries: [string | number, unknown][] = Array.isArray(value)
+        ? value.map((v, i) => [i, v])
+        : Object.entries(value);
       for (let i = entries.length - 1; i >= 0; i--) {
         const [key, v] = entries[i];
         const problem = typeof key === "string" ? text(key) : null;

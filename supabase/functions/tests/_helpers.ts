@@ -33,18 +33,27 @@ export const users = {
   bmSurabaya: seedUser("21", "bm.surabaya@crm.test"),
   rm1Surabaya: seedUser("22", "rm1.surabaya@crm.test"),
 };
-export const branches = { jakarta: "00000000-0000-4000-8000-0000000000b1", surabaya: "00000000-0000-4000-8000-0000000000b2" };
+export const branches = {
+  jakarta: "00000000-0000-4000-8000-0000000000b1",
+  surabaya: "00000000-0000-4000-8000-0000000000b2",
+};
 export const seedCustomer = (n: number) => `00000000-0000-4000-8100-${String(n).padStart(12, "0")}`;
 export const seedPipeline = (n: number) => `00000000-0000-4000-8300-${String(n).padStart(12, "0")}`;
 
 /** An access token as Supabase Auth issues it, signed with the local stack's ES256 key (or HS256). */
 export async function tokenFor(
   user: User,
-  opts: { expiresIn?: number; claims?: Record<string, unknown>; alg?: "ES256" | "HS256"; key?: CryptoKey | Uint8Array } = {},
+  opts: {
+    expiresIn?: number;
+    claims?: Record<string, unknown>;
+    alg?: "ES256" | "HS256";
+    key?: CryptoKey | Uint8Array;
+  } = {},
 ): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   const alg = opts.alg ?? "ES256";
-  const key = opts.key ?? (alg === "ES256" ? await jose.importJWK(env.es256Jwk, "ES256") : new TextEncoder().encode(env.jwtSecret));
+  const key = opts.key ??
+    (alg === "ES256" ? await jose.importJWK(env.es256Jwk, "ES256") : new TextEncoder().encode(env.jwtSecret));
   return await new jose.SignJWT({
     aud: "authenticated",
     role: "authenticated",
@@ -118,10 +127,28 @@ export interface Op {
   base?: Record<string, unknown>;
 }
 
-export const insert = (table: string, id: string, data: Record<string, unknown>): Op => ({ op_id: uuid(), table, op: "insert", id, data });
-export const update = (table: string, id: string, base_version: number | null, data: Record<string, unknown>): Op =>
-  ({ op_id: uuid(), table, op: "update", id, base_version, data });
-export const remove = (table: string, id: string, base_version: number): Op => ({ op_id: uuid(), table, op: "delete", id, base_version });
+export const insert = (table: string, id: string, data: Record<string, unknown>): Op => ({
+  op_id: uuid(),
+  table,
+  op: "insert",
+  id,
+  data,
+});
+export const update = (table: string, id: string, base_version: number | null, data: Record<string, unknown>): Op => ({
+  op_id: uuid(),
+  table,
+  op: "update",
+  id,
+  base_version,
+  data,
+});
+export const remove = (table: string, id: string, base_version: number): Op => ({
+  op_id: uuid(),
+  table,
+  op: "delete",
+  id,
+  base_version,
+});
 
 export async function push(token: string, ops: Op[], clientId = uuid()) {
   return await call("/push", { protocol: 2, client_id: clientId, ops }, { token });

@@ -30,8 +30,14 @@ type Rng = ReturnType<typeof rng>;
 type QueuedOp = Op;
 
 type Outcome = {
-  status: string; code?: string; conflict?: { id: string; resolution: string }; version?: number;
-  op?: string; table?: string; row_id?: string; base_version?: number | null;
+  status: string;
+  code?: string;
+  conflict?: { id: string; resolution: string };
+  version?: number;
+  op?: string;
+  table?: string;
+  row_id?: string;
+  base_version?: number | null;
 };
 
 export interface Faults {
@@ -43,7 +49,14 @@ export interface Faults {
   expireToken: number; // the device's token expires while it is offline
 }
 
-export const defaultFaults: Faults = { restartServer: 0.01, drop: 0.1, lostResponse: 0.1, duplicate: 0.1, killConnection: 0.05, expireToken: 0.1 };
+export const defaultFaults: Faults = {
+  restartServer: 0.01,
+  drop: 0.1,
+  lostResponse: 0.1,
+  duplicate: 0.1,
+  killConnection: 0.05,
+  expireToken: 0.1,
+};
 
 // How the run restarts the server (set by npm test and npm run soak for the private cluster only).
 const RESTART = Deno.env.get("SIM_PG_RESTART");
@@ -118,12 +131,20 @@ export class Device {
       // Reassign a customer of the branch to the other rm of the branch.
       const c = r.pick(customers);
       const to = c.assigned_rm_id === users.rm1Jakarta.id ? users.rm2Jakarta.id : users.rm1Jakarta.id;
-      this.enqueue({ table: "customers", op: "update", id: c.id, base_version: c.version, data: { assigned_rm_id: to } });
+      this.enqueue({
+        table: "customers",
+        op: "update",
+        id: c.id,
+        base_version: c.version,
+        data: { assigned_rm_id: to },
+      });
       c.assigned_rm_id = to;
     } else if (action < 0.45 || !customers.length) {
       const id = r.uuid();
       const data: Record<string, unknown> = { name: `PT Sim ${this.name} ${r.int(1e6)}`, phone: `+62 ${r.int(1e8)}` };
-      if (this.role !== "rm") Object.assign(data, { assigned_rm_id: r.pick([users.rm1Jakarta.id, users.rm2Jakarta.id]), branch_id: jakarta });
+      if (this.role !== "rm") {
+        Object.assign(data, { assigned_rm_id: r.pick([users.rm1Jakarta.id, users.rm2Jakarta.id]), branch_id: jakarta });
+      }
       if (this.role === "admin") data.branch_id = jakarta;
       this.enqueue({ table: "customers", op: "insert", id, data });
       this.replica.set(`customers/${id}`, { id, version: 0, ...data });
@@ -134,9 +155,14 @@ export class Device {
       this.enqueue({ table: "key_persons", op: "insert", id, data });
       this.replica.set(`key_persons/${id}`, { id, version: 0, ...data });
     } else if (action < 0.9) {
-      const pool = [...customers.map((row) => ["customers", row] as const), ...this.rows("key_persons").map((row) => ["key_persons", row] as const)];
+      const pool = [
+        ...customers.map((row) => ["customers", row] as const),
+        ...this.rows("key_persons").map((row) => ["key_persons", row] as const),
+      ];
       const [table, row] = r.pick(pool);
-      const data = table === "customers" ? { [r.pick(["phone", "notes", "city"])]: `v${r.int(1e6)}` } : { position: `P${r.int(1e3)}` };
+      const data = table === "customers"
+        ? { [r.pick(["phone", "notes", "city"])]: `v${r.int(1e6)}` }
+        : { position: `P${r.int(1e3)}` };
       this.enqueue({ table, op: "update", id: row.id, base_version: row.version, data });
       Object.assign(row, data);
     } else {
@@ -169,7 +195,9 @@ export class Device {
     stats.outcomes[outcome.status] = (stats.outcomes[outcome.status] ?? 0) + 1;
     if (result.row && !result.row.deleted_at) this.replica.set(`${op.table}/${result.row.id}`, result.row);
     if (result.row?.deleted_at) this.replica.delete(`${op.table}/${result.row.id}`);
-    if (outcome.status === "rejected" && outcome.code !== "deleted" && op.op === "insert") this.replica.delete(`${op.table}/${op.id}`);
+    if (outcome.status === "rejected" && outcome.code !== "deleted" && op.op === "insert") {
+      this.replica.delete(`${op.table}/${op.id}`);
+    }
     return true;
   }
 
@@ -190,7 +218,10 @@ export class Device {
       res = await pushing;
     } else if (r.chance(faults.duplicate)) {
       stats.faults.duplicate++;
-      const [a, b] = await Promise.all([call("/push", body, { token: this.token }), call("/push", body, { token: this.token })]);
+      const [a, b] = await Promise.all([
+        call("/push", body, { token: this.token }),
+        call("/push", body, { token: this.token }),
+      ]);
       res = r.chance(0.5) ? a : b;
     } else if (r.chance(faults.killConnection)) {
       stats.faults.killConnection++;
@@ -249,7 +280,14 @@ export class Device {
 
 export interface Stats {
   outcomes: Record<string, number>;
-  faults: { drop: number; lostResponse: number; duplicate: number; killConnection: number; expiredSeen: number; restartServer: number };
+  faults: {
+    drop: number;
+    lostResponse: number;
+    duplicate: number;
+    killConnection: number;
+    expiredSeen: number;
+    restartServer: number;
+  };
   serverErrors: number;
 }
 
@@ -270,9 +308,16 @@ export function fleet(seed: number): { devices: Device[]; r: Rng } {
 export function manyDevices(seed: number, n: number): Device[] {
   const r = rng(seed);
   const who: [User, "rm" | "bm" | "admin"][] = [
-    [users.rm1Jakarta, "rm"], [users.rm2Jakarta, "rm"], [users.rm1Surabaya, "rm"], [users.bmJakarta, "bm"], [users.admin, "admin"],
+    [users.rm1Jakarta, "rm"],
+    [users.rm2Jakarta, "rm"],
+    [users.rm1Surabaya, "rm"],
+    [users.bmJakarta, "bm"],
+    [users.admin, "admin"],
   ];
-  return Array.from({ length: n }, (_, i) => new Device(`device-${i}`, who[i % who.length][0], who[i % who.length][1], rng(seed + i)))
+  return Array.from(
+    { length: n },
+    (_, i) => new Device(`device-${i}`, who[i % who.length][0], who[i % who.length][1], rng(seed + i)),
+  )
     .map((d) => (r.next(), d));
 }
 
@@ -280,16 +325,28 @@ export function manyDevices(seed: number, n: number): Device[] {
 export async function simulate(seed: number, steps: number, faults: Faults = defaultFaults, deadline = Infinity) {
   const { devices, r } = fleet(seed);
   const stats: Stats = {
-    outcomes: {}, faults: { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expiredSeen: 0, restartServer: 0 }, serverErrors: 0,
+    outcomes: {},
+    faults: { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expiredSeen: 0, restartServer: 0 },
+    serverErrors: 0,
   };
   for (const d of devices) await d.pull(stats);
   for (let step = 0; step < steps && Date.now() < deadline; step++) {
     const d = r.pick(devices);
-    if (RESTART && step === Math.floor(steps / 2) && stats.faults.restartServer === 0 && (faults.restartServer ?? 0) > 0) {
+    if (
+      RESTART && step === Math.floor(steps / 2) && stats.faults.restartServer === 0 && (faults.restartServer ?? 0) > 0
+    ) {
       // Every run restarts the server at least once, in the middle of a device's push.
       stats.faults.restartServer++;
       d.edit();
-      const pushing = d.push({ ...faults, restartServer: 0, drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expireToken: 0 }, stats);
+      const pushing = d.push({
+        ...faults,
+        restartServer: 0,
+        drop: 0,
+        lostResponse: 0,
+        duplicate: 0,
+        killConnection: 0,
+        expireToken: 0,
+      }, stats);
       await restartServer();
       await pushing;
       continue;
@@ -313,7 +370,9 @@ export async function simulate(seed: number, steps: number, faults: Faults = def
 
 async function visibleAs(user: User) {
   return await sql.begin(async (tx) => {
-    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify({ sub: user.id, role: "authenticated" })}, true)`;
+    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
+      JSON.stringify({ sub: user.id, role: "authenticated" })
+    }, true)`;
     const rows = await tx`select table_name, id, version from (
       select 'branches' as table_name, id, version, deleted_at from public.branches union all
       select 'profiles', id, version, deleted_at from public.profiles union all
@@ -348,19 +407,33 @@ export async function check(devices: Device[]) {
       }
       // An edit applied over versions its device never saw overwrote someone: it must say so.
       // (A stale op that changed nothing created no version and overwrote nothing.)
-      if (mine.status === "applied" && mine.op !== "insert" && mine.base_version != null && mine.version != null &&
-          mine.version > mine.base_version + 1) {
-        const [made] = await sql`select 1 from sync.row_versions where table_name = ${mine.table!} and row_id = ${mine.row_id!}
+      if (
+        mine.status === "applied" && mine.op !== "insert" && mine.base_version != null && mine.version != null &&
+        mine.version > mine.base_version + 1
+      ) {
+        const [made] = await sql`select 1 from sync.row_versions where table_name = ${mine.table!} and row_id = ${mine
+          .row_id!}
                                    and version = ${mine.version} and changed_by = ${d.user.id}`;
-        if (made) assert.ok(mine.conflict, `${d.name}: op ${s.op_id} applied over version ${mine.base_version} -> ${mine.version} reports its conflict`);
+        if (made) {
+          assert.ok(
+            mine.conflict,
+            `${d.name}: op ${s.op_id} applied over version ${mine.base_version} -> ${mine.version} reports its conflict`,
+          );
+        }
       }
     }
     // The replica equals the server's rows in the user's scope, by id and version.
     const expected = await visibleAs(d.user);
-    const actual = new Map([...d.replica.entries()].filter(([, v]) => !v.deleted_at).map(([k, v]) => [k, Number(v.version)]));
+    const actual = new Map(
+      [...d.replica.entries()].filter(([, v]) => !v.deleted_at).map(([k, v]) => [k, Number(v.version)]),
+    );
     const missing = [...expected.entries()].filter(([k, v]) => actual.get(k) !== v).slice(0, 5);
     const extra = [...actual.keys()].filter((k) => !expected.has(k)).slice(0, 5);
-    assert.deepEqual({ missing, extra }, { missing: [], extra: [] }, `${d.name}'s replica equals the server in its scope`);
+    assert.deepEqual(
+      { missing, extra },
+      { missing: [], extra: [] },
+      `${d.name}'s replica equals the server in its scope`,
+    );
   }
   // Version rises by exactly one per change: the recorded versions of every row are 2..version.
   const gaps = await sql`

@@ -13,9 +13,18 @@ class Undo extends Error {}
 
 // rm1.jakarta's seed customers 4 and 8 with their key persons, and two customers and two key
 // persons that do not exist yet.
-const customers = [seedCustomer(4), seedCustomer(8), "c1000000-0000-4000-8000-000000000001", "c1000000-0000-4000-8000-000000000002"];
-const keyPersons = ["00000000-0000-4000-8200-000000000041", "00000000-0000-4000-8200-000000000081",
-  "c2000000-0000-4000-8000-000000000001", "c2000000-0000-4000-8000-000000000002"];
+const customers = [
+  seedCustomer(4),
+  seedCustomer(8),
+  "c1000000-0000-4000-8000-000000000001",
+  "c1000000-0000-4000-8000-000000000002",
+];
+const keyPersons = [
+  "00000000-0000-4000-8200-000000000041",
+  "00000000-0000-4000-8200-000000000081",
+  "c2000000-0000-4000-8000-000000000001",
+  "c2000000-0000-4000-8000-000000000002",
+];
 
 // A step: which row, and dice for what happens to it. The ops are built from the steps with a
 // model of the rows (exists? deleted? version?), so that most batches are what a device sends,
@@ -31,8 +40,10 @@ const step = fc.record({
 
 type Row = { exists: boolean; deleted: boolean; version: number };
 
-function buildOps(steps: { table: string; row: number; roll: number; stale: number; parent: number; foreign: number }[],
-                  start: Map<string, Row>) {
+function buildOps(
+  steps: { table: string; row: number; roll: number; stale: number; parent: number; foreign: number }[],
+  start: Map<string, Row>,
+) {
   const model = new Map([...start].map(([k, v]) => [k, { ...v }]));
   return steps.map((st, i) => {
     const id = (st.table === "customers" ? customers : keyPersons)[st.row];
@@ -42,7 +53,10 @@ function buildOps(steps: { table: string; row: number; roll: number; stale: numb
     if (!m.exists || st.roll < 5) {
       const parent = customers[st.parent];
       op = st.table === "customers"
-        ? { op: "insert", data: { name: `PT Property ${i}`, ...(st.foreign < 5 ? { assigned_rm_id: users.rm2Jakarta.id } : {}) } }
+        ? {
+          op: "insert",
+          data: { name: `PT Property ${i}`, ...(st.foreign < 5 ? { assigned_rm_id: users.rm2Jakarta.id } : {}) },
+        }
         : { op: "insert", data: { customer_id: parent, name: `Contact ${i}`, position: "Owner" } };
       if (!m.exists && (st.table === "customers" || (model.get(parent)!.exists && !model.get(parent)!.deleted))) {
         Object.assign(m, { exists: true, deleted: false, version: 1 });
@@ -52,7 +66,11 @@ function buildOps(steps: { table: string; row: number; roll: number; stale: numb
       if (base === m.version && !m.deleted) Object.assign(m, { deleted: true, version: m.version + 1 });
     } else {
       const data = st.table === "customers"
-        ? { notes: `edit ${i}`, ...(st.roll % 2 ? { phone: `+62 21 ${i}` } : {}), ...(st.foreign < 5 ? { assigned_rm_id: users.rm2Jakarta.id } : {}) }
+        ? {
+          notes: `edit ${i}`,
+          ...(st.roll % 2 ? { phone: `+62 21 ${i}` } : {}),
+          ...(st.foreign < 5 ? { assigned_rm_id: users.rm2Jakarta.id } : {}),
+        }
         : { position: st.roll % 2 ? "Director" : "Owner" };
       op = { op: "update", base_version: st.roll > 90 ? null : base, data };
       if (base === m.version && !m.deleted && st.foreign >= 5) m.version++;
@@ -74,9 +92,14 @@ const comparable = (results: any[]) =>
   });
 
 test("whenever the bulk engine takes a batch, its results are the per-op engine's", async () => {
-  const start = new Map<string, Row>([...customers, ...keyPersons].map((id) => [id, { exists: false, deleted: false, version: 0 }]));
-  for (const r of await sql`select id::text, version::int, deleted_at is not null as deleted from public.customers where id = any(${customers}::uuid[])
-                            union all select id::text, version::int, deleted_at is not null from public.key_persons where id = any(${keyPersons}::uuid[])`) {
+  const start = new Map<string, Row>(
+    [...customers, ...keyPersons].map((id) => [id, { exists: false, deleted: false, version: 0 }]),
+  );
+  for (
+    const r
+      of await sql`select id::text, version::int, deleted_at is not null as deleted from public.customers where id = any(${customers}::uuid[])
+                            union all select id::text, version::int, deleted_at is not null from public.key_persons where id = any(${keyPersons}::uuid[])`
+  ) {
     start.set(r.id, { exists: true, deleted: r.deleted, version: r.version });
   }
   let taken = 0;
@@ -89,10 +112,14 @@ test("whenever the bulk engine takes a batch, its results are the per-op engine'
       let bulk: string | null = null;
       let perOp = "";
       await sql.begin(async (tx) => {
-        await tx`select set_config('role', 'sync_engine', true), set_config('request.jwt.claims', ${JSON.stringify({ sub: users.rm1Jakarta.id, role: "authenticated" })}, true)`;
+        await tx`select set_config('role', 'sync_engine', true), set_config('request.jwt.claims', ${
+          JSON.stringify({ sub: users.rm1Jakarta.id, role: "authenticated" })
+        }, true)`;
         try {
           await tx.savepoint(async (sp) => {
-            const [r] = await sp`select to_jsonb(sync.apply_ops_in_bulk(${sp.json(ops as any)}, ${sp.json(earlier)}))::text as r`;
+            const [r] = await sp`select to_jsonb(sync.apply_ops_in_bulk(${sp.json(ops as any)}, ${
+              sp.json(earlier)
+            }))::text as r`;
             bulk = r.r;
             throw new Undo();
           });
@@ -100,7 +127,9 @@ test("whenever the bulk engine takes a batch, its results are the per-op engine'
           // A raise means the batch goes to the per-op engine, like a decline.
           if (!(err instanceof Undo)) bulk = null;
         }
-        const [r] = await tx`select to_jsonb(sync.run_ops(${tx.json(ops as any)}, ${tx.json(earlier)}, null, true))::text as r`;
+        const [r] = await tx`select to_jsonb(sync.run_ops(${tx.json(ops as any)}, ${
+          tx.json(earlier)
+        }, null, true))::text as r`;
         perOp = r.r;
         throw new Undo();
       }).catch((err) => {

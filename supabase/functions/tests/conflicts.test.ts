@@ -15,7 +15,14 @@ test("two devices edit the same pipeline offline: notes merge, the value waits f
   const rm = await tokenFor(users.rm1Jakarta);
   const bm = await tokenFor(users.bmJakarta);
   const pipeline = uuid();
-  await push(rm, [insert("pipelines", pipeline, { customer_id: seedCustomer(4), title: "Fleet renewal", potential_value: 500000000, notes: "first call" })]);
+  await push(rm, [
+    insert("pipelines", pipeline, {
+      customer_id: seedCustomer(4),
+      title: "Fleet renewal",
+      potential_value: 500000000,
+      notes: "first call",
+    }),
+  ]);
 
   // Both devices hold version 1 and their cursors.
   let rmCursor = (await pullAll(rm, null)).cursor;
@@ -53,15 +60,21 @@ test("two devices edit the same pipeline offline: notes merge, the value waits f
   const listed = await conflictsCli("--open", "--table", "pipelines", "--json");
   assert.equal(listed.code, 0, listed.stderr);
   const open = JSON.parse(listed.stdout).filter((r: any) => r.row_id === pipeline);
-  assert.deepEqual(open.map((r: any) => [r.field, Number(r.server_value), Number(r.client_value), Number(r.base_value)]),
-    [["potential_value", 450000000, 650000000, 500000000]]);
+  assert.deepEqual(
+    open.map((r: any) => [r.field, Number(r.server_value), Number(r.client_value), Number(r.base_value)]),
+    [["potential_value", 450000000, 650000000, 500000000]],
+  );
   const human = await conflictsCli("--open", "--table", "pipelines");
   assert.match(human.stdout, /potential_value/);
   assert.match(human.stdout, /resolve_conflict/);
 
   const resolved = await sql.begin(async (tx) => {
-    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify({ sub: users.admin.id, role: "authenticated" })}, true)`;
-    const [r] = await tx`select public.resolve_conflict(${open[0].conflict_id}, 'custom', '{"potential_value": 600000000}') as r`;
+    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
+      JSON.stringify({ sub: users.admin.id, role: "authenticated" })
+    }, true)`;
+    const [r] = await tx`select public.resolve_conflict(${
+      open[0].conflict_id
+    }, 'custom', '{"potential_value": 600000000}') as r`;
     return r.r;
   });
   assert.equal(Number(resolved.row.potential_value), 600000000);

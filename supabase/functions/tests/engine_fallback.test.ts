@@ -12,8 +12,12 @@ async function pushLogged(userId: string, ops: unknown[]): Promise<{ statuses: s
   try {
     const statuses = await db.begin(async (tx) => {
       await tx`select set_config('client_min_messages', 'log', true), set_config('role', 'authenticated', true),
-                      set_config('request.jwt.claims', ${JSON.stringify({ sub: userId, role: "authenticated" })}, true)`;
-      const [{ answer }] = await tx`select public.sync_push(${tx.json({ protocol: 2, client_id: uuid(), ops } as never)}) as answer`;
+                      set_config('request.jwt.claims', ${
+        JSON.stringify({ sub: userId, role: "authenticated" })
+      }, true)`;
+      const [{ answer }] = await tx`select public.sync_push(${
+        tx.json({ protocol: 2, client_id: uuid(), ops } as never)
+      }) as answer`;
       return (answer.results as { status: string }[]).map((r) => r.status);
     });
     return { statuses, logs: logs.filter((m) => m.startsWith("supasync push")) };
@@ -38,7 +42,9 @@ test("a stale edit among current ones: the log names how many rows the per-op en
   assert.deepEqual(statuses[0], "applied");
   assert.deepEqual(logs.length, 1, `one engine line: ${JSON.stringify(logs)}`);
   assert(
-    logs[0].includes(`supasync push by ${users.rm1Jakarta.id}: the per-op engine applies the ops of 1 rows after the bulk engine: 1 of them have an op it cannot decide`),
+    logs[0].includes(
+      `supasync push by ${users.rm1Jakarta.id}: the per-op engine applies the ops of 1 rows after the bulk engine: 1 of them have an op it cannot decide`,
+    ),
     logs[0],
   );
 });
@@ -49,12 +55,23 @@ test("a legacy (protocol 1) batch: the log says the per-op engine applies it who
   try {
     await db.begin(async (tx) => {
       await tx`select set_config('client_min_messages', 'log', true), set_config('role', 'authenticated', true),
-                      set_config('request.jwt.claims', ${JSON.stringify({ sub: users.rm1Jakarta.id, role: "authenticated" })}, true)`;
-      await tx`select public.sync_push(${tx.json({
-        protocol: 1,
-        client_id: uuid(),
-        items: [{ id: 1, entityType: "customer", entityId: uuid(), operation: "create", payload: { name: "PT Legacy" }, createdAt: "2026-01-01T00:00:00Z" }],
-      } as never)})`;
+                      set_config('request.jwt.claims', ${
+        JSON.stringify({ sub: users.rm1Jakarta.id, role: "authenticated" })
+      }, true)`;
+      await tx`select public.sync_push(${
+        tx.json({
+          protocol: 1,
+          client_id: uuid(),
+          items: [{
+            id: 1,
+            entityType: "customer",
+            entityId: uuid(),
+            operation: "create",
+            payload: { name: "PT Legacy" },
+            createdAt: "2026-01-01T00:00:00Z",
+          }],
+        } as never)
+      })`;
     });
   } finally {
     await db.end();

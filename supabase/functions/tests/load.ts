@@ -7,11 +7,17 @@ import { sql } from "./_helpers.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { devices: { type: "string", default: "20" }, seconds: { type: "string", default: "30" }, seed: { type: "string", default: "7" } },
+  options: {
+    devices: { type: "string", default: "20" },
+    seconds: { type: "string", default: "30" },
+    seed: { type: "string", default: "7" },
+  },
 });
 const devices = manyDevices(Number(values.seed), Number(values.devices));
 const stats: Stats = {
-  outcomes: {}, faults: { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expiredSeen: 0, restartServer: 0 }, serverErrors: 0,
+  outcomes: {},
+  faults: { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expiredSeen: 0, restartServer: 0 },
+  serverErrors: 0,
 };
 const calm = { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expireToken: 0 };
 const latencies: number[] = [];
@@ -55,12 +61,22 @@ try {
   lost = String(err).slice(0, 500);
 }
 latencies.sort((a, b) => a - b);
-const pct = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] * 10) / 10;
+const pct = (p: number) =>
+  Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] * 10) / 10;
 const ops = Object.values(stats.outcomes).reduce((a, b) => a + b, 0);
 console.log(JSON.stringify({
-  devices: devices.length, seconds: Math.round(elapsed * 10) / 10, requests, requests_per_s: Math.round(requests / elapsed),
-  ops, ops_per_s: Math.round(ops / elapsed), p50_ms: pct(0.5), p95_ms: pct(0.95), p99_ms: pct(0.99),
-  errors: errors + stats.serverErrors, outcomes: stats.outcomes, lost,
+  devices: devices.length,
+  seconds: Math.round(elapsed * 10) / 10,
+  requests,
+  requests_per_s: Math.round(requests / elapsed),
+  ops,
+  ops_per_s: Math.round(ops / elapsed),
+  p50_ms: pct(0.5),
+  p95_ms: pct(0.95),
+  p99_ms: pct(0.99),
+  errors: errors + stats.serverErrors,
+  outcomes: stats.outcomes,
+  lost,
 }));
 await sql.end();
 Deno.exit(errors + stats.serverErrors === 0 && lost === "none" ? 0 : 1);

@@ -31,7 +31,7 @@ async function pushQueue(token: string, clientId: string, items: Item[]) {
 
 let clock = Date.parse("2026-11-20T08:00:00.000Z");
 /** Queue timestamps as the app wrote them: ISO-8601, one per item, increasing. */
-const queuedAt = () => new Date((clock += 1500)).toISOString();
+const queuedAt = () => new Date(clock += 1500).toISOString();
 
 /** The app's local row for an entity: camelCase, with its own bookkeeping beside the data. */
 const local = (id: string, fields: Record<string, unknown>) => ({
@@ -45,8 +45,11 @@ const local = (id: string, fields: Record<string, unknown>) => ({
 
 const camel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 /** A row as the app stored it after a pull (snake_case from the server, camelCase locally). */
-const asLocal = (row: Record<string, unknown>) =>
-  ({ ...Object.fromEntries(Object.entries(row).map(([k, v]) => [camel(k), v])), isPendingSync: false, lastSyncAt: queuedAt() });
+const asLocal = (row: Record<string, unknown>) => ({
+  ...Object.fromEntries(Object.entries(row).map(([k, v]) => [camel(k), v])),
+  isPendingSync: false,
+  lastSyncAt: queuedAt(),
+});
 
 async function countConflicts() {
   const [{ n }] = await sql`select count(*)::int as n from sync.conflicts`;
@@ -56,42 +59,139 @@ async function countConflicts() {
 /** A queue of one device: creates, a create followed by updates of the same entity, deletes, every entity type spelling. */
 function sampleQueue() {
   const ids = {
-    customer: uuid(), kp1: uuid(), kp2: uuid(), pipeline: uuid(), activity: uuid(), link1: uuid(), link2: uuid(),
+    customer: uuid(),
+    kp1: uuid(),
+    kp2: uuid(),
+    pipeline: uuid(),
+    activity: uuid(),
+    link1: uuid(),
+    link2: uuid(),
   };
   const customer = {
-    name: "PT Legacy Queue", customerType: "company", industry: "logistics", phone: "+62 21 100",
-    taxId: "01.234.567.8-901.000", city: "Jakarta", assignedRmId: users.rm1Jakarta.id, branchId: branches.jakarta,
+    name: "PT Legacy Queue",
+    customerType: "company",
+    industry: "logistics",
+    phone: "+62 21 100",
+    taxId: "01.234.567.8-901.000",
+    city: "Jakarta",
+    assignedRmId: users.rm1Jakarta.id,
+    branchId: branches.jakarta,
   };
   const kp2 = { customerId: ids.customer, name: "Pak Budi", position: "Finance", phone: "+62 811 1", isPrimary: false };
   const items: Item[] = [
-    { id: 101, entityType: "customer", entityId: ids.customer, operation: "create", payload: local(ids.customer, customer), createdAt: queuedAt(), retryCount: 0 },
-    { id: 102, entityType: "keyPerson", entityId: ids.kp1, operation: "create",
-      payload: local(ids.kp1, { customerId: ids.customer, name: "Ibu Sari", position: "Director", isPrimary: true }), createdAt: queuedAt() },
-    { id: 103, entityType: "customer", entityId: ids.customer, operation: "update",
-      payload: local(ids.customer, { ...customer, phone: "+62 21 200" }), createdAt: queuedAt() },
-    { id: 104, entityType: "pipeline", entityId: ids.pipeline, operation: "create",
+    {
+      id: 101,
+      entityType: "customer",
+      entityId: ids.customer,
+      operation: "create",
+      payload: local(ids.customer, customer),
+      createdAt: queuedAt(),
+      retryCount: 0,
+    },
+    {
+      id: 102,
+      entityType: "keyPerson",
+      entityId: ids.kp1,
+      operation: "create",
+      payload: local(ids.kp1, { customerId: ids.customer, name: "Ibu Sari", position: "Director", isPrimary: true }),
+      createdAt: queuedAt(),
+    },
+    {
+      id: 103,
+      entityType: "customer",
+      entityId: ids.customer,
+      operation: "update",
+      payload: local(ids.customer, { ...customer, phone: "+62 21 200" }),
+      createdAt: queuedAt(),
+    },
+    {
+      id: 104,
+      entityType: "pipeline",
+      entityId: ids.pipeline,
+      operation: "create",
       payload: local(ids.pipeline, {
-        customerId: ids.customer, title: "Fleet cover", stage: "prospect", potentialValue: 150000000, currency: "IDR",
-        approvalStatus: "draft", expectedCloseDate: "2027-01-31", assignedRmId: users.rm1Jakarta.id, branchId: branches.jakarta,
-      }), createdAt: queuedAt() },
-    { id: 105, entityType: "activity", entityId: ids.activity, operation: "create",
+        customerId: ids.customer,
+        title: "Fleet cover",
+        stage: "prospect",
+        potentialValue: 150000000,
+        currency: "IDR",
+        approvalStatus: "draft",
+        expectedCloseDate: "2027-01-31",
+        assignedRmId: users.rm1Jakarta.id,
+        branchId: branches.jakarta,
+      }),
+      createdAt: queuedAt(),
+    },
+    {
+      id: 105,
+      entityType: "activity",
+      entityId: ids.activity,
+      operation: "create",
       payload: local(ids.activity, {
-        customerId: ids.customer, pipelineId: ids.pipeline, activityType: "visit", subject: "First visit", scheduledAt: "2026-12-01T02:00:00.000Z",
-      }), createdAt: queuedAt() },
-    { id: 106, entityType: "customerHvcLink", entityId: ids.link1, operation: "create",
-      payload: local(ids.link1, { customerId: ids.customer, hvcId: hvc(1), relationship: "member" }), createdAt: queuedAt() },
-    { id: 107, entityType: "customer_hvc_link", entityId: ids.link2, operation: "create",
-      payload: local(ids.link2, { customerId: ids.customer, hvcId: hvc(2), relationship: "prospect" }), createdAt: queuedAt() },
-    { id: 108, entityType: "key_person", entityId: ids.kp2, operation: "create", payload: local(ids.kp2, kp2), createdAt: queuedAt() },
-    { id: 109, entityType: "customer", entityId: ids.customer, operation: "update",
-      payload: local(ids.customer, { ...customer, phone: "+62 21 200", notes: "met the director" }), createdAt: queuedAt() },
-    { id: 110, entityType: "keyPerson", entityId: ids.kp2, operation: "update",
-      payload: local(ids.kp2, { ...kp2, phone: "+62 811 2" }), createdAt: queuedAt() },
-    { id: 111, entityType: "activity", entityId: ids.activity, operation: "update",
+        customerId: ids.customer,
+        pipelineId: ids.pipeline,
+        activityType: "visit",
+        subject: "First visit",
+        scheduledAt: "2026-12-01T02:00:00.000Z",
+      }),
+      createdAt: queuedAt(),
+    },
+    {
+      id: 106,
+      entityType: "customerHvcLink",
+      entityId: ids.link1,
+      operation: "create",
+      payload: local(ids.link1, { customerId: ids.customer, hvcId: hvc(1), relationship: "member" }),
+      createdAt: queuedAt(),
+    },
+    {
+      id: 107,
+      entityType: "customer_hvc_link",
+      entityId: ids.link2,
+      operation: "create",
+      payload: local(ids.link2, { customerId: ids.customer, hvcId: hvc(2), relationship: "prospect" }),
+      createdAt: queuedAt(),
+    },
+    {
+      id: 108,
+      entityType: "key_person",
+      entityId: ids.kp2,
+      operation: "create",
+      payload: local(ids.kp2, kp2),
+      createdAt: queuedAt(),
+    },
+    {
+      id: 109,
+      entityType: "customer",
+      entityId: ids.customer,
+      operation: "update",
+      payload: local(ids.customer, { ...customer, phone: "+62 21 200", notes: "met the director" }),
+      createdAt: queuedAt(),
+    },
+    {
+      id: 110,
+      entityType: "keyPerson",
+      entityId: ids.kp2,
+      operation: "update",
+      payload: local(ids.kp2, { ...kp2, phone: "+62 811 2" }),
+      createdAt: queuedAt(),
+    },
+    {
+      id: 111,
+      entityType: "activity",
+      entityId: ids.activity,
+      operation: "update",
       payload: local(ids.activity, {
-        customerId: ids.customer, pipelineId: ids.pipeline, activityType: "visit", subject: "First visit",
-        scheduledAt: "2026-12-01T02:00:00.000Z", completedAt: "2026-12-01T03:30:00.000Z", notes: "went well",
-      }), createdAt: queuedAt() },
+        customerId: ids.customer,
+        pipelineId: ids.pipeline,
+        activityType: "visit",
+        subject: "First visit",
+        scheduledAt: "2026-12-01T02:00:00.000Z",
+        completedAt: "2026-12-01T03:30:00.000Z",
+        notes: "went well",
+      }),
+      createdAt: queuedAt(),
+    },
     { id: 112, entityType: "keyPerson", entityId: ids.kp2, operation: "delete", payload: null, createdAt: queuedAt() },
     { id: 113, entityType: "customerHvcLink", entityId: ids.link2, operation: "delete", createdAt: queuedAt() },
   ];
@@ -116,23 +216,41 @@ test("a legacy queue is applied item by item, in order: one result per item whos
     assert.equal(typeof r.row.version, "number");
   }
 
-  const [customer] = await sql`select name, phone, notes, tax_id, assigned_rm_id, branch_id, version, created_by, deleted_at
+  const [customer] =
+    await sql`select name, phone, notes, tax_id, assigned_rm_id, branch_id, version, created_by, deleted_at
                                  from public.customers where id = ${ids.customer}`;
   assert.deepEqual({ ...customer }, {
-    name: "PT Legacy Queue", phone: "+62 21 200", notes: "met the director", tax_id: "01.234.567.8-901.000",
-    assigned_rm_id: users.rm1Jakarta.id, branch_id: branches.jakarta, version: "3", created_by: users.rm1Jakarta.id, deleted_at: null,
+    name: "PT Legacy Queue",
+    phone: "+62 21 200",
+    notes: "met the director",
+    tax_id: "01.234.567.8-901.000",
+    assigned_rm_id: users.rm1Jakarta.id,
+    branch_id: branches.jakarta,
+    version: "3",
+    created_by: users.rm1Jakarta.id,
+    deleted_at: null,
   }, "created, then updated twice: the last update wins and each counts once");
   const [kp1] = await sql`select customer_id, name, is_primary, version from public.key_persons where id = ${ids.kp1}`;
   assert.deepEqual({ ...kp1 }, { customer_id: ids.customer, name: "Ibu Sari", is_primary: true, version: "1" });
-  const [kp2] = await sql`select phone, version, deleted_at is not null as deleted from public.key_persons where id = ${ids.kp2}`;
-  assert.deepEqual({ ...kp2 }, { phone: "+62 811 2", version: "3", deleted: true }, "created, updated, deleted: a tombstone");
-  const [pipeline] = await sql`select title, potential_value::text, approval_status, expected_close_date::text, assigned_rm_id
+  const [kp2] =
+    await sql`select phone, version, deleted_at is not null as deleted from public.key_persons where id = ${ids.kp2}`;
+  assert.deepEqual(
+    { ...kp2 },
+    { phone: "+62 811 2", version: "3", deleted: true },
+    "created, updated, deleted: a tombstone",
+  );
+  const [pipeline] =
+    await sql`select title, potential_value::text, approval_status, expected_close_date::text, assigned_rm_id
                                  from public.pipelines where id = ${ids.pipeline}`;
   assert.deepEqual({ ...pipeline }, {
-    title: "Fleet cover", potential_value: "150000000.00", approval_status: "draft", expected_close_date: "2027-01-31",
+    title: "Fleet cover",
+    potential_value: "150000000.00",
+    approval_status: "draft",
+    expected_close_date: "2027-01-31",
     assigned_rm_id: users.rm1Jakarta.id,
   });
-  const [activity] = await sql`select pipeline_id, notes, completed_at is not null as done, version from public.activities where id = ${ids.activity}`;
+  const [activity] =
+    await sql`select pipeline_id, notes, completed_at is not null as done, version from public.activities where id = ${ids.activity}`;
   assert.deepEqual({ ...activity }, { pipeline_id: ids.pipeline, notes: "went well", done: true, version: "2" });
   const links = await sql`select id, hvc_id, deleted_at is not null as deleted from public.customer_hvc_links
                            where customer_id = ${ids.customer} order by relationship`;
@@ -146,11 +264,23 @@ test("the app's local fields and the server fields in a legacy payload are ignor
   const token = await rm1();
   const id = uuid();
   const item: Item = {
-    id: 1, entityType: "customer", entityId: id, operation: "create", createdAt: queuedAt(),
+    id: 1,
+    entityType: "customer",
+    entityId: id,
+    operation: "create",
+    createdAt: queuedAt(),
     payload: {
-      id: uuid(), name: "PT Local Fields", isPendingSync: true, lastSyncAt: "2026-11-19T00:00:00.000Z", syncStatus: "pending",
-      createdAt: "2001-01-01T00:00:00.000Z", updatedAt: "2001-01-01T00:00:00.000Z", version: 9, createdBy: users.admin.id,
-      updatedBy: users.admin.id, deletedAt: "2001-01-01T00:00:00.000Z",
+      id: uuid(),
+      name: "PT Local Fields",
+      isPendingSync: true,
+      lastSyncAt: "2026-11-19T00:00:00.000Z",
+      syncStatus: "pending",
+      createdAt: "2001-01-01T00:00:00.000Z",
+      updatedAt: "2001-01-01T00:00:00.000Z",
+      version: 9,
+      createdBy: users.admin.id,
+      updatedBy: users.admin.id,
+      deletedAt: "2001-01-01T00:00:00.000Z",
     },
   };
   const res = await pushQueue(token, uuid(), [item]);
@@ -189,7 +319,14 @@ test("re-sending the same queue gives duplicate for every item and applies nothi
 
   // The same item sent twice in one request is applied once as well.
   const id = uuid();
-  const item: Item = { id: 7, entityType: "customer", entityId: id, operation: "create", payload: local(id, { name: "PT Twice" }), createdAt: queuedAt() };
+  const item: Item = {
+    id: 7,
+    entityType: "customer",
+    entityId: id,
+    operation: "create",
+    payload: local(id, { name: "PT Twice" }),
+    createdAt: queuedAt(),
+  };
   const twice = await pushQueue(token, clientId, [item, { ...item }]);
   assert.deepEqual(twice.body.results.map((r: any) => r.status), ["applied", "duplicate"]);
   assert.equal(twice.body.results[1].op_id, derivedOpId(clientId, item));
@@ -200,11 +337,25 @@ test("the derived op id depends on the device, the item id and its createdAt: th
   const id = uuid();
   const createdAt = queuedAt();
   const clientId = uuid();
-  const create: Item = { id: 5, entityType: "customer", entityId: id, operation: "create", payload: local(id, { name: "PT Derived" }), createdAt };
+  const create: Item = {
+    id: 5,
+    entityType: "customer",
+    entityId: id,
+    operation: "create",
+    payload: local(id, { name: "PT Derived" }),
+    createdAt,
+  };
   const first = await pushQueue(token, clientId, [create]);
   assert.equal(first.body.results[0].status, "applied");
   // The app's queue ids restart after a reinstall: item 5 again, queued later, is another op.
-  const later: Item = { id: 5, entityType: "customer", entityId: id, operation: "update", payload: local(id, { name: "PT Derived", city: "Bogor" }), createdAt: queuedAt() };
+  const later: Item = {
+    id: 5,
+    entityType: "customer",
+    entityId: id,
+    operation: "update",
+    payload: local(id, { name: "PT Derived", city: "Bogor" }),
+    createdAt: queuedAt(),
+  };
   const second = await pushQueue(token, clientId, [later]);
   assert.equal(second.body.results[0].op_id, derivedOpId(clientId, later));
   assert.notEqual(second.body.results[0].op_id, first.body.results[0].op_id);
@@ -219,12 +370,24 @@ test("a legacy update of a row another user changed meanwhile is applied as an e
   const token = await rm1();
   const manager = await tokenFor(users.bmJakarta);
   const id = uuid();
-  await pushQueue(token, uuid(), [{ id: 1, entityType: "customer", entityId: id, operation: "create",
-    payload: local(id, { name: "PT Contested Legacy", phone: "+62 1", city: "Jakarta" }), createdAt: queuedAt() }]);
+  await pushQueue(token, uuid(), [{
+    id: 1,
+    entityType: "customer",
+    entityId: id,
+    operation: "create",
+    payload: local(id, { name: "PT Contested Legacy", phone: "+62 1", city: "Jakarta" }),
+    createdAt: queuedAt(),
+  }]);
   // The device pulled the row, then went offline and edited it.
   const pulled = (await pullAll(token, null, { tables: ["customers"] })).changes.find((c) => c.row?.id === id).row;
-  const offlineEdit: Item = { id: 2, entityType: "customer", entityId: id, operation: "update",
-    payload: { ...asLocal(pulled), notes: "edited offline", isPendingSync: true }, createdAt: queuedAt() };
+  const offlineEdit: Item = {
+    id: 2,
+    entityType: "customer",
+    entityId: id,
+    operation: "update",
+    payload: { ...asLocal(pulled), notes: "edited offline", isPendingSync: true },
+    createdAt: queuedAt(),
+  };
   // Meanwhile the branch manager changed the phone.
   const bmEdit = await push(manager, [update("customers", id, 1, { phone: "+62 bm" })]);
   assert.equal(bmEdit.body.results[0].status, "applied");
@@ -235,18 +398,32 @@ test("a legacy update of a row another user changed meanwhile is applied as an e
   assert.equal(r.status, "applied", JSON.stringify(r));
   assert.equal(r.op_id, derivedOpId(clientId, offlineEdit));
   assert.equal(r.conflict.resolution, "client_wins");
-  assert.deepEqual(r.conflict.fields, ["notes", "phone"], "the whole entity was written: the bm's phone is overwritten, knowingly");
+  assert.deepEqual(
+    r.conflict.fields,
+    ["notes", "phone"],
+    "the whole entity was written: the bm's phone is overwritten, knowingly",
+  );
   assert.equal(r.row.version, 3);
   assert.equal(r.row.phone, "+62 1");
   assert.equal(r.row.notes, "edited offline");
 
-  const [audit] = await sql`select table_name, row_id, op_id, user_id, client_id, server_user_id, base_version, server_version,
+  const [audit] =
+    await sql`select table_name, row_id, op_id, user_id, client_id, server_user_id, base_version, server_version,
                                    resolution::text, fields, client_data ->> 'notes' as notes, server_row ->> 'phone' as server_phone
                               from sync.conflicts where id = ${r.conflict.id}`;
   assert.deepEqual({ ...audit }, {
-    table_name: "customers", row_id: id, op_id: r.op_id, user_id: users.rm1Jakarta.id, client_id: clientId,
-    server_user_id: users.bmJakarta.id, base_version: null, server_version: "2", resolution: "client_wins",
-    fields: ["notes", "phone"], notes: "edited offline", server_phone: "+62 bm",
+    table_name: "customers",
+    row_id: id,
+    op_id: r.op_id,
+    user_id: users.rm1Jakarta.id,
+    client_id: clientId,
+    server_user_id: users.bmJakarta.id,
+    base_version: null,
+    server_version: "2",
+    resolution: "client_wins",
+    fields: ["notes", "phone"],
+    notes: "edited offline",
+    server_phone: "+62 bm",
   });
 });
 
@@ -254,11 +431,21 @@ test("a legacy update carrying fields the rm may not write, which a bm changed m
   const token = await rm1();
   const manager = await tokenFor(users.bmJakarta);
   const pipeline = seedPipeline(12); // of customer 12, rm1.jakarta's
-  const pulled = (await pullAll(token, null, { tables: ["customers", "pipelines"] })).changes.find((c) => c.row?.id === pipeline).row;
-  const offlineEdit: Item = { id: 1, entityType: "pipeline", entityId: pipeline, operation: "update",
-    payload: { ...asLocal(pulled), notes: "client asked for a discount", isPendingSync: true }, createdAt: queuedAt() };
+  const pulled =
+    (await pullAll(token, null, { tables: ["customers", "pipelines"] })).changes.find((c) => c.row?.id === pipeline)
+      .row;
+  const offlineEdit: Item = {
+    id: 1,
+    entityType: "pipeline",
+    entityId: pipeline,
+    operation: "update",
+    payload: { ...asLocal(pulled), notes: "client asked for a discount", isPendingSync: true },
+    createdAt: queuedAt(),
+  };
   // The bm approves the pipeline while the rm is offline.
-  const approval = await push(manager, [update("pipelines", pipeline, pulled.version, { approval_status: "approved", approved_value: 90000000 })]);
+  const approval = await push(manager, [
+    update("pipelines", pipeline, pulled.version, { approval_status: "approved", approved_value: 90000000 }),
+  ]);
   assert.equal(approval.body.results[0].status, "applied", approval.text);
 
   const res = await pushQueue(token, uuid(), [offlineEdit]);
@@ -274,8 +461,22 @@ test("a legacy update of the device's own latest write is not a conflict", async
   const token = await rm1();
   const id = uuid();
   const clientId = uuid();
-  await pushQueue(token, clientId, [{ id: 1, entityType: "customer", entityId: id, operation: "create", payload: local(id, { name: "PT Mine" }), createdAt: queuedAt() }]);
-  const res = await pushQueue(token, clientId, [{ id: 2, entityType: "customer", entityId: id, operation: "update", payload: local(id, { name: "PT Mine", city: "Depok" }), createdAt: queuedAt() }]);
+  await pushQueue(token, clientId, [{
+    id: 1,
+    entityType: "customer",
+    entityId: id,
+    operation: "create",
+    payload: local(id, { name: "PT Mine" }),
+    createdAt: queuedAt(),
+  }]);
+  const res = await pushQueue(token, clientId, [{
+    id: 2,
+    entityType: "customer",
+    entityId: id,
+    operation: "update",
+    payload: local(id, { name: "PT Mine", city: "Depok" }),
+    createdAt: queuedAt(),
+  }]);
   assert.equal(res.body.results[0].status, "applied");
   assert.equal(res.body.results[0].conflict, undefined);
   const [{ n }] = await sql`select count(*)::int as n from sync.conflicts where row_id = ${id}`;
@@ -288,9 +489,30 @@ test("an unknown entityType is rejected/invalid for that item only; the other it
   const before = uuid();
   const after = uuid();
   const items: Item[] = [
-    { id: 1, entityType: "customer", entityId: before, operation: "create", payload: local(before, { name: "PT Before Unknown" }), createdAt: queuedAt() },
-    { id: 2, entityType: "invoice", entityId: uuid(), operation: "create", payload: { amount: 10 }, createdAt: queuedAt() },
-    { id: 3, entityType: "customer", entityId: after, operation: "create", payload: local(after, { name: "PT After Unknown" }), createdAt: queuedAt() },
+    {
+      id: 1,
+      entityType: "customer",
+      entityId: before,
+      operation: "create",
+      payload: local(before, { name: "PT Before Unknown" }),
+      createdAt: queuedAt(),
+    },
+    {
+      id: 2,
+      entityType: "invoice",
+      entityId: uuid(),
+      operation: "create",
+      payload: { amount: 10 },
+      createdAt: queuedAt(),
+    },
+    {
+      id: 3,
+      entityType: "customer",
+      entityId: after,
+      operation: "create",
+      payload: local(after, { name: "PT After Unknown" }),
+      createdAt: queuedAt(),
+    },
   ];
   const res = await pushQueue(token, clientId, items);
   assert.equal(res.status, 200, res.text);
@@ -306,16 +528,32 @@ test("an unknown entityType is rejected/invalid for that item only; the other it
   assert.equal(n, 2);
   // Rejections are permanent: the re-sent queue reports the same outcome as a duplicate.
   const again = await pushQueue(token, clientId, items);
-  assert.deepEqual(again.body.results.map((r: any) => [r.status, r.original_status]),
-    [["duplicate", "applied"], ["duplicate", "rejected"], ["duplicate", "applied"]]);
+  assert.deepEqual(again.body.results.map((r: any) => [r.status, r.original_status]), [["duplicate", "applied"], [
+    "duplicate",
+    "rejected",
+  ], ["duplicate", "applied"]]);
 });
 
 test("a legacy item the rules refuse is rejected naming the field, and later items on that entity are blocked", async () => {
   const token = await rm1();
   const id = uuid();
   const res = await pushQueue(token, uuid(), [
-    { id: 1, entityType: "customer", entityId: id, operation: "create", payload: local(id, { name: "PT Bad Tax", taxId: "nope" }), createdAt: queuedAt() },
-    { id: 2, entityType: "customer", entityId: id, operation: "update", payload: local(id, { name: "PT Bad Tax", taxId: "nope", city: "Bekasi" }), createdAt: queuedAt() },
+    {
+      id: 1,
+      entityType: "customer",
+      entityId: id,
+      operation: "create",
+      payload: local(id, { name: "PT Bad Tax", taxId: "nope" }),
+      createdAt: queuedAt(),
+    },
+    {
+      id: 2,
+      entityType: "customer",
+      entityId: id,
+      operation: "update",
+      payload: local(id, { name: "PT Bad Tax", taxId: "nope", city: "Bekasi" }),
+      createdAt: queuedAt(),
+    },
   ]);
   const [bad, blocked] = res.body.results;
   assert.equal(bad.status, "rejected");
@@ -328,8 +566,16 @@ test("a legacy item the rules refuse is rejected naming the field, and later ite
 
 test("a malformed legacy queue is 400 invalid_request naming the item and field", async () => {
   const res = await call("/push", {
-    protocol: 1, client_id: uuid(),
-    items: [{ id: 1, entityType: "customer", entityId: "not-a-uuid", operation: "upsert", payload: {}, createdAt: queuedAt() }],
+    protocol: 1,
+    client_id: uuid(),
+    items: [{
+      id: 1,
+      entityType: "customer",
+      entityId: "not-a-uuid",
+      operation: "upsert",
+      payload: {},
+      createdAt: queuedAt(),
+    }],
   }, { token: await rm1() });
   assert.equal(res.status, 400);
   assert.equal(res.body.error, "invalid_request");
@@ -342,15 +588,31 @@ test("a legacy delete (which carries no data) tombstones the row, alone in its r
   const token = await rm1();
   const id = uuid();
   const clientId = uuid();
-  await pushQueue(token, clientId, [{ id: 1, entityType: "customer", entityId: id, operation: "create", payload: local(id, { name: "PT Deleted Later" }), createdAt: queuedAt() }]);
-  const res = await pushQueue(token, clientId, [{ id: 2, entityType: "customer", entityId: id, operation: "delete", payload: null, createdAt: queuedAt() }]);
+  await pushQueue(token, clientId, [{
+    id: 1,
+    entityType: "customer",
+    entityId: id,
+    operation: "create",
+    payload: local(id, { name: "PT Deleted Later" }),
+    createdAt: queuedAt(),
+  }]);
+  const res = await pushQueue(token, clientId, [{
+    id: 2,
+    entityType: "customer",
+    entityId: id,
+    operation: "delete",
+    payload: null,
+    createdAt: queuedAt(),
+  }]);
   assert.equal(res.status, 200, res.text);
   assert.equal(res.body.results[0].status, "applied");
   assert.ok(res.body.results[0].row.deleted_at);
 
   const other = uuid();
   await push(token, [{ op_id: uuid(), table: "customers", op: "insert", id: other, data: { name: "PT Null Data" } }]);
-  const v2 = await push(token, [{ op_id: uuid(), table: "customers", op: "delete", id: other, base_version: 1, data: null } as any]);
+  const v2 = await push(token, [
+    { op_id: uuid(), table: "customers", op: "delete", id: other, base_version: 1, data: null } as any,
+  ]);
   assert.equal(v2.status, 200, v2.text);
   assert.equal(v2.body.results[0].status, "applied");
   assert.ok(v2.body.results[0].row.deleted_at);

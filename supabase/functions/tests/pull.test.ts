@@ -1,6 +1,20 @@
 import assert from "node:assert/strict";
 import {
-  branches, call, insert, pull, pullAll, push, remove, seedCustomer, sql, test, tokenFor, update, type User, users, uuid,
+  branches,
+  call,
+  insert,
+  pull,
+  pullAll,
+  push,
+  remove,
+  seedCustomer,
+  sql,
+  test,
+  tokenFor,
+  update,
+  type User,
+  users,
+  uuid,
 } from "./_helpers.ts";
 
 const rm1 = () => tokenFor(users.rm1Jakarta);
@@ -8,12 +22,15 @@ const rm2 = () => tokenFor(users.rm2Jakarta);
 const bm = () => tokenFor(users.bmJakarta);
 const hvc1 = "00000000-0000-4000-8001-000000000001";
 
-const claimsOf = (user: User) => JSON.stringify({ sub: user.id, role: "authenticated", aud: "authenticated", email: user.email });
+const claimsOf = (user: User) =>
+  JSON.stringify({ sub: user.id, role: "authenticated", aud: "authenticated", email: user.email });
 
 /** Runs `fn` in one transaction acting as `user`, the way the function does (role + verified claims). */
 async function asUser<T>(user: User, fn: (tx: any) => Promise<T>): Promise<T> {
   return await sql.begin(async (tx: any) => {
-    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claimsOf(user)}, true)`;
+    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
+      claimsOf(user)
+    }, true)`;
     return await fn(tx);
   }) as T;
 }
@@ -43,7 +60,9 @@ async function visibleKeys(user: User, tables?: string[]): Promise<string[]> {
 /** A row as `user` reads it from the table, in the pull's shape (every column but the internal change_xid). */
 async function rowAs(user: User, table: string, id: string) {
   return await asUser(user, async (tx) => {
-    const [r] = await tx.unsafe(`select to_jsonb(t) - 'change_xid' as row from public."${table}" t where t.id = $1`, [id]);
+    const [r] = await tx.unsafe(`select to_jsonb(t) - 'change_xid' as row from public."${table}" t where t.id = $1`, [
+      id,
+    ]);
     return r?.row ?? null;
   });
 }
@@ -57,7 +76,8 @@ const about = (changes: any[], id: string) => changes.filter((c) => idOf(c) === 
  * close(): a slow device request, a job that has not committed yet.
  */
 function openTransaction(user: User) {
-  type Command = { kind: "run"; fn: (tx: any) => Promise<unknown>; resolve: (v: any) => void; reject: (e: unknown) => void }
+  type Command =
+    | { kind: "run"; fn: (tx: any) => Promise<unknown>; resolve: (v: any) => void; reject: (e: unknown) => void }
     | { kind: "commit" | "rollback" };
   const inbox: Command[] = [];
   let wake: (() => void) | null = null;
@@ -68,7 +88,9 @@ function openTransaction(user: User) {
   };
   const rolledBack = new Error("rolled back on purpose");
   const done = sql.begin(async (tx: any) => {
-    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claimsOf(user)}, true)`;
+    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
+      claimsOf(user)
+    }, true)`;
     for (;;) {
       const c = await receive();
       if (c.kind !== "run") {
@@ -110,7 +132,10 @@ test("a first pull pages through exactly what the user may see: every page withi
   const token = await rm1();
   // A row created and deleted before the device ever synced: a full pull has no reason to send it.
   const gone = uuid();
-  const made = await push(token, [insert("customers", gone, { name: "PT Deleted Before First Pull" }), remove("customers", gone, 1)]);
+  const made = await push(token, [
+    insert("customers", gone, { name: "PT Deleted Before First Pull" }),
+    remove("customers", gone, 1),
+  ]);
   assert.deepEqual(made.body.results.map((r: any) => r.status), ["applied", "applied"]);
 
   const limit = 97;
@@ -121,7 +146,10 @@ test("a first pull pages through exactly what the user may see: every page withi
     const res = await pull(token, cursor, { limit });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.resync_required, false);
-    assert.ok(res.body.changes.length <= limit, `page ${sizes.length} has ${res.body.changes.length} changes; limit ${limit}`);
+    assert.ok(
+      res.body.changes.length <= limit,
+      `page ${sizes.length} has ${res.body.changes.length} changes; limit ${limit}`,
+    );
     assert.equal(typeof res.body.cursor, "string");
     sizes.push(res.body.changes.length);
     changes.push(...res.body.changes);
@@ -178,7 +206,8 @@ test("a limit above the server's maximum is clamped to it", async () => {
     await sql`insert into public.key_persons (id, customer_id, name)
               select id, ${seedCustomer(3)}, 'Clamp filler' from unnest(${extra}::uuid[]) id`;
   }
-  const [{ max_pull_limit, default_pull_limit }] = await sql`select max_pull_limit, default_pull_limit from sync.settings`;
+  const [{ max_pull_limit, default_pull_limit }] =
+    await sql`select max_pull_limit, default_pull_limit from sync.settings`;
   try {
     const res = await pull(admin, null, { limit: 1_000_000 });
     assert.equal(res.status, 200);
@@ -234,7 +263,10 @@ test("a delta after another user's push carries the upsert with the new version;
   const rm = await rm1();
   const id = uuid();
   const gone = uuid();
-  await push(rm, [insert("customers", id, { name: "PT Edited By Manager" }), insert("customers", gone, { name: "PT To Be Deleted" })]);
+  await push(rm, [
+    insert("customers", id, { name: "PT Edited By Manager" }),
+    insert("customers", gone, { name: "PT To Be Deleted" }),
+  ]);
   const { cursor } = await pullAll(rm, null);
 
   const edit = await push(await bm(), [update("customers", id, 1, { phone: "+62 21 bm" })]);
@@ -243,7 +275,11 @@ test("a delta after another user's push carries the upsert with the new version;
   assert.equal(del.body.results[0].status, "applied");
 
   const delta = await pullAll(rm, cursor);
-  assert.deepEqual(about(delta.changes, id), [{ table: "customers", op: "upsert", row: await rowAs(users.rm1Jakarta, "customers", id) }]);
+  assert.deepEqual(about(delta.changes, id), [{
+    table: "customers",
+    op: "upsert",
+    row: await rowAs(users.rm1Jakarta, "customers", id),
+  }]);
   const [edited] = about(delta.changes, id);
   assert.equal(edited.row.version, 2);
   assert.equal(edited.row.phone, "+62 21 bm");
@@ -293,8 +329,11 @@ test("out-of-order commit: a transaction still open when a later one commits is 
 
     await t1.commit();
     const second = await pullAll(token, first.cursor);
-    assert.deepEqual(about(second.changes, a), [{ table: "customers", op: "upsert", row: await rowAs(users.rm1Jakarta, "customers", a) }],
-      "A is delivered once T1 has committed, although B (committed first) was already behind the cursor");
+    assert.deepEqual(about(second.changes, a), [{
+      table: "customers",
+      op: "upsert",
+      row: await rowAs(users.rm1Jakarta, "customers", a),
+    }], "A is delivered once T1 has committed, although B (committed first) was already behind the cursor");
   } finally {
     await t1.close();
   }
@@ -315,7 +354,11 @@ test("out-of-order commit: T1 took its transaction id before B's transaction beg
 
     const first = await pullAll(token, c0);
     assert.equal(about(first.changes, b).length, 1, "B is delivered");
-    assert.equal(about(first.changes, a).length, 0, "T1's edit of A is not visible yet (and A itself was not changed since c0)");
+    assert.equal(
+      about(first.changes, a).length,
+      0,
+      "T1's edit of A is not visible yet (and A itself was not changed since c0)",
+    );
     // Another cycle while T1 is still open: nothing new, and nothing waits for T1.
     const idle = await pullAll(token, first.cursor);
     assert.deepEqual(idle.changes, []);
@@ -399,12 +442,17 @@ test("rows reach the caller as the caller may see them: another rm's customers a
   assert.ok(customers.every((r) => r.assigned_rm_id === users.rm1Jakarta.id), "only rm1's customers");
   const mine = new Set(customers.map((r) => r.id));
   for (const n of [1, 2, 3]) assert.ok(!mine.has(seedCustomer(n)), `seed customer ${n} is another rm's`);
-  for (const c of changes.filter((c) => ["key_persons", "pipelines", "activities", "customer_hvc_links"].includes(c.table))) {
+  for (
+    const c of changes.filter((c) => ["key_persons", "pipelines", "activities", "customer_hvc_links"].includes(c.table))
+  ) {
     assert.ok(mine.has(c.row.customer_id), `${keyOf(c)} belongs to one of rm1's customers`);
   }
   const profiles = changes.filter((c) => c.table === "profiles").map((c) => c.row);
-  assert.deepEqual(profiles.map((p) => p.id).sort(), [users.bmJakarta.id, users.rm1Jakarta.id, users.rm2Jakarta.id].sort(),
-    "staff of rm1's own branch only");
+  assert.deepEqual(
+    profiles.map((p) => p.id).sort(),
+    [users.bmJakarta.id, users.rm1Jakarta.id, users.rm2Jakarta.id].sort(),
+    "staff of rm1's own branch only",
+  );
 
   // The row carries every column the caller may read, and not the internal change_xid.
   const columns = (await sql`select column_name from information_schema.columns
@@ -436,7 +484,11 @@ async function customerWithFamily(token: string, name: string) {
   ]);
   assert.ok(res.body.results.every((x: any) => x.status === "applied"), res.text);
   const children: [string, string][] = [
-    ["key_persons", k1], ["key_persons", k2], ["pipelines", p], ["activities", a], ["customer_hvc_links", l],
+    ["key_persons", k1],
+    ["key_persons", k2],
+    ["pipelines", p],
+    ["activities", a],
+    ["customer_hvc_links", l],
     ["pipeline_referrals", r],
   ];
   return { customer, children, all: [["customers", customer] as [string, string], ...children] };
@@ -455,7 +507,11 @@ function replicate(store: Map<string, any>, changes: any[]) {
 }
 
 async function assertReplicaMatches(user: User, store: Map<string, any>) {
-  assert.deepEqual([...store.keys()].sort(), await visibleKeys(user), `${user.email}'s device holds exactly what they may see`);
+  assert.deepEqual(
+    [...store.keys()].sort(),
+    await visibleKeys(user),
+    `${user.email}'s device holds exactly what they may see`,
+  );
 }
 
 test("evictions: a customer reassigned to another rm is evicted with every child row; the new rm receives it and its existing children", async () => {
@@ -489,7 +545,9 @@ test("evictions: a customer reassigned to another rm is evicted with every child
   }
   assert.ok(!gained.changes.some((c) => c.op === "evict"));
   const position = (id: string) => gained.changes.findIndex((c) => idOf(c) === id);
-  for (const [, id] of fam.children) assert.ok(position(fam.customer) < position(id), "the customer comes before its children");
+  for (const [, id] of fam.children) {
+    assert.ok(position(fam.customer) < position(id), "the customer comes before its children");
+  }
   const [, pipeline] = fam.children.find(([t]) => t === "pipelines")!;
   const [, referral] = fam.children.find(([t]) => t === "pipeline_referrals")!;
   assert.ok(position(pipeline) < position(referral), "the pipeline comes before its referral");
@@ -548,7 +606,9 @@ test("evictions: reassigned away and back within one cycle, rm1 keeps the custom
   await push(manager, [update("customers", fam.customer, 2, { assigned_rm_id: users.rm1Jakarta.id })]);
   const delta = await pullAll(rmOne, one.cursor);
   const replica = replicate(replicate(new Map(), one.changes), delta.changes);
-  for (const [table, id] of fam.all) assert.ok(replica.has(`${table}/${id}`), `${table} ${id} is still on rm1's device`);
+  for (const [table, id] of fam.all) {
+    assert.ok(replica.has(`${table}/${id}`), `${table} ${id} is still on rm1's device`);
+  }
   assert.equal(replica.get(`customers/${fam.customer}`).version, 3);
   await assertReplicaMatches(users.rm1Jakarta, replica);
 });
@@ -560,19 +620,32 @@ test("evictions and gained rows are paged within the limit like any other change
   const one = await pullAll(rmOne, null);
   const two = await pullAll(rmTwo, null);
   await push(await bm(), [update("customers", fam.customer, 1, { assigned_rm_id: users.rm2Jakarta.id })]);
-  for (const [user, token, cursor, op] of [[users.rm1Jakarta, rmOne, one.cursor, "evict"], [users.rm2Jakarta, rmTwo, two.cursor, "upsert"]] as const) {
+  for (
+    const [user, token, cursor, op] of [[users.rm1Jakarta, rmOne, one.cursor, "evict"], [
+      users.rm2Jakarta,
+      rmTwo,
+      two.cursor,
+      "upsert",
+    ]] as const
+  ) {
     const limit = 3;
     const seen: any[] = [];
     let c: string = cursor;
     for (;;) {
       const res = await pull(token, c, { limit });
-      assert.ok(res.body.changes.length <= limit, `${user.email}: a page of ${res.body.changes.length} changes; limit ${limit}`);
+      assert.ok(
+        res.body.changes.length <= limit,
+        `${user.email}: a page of ${res.body.changes.length} changes; limit ${limit}`,
+      );
       seen.push(...res.body.changes);
       c = res.body.cursor;
       if (!res.body.has_more) break;
     }
     for (const [table, id] of fam.all) {
-      assert.ok(seen.some((x) => x.table === table && idOf(x) === id && x.op === op), `${user.email}: ${op} ${table} ${id}`);
+      assert.ok(
+        seen.some((x) => x.table === table && idOf(x) === id && x.op === op),
+        `${user.email}: ${op} ${table} ${id}`,
+      );
     }
   }
 });
@@ -603,7 +676,10 @@ test("a device that follows every delta holds exactly what its user may see, aft
   await sync();
   await push(rmTwo, [update("key_persons", f2.children[0][1], 2, { customer_id: seedCustomer(9) })]);
   await push(manager, [update("customers", f1.customer, 2, { assigned_rm_id: users.rm1Jakarta.id, notes: "back" })]);
-  await push(rmOne, [remove("key_persons", f1.children[1][1], 1), update("pipelines", f2.children[2][1], 1, { stage: "won" })]);
+  await push(rmOne, [
+    remove("key_persons", f1.children[1][1], 1),
+    update("pipelines", f2.children[2][1], 1, { stage: "won" }),
+  ]);
   await sync();
   await sync();
 });
@@ -637,7 +713,12 @@ test("retention: once a tombstone newer than a cursor is purged, that cursor get
     const stale = await pull(token, old);
     assert.equal(stale.status, 200);
     assert.deepEqual(
-      { changes: stale.body.changes, cursor: stale.body.cursor, has_more: stale.body.has_more, resync_required: stale.body.resync_required },
+      {
+        changes: stale.body.changes,
+        cursor: stale.body.cursor,
+        has_more: stale.body.has_more,
+        resync_required: stale.body.resync_required,
+      },
       { changes: [], cursor: null, has_more: false, resync_required: true },
     );
     assert.ok(stale.body.server_time);
@@ -656,7 +737,12 @@ test("retention: the purge keeps tombstones that live rows still point at, and p
   const res = await push(token, [
     insert("customers", customer, { name: "PT Keeps Its History" }),
     insert("pipelines", pipeline, { customer_id: customer, title: "Lost deal" }),
-    insert("activities", uuid(), { customer_id: customer, pipeline_id: pipeline, activity_type: "call", subject: "About the lost deal" }),
+    insert("activities", uuid(), {
+      customer_id: customer,
+      pipeline_id: pipeline,
+      activity_type: "call",
+      subject: "About the lost deal",
+    }),
     remove("pipelines", pipeline, 1),
     insert("customers", loose, { name: "PT Nothing Points Here" }),
     remove("customers", loose, 1),
@@ -666,7 +752,8 @@ test("retention: the purge keeps tombstones that live rows still point at, and p
     const [{ report }] = await sql`select sync.purge_expired() as report`;
     assert.ok(report.purged_through_xid);
   });
-  const [{ n: pipelines }] = await sql`select count(*)::int as n from public.pipelines where id = ${pipeline} and deleted_at is not null`;
+  const [{ n: pipelines }] =
+    await sql`select count(*)::int as n from public.pipelines where id = ${pipeline} and deleted_at is not null`;
   assert.equal(pipelines, 1, "the deleted pipeline an activity still names is kept (as a tombstone)");
   const [{ n: customers }] = await sql`select count(*)::int as n from public.customers where id = ${loose}`;
   assert.equal(customers, 0, "an unreferenced tombstone is purged");
@@ -692,7 +779,9 @@ test("a cursor altered by one character, anywhere, is 400 invalid_cursor", async
   const spare = cursors.filter((c) => (c.split(".")[0].length * 6) % 8 !== 0);
   assert.ok(spare.length > 0, "some cursor has spare bits");
   for (const c of [...spare.slice(0, 2), cursors.at(-1)!]) {
-    const altered = [...c].flatMap((ch, i) => ch === "." ? [] : [c.slice(0, i) + B64URL[B64URL.indexOf(ch) ^ 1] + c.slice(i + 1)]);
+    const altered = [...c].flatMap((ch, i) =>
+      ch === "." ? [] : [c.slice(0, i) + B64URL[B64URL.indexOf(ch) ^ 1] + c.slice(i + 1)]
+    );
     for (let i = 0; i < altered.length; i += 25) {
       const answers = await Promise.all(altered.slice(i, i + 25).map((x) => pull(token, x, { limit: 60 })));
       answers.forEach((a, j) => {
@@ -726,7 +815,12 @@ test("a cursor issued for another tables set asks for a resync; the same set in 
     const res = await pull(token, cursor, tables ? { tables } : {});
     assert.equal(res.status, 200);
     assert.deepEqual(
-      { changes: res.body.changes, cursor: res.body.cursor, has_more: res.body.has_more, resync_required: res.body.resync_required },
+      {
+        changes: res.body.changes,
+        cursor: res.body.cursor,
+        has_more: res.body.has_more,
+        resync_required: res.body.resync_required,
+      },
       { changes: [], cursor: null, has_more: false, resync_required: true },
       `tables ${JSON.stringify(tables)}`,
     );
@@ -770,17 +864,22 @@ test("server_time is the database clock", async () => {
   const [{ after }] = await sql`select clock_timestamp() as after`;
   const t = new Date(res.body.server_time).getTime();
   assert.match(res.body.server_time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/);
-  assert.ok(before.getTime() - 1 <= t && t <= after.getTime() + 1, `${res.body.server_time} between ${before.toISOString()} and ${after.toISOString()}`);
+  assert.ok(
+    before.getTime() - 1 <= t && t <= after.getTime() + 1,
+    `${res.body.server_time} between ${before.toISOString()} and ${after.toISOString()}`,
+  );
 });
 
 test("a malformed pull is 400 invalid_request naming the field; a pull without a token is 401", async () => {
   const token = await rm1();
-  for (const [body, path] of [
-    [{ protocol: 2, cursor: null, limit: 0 }, "limit"],
-    [{ protocol: 2, cursor: 5 }, "cursor"],
-    [{ protocol: 2, tables: "customers" }, "tables"],
-    [{ protocol: 2, cursor: null, tables: [] }, "tables"],
-  ] as const) {
+  for (
+    const [body, path] of [
+      [{ protocol: 2, cursor: null, limit: 0 }, "limit"],
+      [{ protocol: 2, cursor: 5 }, "cursor"],
+      [{ protocol: 2, tables: "customers" }, "tables"],
+      [{ protocol: 2, cursor: null, tables: [] }, "tables"],
+    ] as const
+  ) {
     const res = await call("/pull", body, { token });
     assert.equal(res.status, 400, JSON.stringify(body));
     assert.equal(res.body.error, "invalid_request");
@@ -801,7 +900,9 @@ test("a row the caller writes into a customer while a bm reassigns it away is ev
   // The rm's transaction adds a key person and stays open while the bm reassigns the customer.
   const t1 = openTransaction(users.rm1Jakarta);
   try {
-    await t1.run((tx) => tx`insert into public.key_persons (id, customer_id, name) values (${keyPerson}, ${customer}, 'Late Contact')`);
+    await t1.run((tx) =>
+      tx`insert into public.key_persons (id, customer_id, name) values (${keyPerson}, ${customer}, 'Late Contact')`
+    );
     const moved = await push(bm, [update("customers", customer, 1, { assigned_rm_id: users.rm2Jakarta.id })]);
     assert.equal(moved.body.results[0].status, "applied");
     await t1.commit();
@@ -813,8 +914,10 @@ test("a row the caller writes into a customer while a bm reassigns it away is ev
   // Evicted as the rm's own write and, when the reassignment listed the children before the key
   // person committed, as a row below the customer it did not list: twice is harmless.
   const evicts = about(changes, keyPerson).map((c) => c.op);
-  assert.ok(evicts.length >= 1 && evicts.every((op) => op === "evict"),
-    `the key person the rm wrote as the customer left them is evicted too, though no scope change names it: ${evicts}`);
+  assert.ok(
+    evicts.length >= 1 && evicts.every((op) => op === "evict"),
+    `the key person the rm wrote as the customer left them is evicted too, though no scope change names it: ${evicts}`,
+  );
 });
 
 test("every phase pages: the evictions of rows rm1 wrote into a customer reassigned away come within the limit, and the cycle ends", async () => {
@@ -822,10 +925,15 @@ test("every phase pages: the evictions of rows rm1 wrote into a customer reassig
   const customer = seedCustomer(4); // rm1.jakarta's
   const { cursor: start } = await pullAll(rm, null);
   const written = [uuid(), uuid(), uuid()];
-  const made = await push(rm, written.map((id, i) => insert("key_persons", id, { customer_id: customer, name: `Contact ${i}` })));
+  const made = await push(
+    rm,
+    written.map((id, i) => insert("key_persons", id, { customer_id: customer, name: `Contact ${i}` })),
+  );
   assert.deepEqual(made.body.results.map((r: any) => r.status), ["applied", "applied", "applied"], made.text);
   const [{ version }] = await sql`select version from public.customers where id = ${customer}`;
-  const moved = await push(await bm(), [update("customers", customer, Number(version), { assigned_rm_id: users.rm2Jakarta.id })]);
+  const moved = await push(await bm(), [
+    update("customers", customer, Number(version), { assigned_rm_id: users.rm2Jakarta.id }),
+  ]);
   assert.equal(moved.body.results[0].status, "applied", moved.text);
   try {
     const limit = 2;
@@ -835,7 +943,10 @@ test("every phase pages: the evictions of rows rm1 wrote into a customer reassig
     for (let page = 1;; page++) {
       const res = await pull(rm, cursor, { limit });
       assert.equal(res.status, 200, res.text);
-      assert.ok(res.body.changes.length <= limit, `page ${page} holds ${res.body.changes.length} changes; limit ${limit}`);
+      assert.ok(
+        res.body.changes.length <= limit,
+        `page ${page} holds ${res.body.changes.length} changes; limit ${limit}`,
+      );
       assert.ok(!cursors.has(res.body.cursor), `page ${page} hands out a cursor of this cycle again`);
       cursors.add(res.body.cursor);
       seen.push(...res.body.changes);
@@ -865,8 +976,12 @@ test("a key person another user adds to a customer while the bm's reassignment o
   const adding = openTransaction(users.bmJakarta);
   const moving = openTransaction(users.bmJakarta);
   try {
-    await adding.run((tx) => tx`insert into public.key_persons (id, customer_id, name) values (${keyPerson}, ${customer}, 'Racing Contact')`);
-    await moving.run((tx) => tx`update public.customers set assigned_rm_id = ${users.rm2Jakarta.id} where id = ${customer}`);
+    await adding.run((tx) =>
+      tx`insert into public.key_persons (id, customer_id, name) values (${keyPerson}, ${customer}, 'Racing Contact')`
+    );
+    await moving.run((tx) =>
+      tx`update public.customers set assigned_rm_id = ${users.rm2Jakarta.id} where id = ${customer}`
+    );
     await adding.commit();
     const between = await pullAll(rm, cursor);
     replicate(replica, between.changes);
@@ -891,8 +1006,12 @@ test("a key person added to a customer while the bm's reassignment of it to rm1 
   const adding = openTransaction(users.rm2Jakarta);
   const moving = openTransaction(users.bmJakarta);
   try {
-    await adding.run((tx) => tx`insert into public.key_persons (id, customer_id, name) values (${keyPerson}, ${customer}, 'Late Arrival')`);
-    await moving.run((tx) => tx`update public.customers set assigned_rm_id = ${users.rm1Jakarta.id} where id = ${customer}`);
+    await adding.run((tx) =>
+      tx`insert into public.key_persons (id, customer_id, name) values (${keyPerson}, ${customer}, 'Late Arrival')`
+    );
+    await moving.run((tx) =>
+      tx`update public.customers set assigned_rm_id = ${users.rm1Jakarta.id} where id = ${customer}`
+    );
     await adding.commit();
     const between = await pullAll(rm, cursor);
     assert.equal(about(between.changes, keyPerson).length, 0, "rm1 cannot see it yet");

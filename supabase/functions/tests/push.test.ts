@@ -1,6 +1,18 @@
 import assert from "node:assert/strict";
 import {
-  call, insert, pull, pullAll, push, remove, seedCustomer, sql, test, tokenFor, update, users, uuid,
+  call,
+  insert,
+  pull,
+  pullAll,
+  push,
+  remove,
+  seedCustomer,
+  sql,
+  test,
+  tokenFor,
+  update,
+  users,
+  uuid,
 } from "./_helpers.ts";
 import { countStatuses } from "../sync/handler.ts";
 
@@ -95,7 +107,9 @@ test("the same request sent twice at once is applied once; the other copy report
   const statuses = [...a.body.results, ...b.body.results].map((r: any) => r.status).sort();
   assert.equal(statuses.filter((s) => s === "applied").length, 20);
   assert.equal(statuses.filter((s) => s === "duplicate").length, 20);
-  const [{ count }] = await sql`select count(*)::int as count from public.customers where id = any(${ops.map((o) => o.id)})`;
+  const [{ count }] = await sql`select count(*)::int as count from public.customers where id = any(${
+    ops.map((o) => o.id)
+  })`;
   assert.equal(count, 20);
 });
 
@@ -116,8 +130,12 @@ test("two devices edit the same customer: the later push is a logged conflict an
   const [audit] = await sql`select user_id, server_user_id, base_version, server_version, resolution::text, client_data
                               from sync.conflicts where id = ${result.conflict.id}`;
   assert.deepEqual({ ...audit }, {
-    user_id: users.rm1Jakarta.id, server_user_id: users.bmJakarta.id, base_version: "1", server_version: "2",
-    resolution: "client_wins", client_data: { phone: "+62 rm" },
+    user_id: users.rm1Jakarta.id,
+    server_user_id: users.bmJakarta.id,
+    base_version: "1",
+    server_version: "2",
+    resolution: "client_wins",
+    client_data: { phone: "+62 rm" },
   });
   // Both devices see the resulting row.
   for (const [token, cursor] of [[bm, bmCursor], [rm, rmCursor]]) {
@@ -130,7 +148,9 @@ test("two devices edit the same customer: the later push is a logged conflict an
 test("server_wins tables keep the server's row and report a conflict with the audit entry", async () => {
   const admin = await tokenFor(users.admin);
   const id = uuid();
-  await push(admin, [insert("hvcs", id, { code: "HVC-T" + Date.now().toString(36).toUpperCase(), name: "Test group" })]);
+  await push(admin, [
+    insert("hvcs", id, { code: "HVC-T" + Date.now().toString(36).toUpperCase(), name: "Test group" }),
+  ]);
   await push(admin, [update("hvcs", id, 1, { name: "Renamed on device A" })]);
   const stale = await push(admin, [update("hvcs", id, 1, { name: "Renamed on device B" })]);
   const r = stale.body.results[0];
@@ -138,7 +158,8 @@ test("server_wins tables keep the server's row and report a conflict with the au
   assert.equal(r.code, "stale");
   assert.equal(r.row.name, "Renamed on device A");
   assert.equal(r.conflict.resolution, "server_wins");
-  const [{ count }] = await sql`select count(*)::int from sync.conflicts where id = ${r.conflict.id} and resolution = 'server_wins'`;
+  const [{ count }] =
+    await sql`select count(*)::int from sync.conflicts where id = ${r.conflict.id} and resolution = 'server_wins'`;
   assert.equal(count, 1);
 });
 
@@ -200,8 +221,13 @@ test("a retryable failure is not recorded: the same op succeeds once its parent 
 test("forged server columns in data are never applied", async () => {
   const id = uuid();
   const res = await push(await rm1(), [insert("customers", id, {
-    name: "PT Forger", version: 42, created_at: "2001-01-01T00:00:00Z", updated_at: "2001-01-01T00:00:00Z",
-    created_by: users.admin.id, updated_by: users.admin.id, deleted_at: "2001-01-01T00:00:00Z",
+    name: "PT Forger",
+    version: 42,
+    created_at: "2001-01-01T00:00:00Z",
+    updated_at: "2001-01-01T00:00:00Z",
+    created_by: users.admin.id,
+    updated_by: users.admin.id,
+    deleted_at: "2001-01-01T00:00:00Z",
   })]);
   const row = res.body.results[0].row;
   assert.equal(row.version, 1);
@@ -227,13 +253,20 @@ test("unknown columns and field-rule violations are rejected naming the field", 
 test("2 000 queued ops sent in batches of 500 all arrive", async () => {
   const token = await rm1();
   const ids = Array.from({ length: 1000 }, () => uuid());
-  const ops = ids.flatMap((id, i) => [insert("customers", id, { name: `PT Queue ${i}` }), update("customers", id, 1, { notes: "edited" })]);
+  const ops = ids.flatMap((
+    id,
+    i,
+  ) => [insert("customers", id, { name: `PT Queue ${i}` }), update("customers", id, 1, { notes: "edited" })]);
   for (let i = 0; i < ops.length; i += 500) {
     const res = await push(token, ops.slice(i, i + 500));
     assert.equal(res.status, 200);
-    assert.ok(res.body.results.every((r: any) => r.status === "applied"), JSON.stringify(res.body.results.find((r: any) => r.status !== "applied")));
+    assert.ok(
+      res.body.results.every((r: any) => r.status === "applied"),
+      JSON.stringify(res.body.results.find((r: any) => r.status !== "applied")),
+    );
   }
-  const [{ count }] = await sql`select count(*)::int from public.customers where id = any(${ids}) and version = 2 and notes = 'edited'`;
+  const [{ count }] =
+    await sql`select count(*)::int from public.customers where id = any(${ids}) and version = 2 and notes = 'edited'`;
   assert.equal(count, 1000);
 });
 
@@ -296,13 +329,17 @@ test("a conflict response reaches the pull of both devices' users through the au
   const conflictId = res.body.results[0].conflict.id;
   for (const user of [users.rm1Jakarta, users.bmJakarta]) {
     const rows = await sql.begin(async (tx) => {
-      await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify({ sub: user.id, role: "authenticated" })}, true)`;
+      await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
+        JSON.stringify({ sub: user.id, role: "authenticated" })
+      }, true)`;
       return await tx`select conflict_id from sync.conflict_history where conflict_id = ${conflictId}`;
     });
     assert.equal(rows.length, 1, `${user.email} reads the conflict`);
   }
   const other = await sql.begin(async (tx) => {
-    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${JSON.stringify({ sub: users.rm2Jakarta.id, role: "authenticated" })}, true)`;
+    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
+      JSON.stringify({ sub: users.rm2Jakarta.id, role: "authenticated" })
+    }, true)`;
     return await tx`select conflict_id from sync.conflict_history where conflict_id = ${conflictId}`;
   });
   assert.equal(other.length, 0, "an uninvolved rm does not");
@@ -312,8 +349,15 @@ test("a number with more digits than a double holds is stored exactly as sent", 
   // 18 significant digits, as numeric(18,2) allows: JSON.parse alone would store ...456.80.
   const token = await rm1();
   const id = uuid();
-  const op = insert("pipelines", id, { customer_id: seedCustomer(4), title: "Fleet of a conglomerate", potential_value: 0 });
-  const rawBody = JSON.stringify({ protocol: 2, client_id: uuid(), ops: [op] }).replace('"potential_value":0', '"potential_value":1234567890123456.78');
+  const op = insert("pipelines", id, {
+    customer_id: seedCustomer(4),
+    title: "Fleet of a conglomerate",
+    potential_value: 0,
+  });
+  const rawBody = JSON.stringify({ protocol: 2, client_id: uuid(), ops: [op] }).replace(
+    '"potential_value":0',
+    '"potential_value":1234567890123456.78',
+  );
   const res = await call("/push", undefined, { token, rawBody });
   assert.equal(res.status, 200, res.text);
   assert.equal(res.body.results[0].status, "applied", res.text);
