@@ -708,8 +708,9 @@ async function changedRowsQuery(sql, table, { lo, hi, limit, user }) {
  */
 async function changeProbeQuery(sql, { lo, hi, user }) {
   const [{ src }] = await sql`select prosrc as src from pg_proc where oid = 'sync.visible_changes_exist'::regproc`;
-  // The expression the probe returns for the user's app role, with the values it plans with.
-  const m = src.match(new RegExp(`if v_role = '${user.role}' then\\s+return\\s+([\\s\\S]*?);\\s*end if;`));
+  // The expression the probe returns for the reach of the user's role, with the values it plans with.
+  const [{ reach }] = await sql`select reach::text as reach from sync.roles where role = ${user.role}`;
+  const m = src.match(new RegExp(`if v_reach = '${reach}' then\\s+return\\s+([\\s\\S]*?);\\s*end if;`));
   if (!m) throw new Error("could not find the expression of sync.visible_changes_exist(); update changeProbeQuery in scripts/bench.mjs");
   const tables = (await sql`select table_name from sync.tables`).map((r) => r.table_name).concat("conflicts");
   return `select ${m[1]
@@ -717,7 +718,7 @@ async function changeProbeQuery(sql, { lo, hi, user }) {
     .replace(/\bp_hi\b/g, `'${hi}'::pg_snapshot`)
     .replace(/\bp_tables\b/g, `array[${tables.map((t) => `'${t}'`).join(", ")}]::text[]`)
     .replace(/\bv_uid\b/g, `'${user.id}'::uuid`)
-    .replace(/\bv_branch\b/g, `'${user.branch_id}'::uuid`)}`;
+    .replace(/\bv_branches\b/g, `array['${user.branch_id}']::uuid[]`)}`;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -72,10 +72,27 @@ comment on table sync.tables is
 comment on column sync.tables.entity_name is 'Protocol 1 entityType (camelCase singular, e.g. keyPerson); snake_case spellings are accepted too.';
 create index tables_parent_table_idx on sync.tables (parent_table);
 
+-- The app's roles, as data: what each may reach and do. The engine knows no role by name; an app
+-- adds a role with an insert here (and its field rules), and says who has which role through the
+-- hook sync.app_caller (see the caller-scope migration).
+create type sync.reach as enum ('own', 'branches', 'all');
+comment on type sync.reach is
+  'How far a role sees rows of owned tables: own (the rows it owns), branches (the rows of its branches), all. Branch tables: all, or its branches; shared tables: every role.';
+
+create table sync.roles (
+  role text primary key check (role ~ '^[a-z][a-z0-9_]{0,31}$'),
+  reach sync.reach not null,
+  writes boolean not null default true,
+  resolves_conflicts boolean not null default false,
+  note text check (length(note) <= 1000)
+);
+comment on table sync.roles is
+  'The app''s roles: reach (own, branches, all: which rows the role sees), writes (false: reads only), resolves_conflicts (may settle conflicts it can see with resolve_conflict). Written by the app''s migrations.';
+
 -- The field-rule matrix: role x table x column -> may write. '*' is the rule for every column of
 -- the table that has no row of its own. Missing rules deny (fail closed).
 create table sync.field_rules (
-  app_role text not null check (app_role in ('rm', 'bm', 'admin')),
+  app_role text not null references sync.roles (role) on delete cascade,
   table_name text not null references sync.tables (table_name) on delete cascade,
   column_name text not null,
   may_write boolean not null,
@@ -97,6 +114,30 @@ comment on function sync.server_columns() is
   'Columns owned by the database on every syncable table; never taken from client data.';
 
 revoke all on all tables in schema sync from public, anon, authenticated, service_role;
-grant select on sync.tables, sync.field_rules to authenticated, service_role;
+grant select on sync.tables, sync.field_rules, sync.roles to authenticated, service_role;
 revoke all on function sync.server_columns() from public;
 grant execute on function sync.server_columns() to authenticated, service_role;
+
+-- The matrix as a DBA reads it: one row per role, syncable table and client-writable column.
+create view sync.field_rule_matrix
+with (security_invoker = true)
+as
+select roles.app_role,
+       t.table_name,
+       a.attname::text as column_name,
+       coalesce(exact.may_write, star.may_write, false) as may_write,
+       coalesce(exact.note, star.note) as note,
+       exact.may_write is null and star.may_write is null as unruled
+  from sync.tables t
+  join pg_catalog.pg_attribute a
+    on a.attrelid = ('public.' || quote_ident(t.table_name))::regclass
+   and a.attnum > 0 and not a.attisdropped
+   and a.attname <> all (sync.server_columns())
+ cross join (select r.role as app_role from sync.roles r) roles
+  left join sync.field_rules exact
+    on exact.app_role = roles.app_role and exact.table_name = t.table_name and exact.column_name = a.attname
+  left join sync.field_rules star
+    on star.app_role = roles.app_role and star.table_name = t.table_name and star.column_name = '*';
+comment on view sync.field_rule_matrix is
+  'Every cell of the field-rule matrix (role x syncable table x client column) with the rule that decides it; unruled cells deny.';
+grant select on sync.field_rule_matrix to authenticated, service_role;

@@ -80,28 +80,30 @@ comment on function sync.has_leading_index(regclass, text[]) is
   'Is there a plain index whose leading key columns are exactly p_columns, in order?';
 
 -- A scope kind's read rule as a SQL condition on the row p_alias.*, given SQL expressions for the
--- caller's app role, branch and user id: the one place the rule of owned, branch and shared tables
--- is written. The policies pass the caller's helpers as init plans ((select ...), evaluated once
--- per statement: a SQL function with sub-selects is never inlined, so a helper called per row
--- would look up the caller's profile once per row). The pull passes the caller's values as
--- literals, so the planner folds the rule down to the one arm that applies (an rm: owner = them)
--- and reads those rows from the scope index in cursor order.
+-- caller's reach (sync.reach), branches (uuid[]) and user id: the one place the rule of owned,
+-- branch and shared tables is written. The policies pass the caller's helpers as init plans
+-- ((select ...), evaluated once per statement: a SQL function with sub-selects is never inlined,
+-- so a helper called per row would ask the app's hook once per row). The pull and the change probe
+-- pass the reach as a literal, so the planner folds the rule down to the one arm that applies
+-- (reach own: owner = them) and reads those rows from the scope index in cursor order.
 create function sync.scope_condition(
   p_scope sync.scope_kind, p_owner_column text, p_branch_column text, p_alias text,
-  p_role_sql text, p_branch_sql text, p_uid_sql text
+  p_reach_sql text, p_branches_sql text, p_uid_sql text
 ) returns text
 language sql immutable
 set search_path = pg_catalog, pg_temp
 as $$
   select case p_scope
     when 'owned' then format(
-      '(%1$s = ''admin'' or (%1$s = ''bm'' and %4$I.%6$I = %2$s) or (%1$s = ''rm'' and %4$I.%5$I = %3$s))',
-      p_role_sql, p_branch_sql, p_uid_sql, p_alias, p_owner_column, p_branch_column)
-    when 'branch' then format('(%1$s = ''admin'' or (%1$s is not null and %3$I.%4$I = %2$s))',
-                              p_role_sql, p_branch_sql, p_alias, p_branch_column)
-    when 'shared' then format('(%s is not null)', p_role_sql)
+      '(%1$s = ''all'' or (%1$s = ''branches'' and %4$I.%6$I = any (%2$s::uuid[])) or (%1$s = ''own'' and %4$I.%5$I = %3$s))',
+      p_reach_sql, p_branches_sql, p_uid_sql, p_alias, p_owner_column, p_branch_column)
+    when 'branch' then format('(%1$s = ''all'' or (%1$s is not null and %3$I.%4$I = any (%2$s::uuid[])))',
+                              p_reach_sql, p_branches_sql, p_alias, p_branch_column)
+    when 'shared' then format('(%s is not null)', p_reach_sql)
   end
 $$;
+comment on function sync.scope_condition(sync.scope_kind, text, text, text, text, text, text) is
+  'SQL text: the read rule of a scope kind on the row p_alias.*, for the caller''s reach, branches and user id given as SQL expressions.';
 
 -- The caller's read scope on p_table as a condition on p_alias.*, with their role, branch and id as
 -- literals (see sync.scope_condition). RLS stays the rule: this only tells the planner which index
@@ -120,7 +122,8 @@ begin
     return null;
   end if;
   return sync.scope_condition(v_reg.scope, v_reg.owner_column, v_reg.branch_column, p_alias,
-                              quote_nullable(sync.current_app_role()), quote_nullable(sync.current_branch_id()::text) || '::uuid',
+                              quote_nullable(sync.current_reach()::text) || '::sync.reach',
+                              quote_literal(sync.current_branch_ids()::text) || '::uuid[]',
                               quote_nullable(auth.uid()::text) || '::uuid');
 end
 $$;
@@ -147,7 +150,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_window constant text := 'sync.changed_between(t.change_xid, p_lo, p_hi)';
-  v_role text;
+  v_reach text;
   v_tables text;
   v_own text;
   v_rest text;
@@ -171,34 +174,34 @@ begin
       or exists (select 1 from sync.scope_change_marks t where %1$s)
       or exists (select 1 from sync.own_write_marks t where t.table_name = any (p_tables) and %1$s)$r$, v_window);
 
-  -- One expression for each app role that sync.scope_condition knows, the role written in it as a
-  -- literal: the planner folds each table's scope rule to the arm that applies, and finds an rm's
-  -- changed rows of an owned table in the owner index (a bm's in the branch index) however much
+  -- One expression for each reach that sync.scope_condition knows, the reach written in it as a
+  -- literal: the planner folds each table's scope rule to the arm that applies, and finds the own
+  -- reach's changed rows of an owned table in the owner index (branches': the branch index) however much
   -- others changed in the window. Read through RLS alone, the rule is an OR the planner cannot
   -- narrow, and a window holding many changes by others was read whole. RLS stays the rule.
   -- A child table's rows are found from its parent's, when the parent has a scope rule of its own:
   -- the planner may then go from the caller's parent rows to their children, or read the window and
   -- join, whichever it finds cheaper for the window at hand, where RLS alone made it read every
   -- child row changed in the window.
-  foreach v_role in array array['rm', 'bm', 'admin'] loop
+  foreach v_reach in array enum_range(null::sync.reach)::text[] loop
     select string_agg(
              case when r.scope = 'child' and parent.scope <> 'child' then
                format('(%L = any (p_tables) and exists (select 1 from public.%I p join public.%I t on t.%I = p.id where %s and %s))',
                       r.table_name, parent.table_name, r.table_name, r.parent_column, v_window,
                       sync.scope_condition(parent.scope, parent.owner_column, parent.branch_column, 'p',
-                                           quote_literal(v_role), 'v_branch', 'v_uid'))
+                                           quote_literal(v_reach), 'v_branches', 'v_uid'))
              else
                format('(%L = any (p_tables) and exists (select 1 from public.%I t where %s and %s))',
                       r.table_name, r.table_name, v_window,
                       coalesce(sync.scope_condition(r.scope, r.owner_column, r.branch_column, 't',
-                                                    quote_literal(v_role), 'v_branch', 'v_uid'), 'true'))
+                                                    quote_literal(v_reach), 'v_branches', 'v_uid'), 'true'))
              end,
              E'\n      or ' order by r.sync_order)
       into v_tables
       from sync.tables r
       left join sync.tables parent on parent.table_name = r.parent_table;
-    v_arms := v_arms || format(E'  if v_role = %L then\n    return %s\n      or %s;\n  end if;\n',
-                               v_role, coalesce(v_tables, 'false'), v_rest);
+    v_arms := v_arms || format(E'  if v_reach = %L then\n    return %s\n      or %s;\n  end if;\n',
+                               v_reach, coalesce(v_tables, 'false'), v_rest);
   end loop;
   -- Without a profile nothing of the synced tables is visible; what may still concern the caller
   -- (the logs, their own writes) is asked as for anyone.
@@ -213,8 +216,8 @@ set search_path = pg_catalog, pg_temp
 set plan_cache_mode = force_custom_plan
 as $body$
 declare
-  v_role text := sync.current_app_role();
-  v_branch uuid := sync.current_branch_id();
+  v_reach sync.reach := sync.current_reach();
+  v_branches uuid[] := sync.current_branch_ids();
   v_uid uuid := auth.uid();
 begin
 %s
@@ -438,45 +441,41 @@ begin
   -- A child row is visible when its parent is. "offset 0" keeps that a look-up of the parent by its
   -- key for each row: without it the planner may hash every parent the caller sees instead, a scan
   -- of the whole parent table on every statement (a million customers for ten key persons).
-  -- A child row is visible when its parent is. "offset 0" keeps that a look-up of the parent by its
-  -- key for each row: without it the planner may hash every parent the caller sees instead, a scan
-  -- of the whole parent table on every statement (a million customers for ten key persons).
+  -- Writing needs a role that writes (sync.roles.writes): a read-only role sees and changes nothing.
+  -- Branch and shared tables are written by reach-all roles only.
   v_scope_sql := case when p_scope = 'child'
     then format('exists (select 1 from public.%I p where p.id = %I.%I offset 0)', v_parent, v_name, p_parent_column)
     else sync.scope_condition(p_scope, p_owner_column, p_branch_column, v_name,
-                              '(select sync.current_app_role())', '(select sync.current_branch_id())', '(select auth.uid())') end;
+                              '(select sync.current_reach())', '(select sync.current_branch_ids())', '(select auth.uid())') end;
   case p_scope
     when 'owned' then
-      v_write_check := format('%s and sync.valid_assignment(%I, %I)', v_scope_sql, p_owner_column, p_branch_column);
+      v_write_check := format('(select sync.caller_writes()) and %s and sync.valid_assignment(%I, %I)',
+                              v_scope_sql, p_owner_column, p_branch_column);
       v_label := 'in their scope';
     when 'child' then
-      v_write_check := v_scope_sql;
+      v_write_check := format('(select sync.caller_writes()) and %s', v_scope_sql);
       v_label := format('whose %s they see', v_parent);
-    when 'branch' then
-      v_write_check := '(select sync.current_app_role()) = ''admin''';
-      v_label := 'of their branch';
-    when 'shared' then
-      -- Every member of staff, but not a signed-in user without a profile: they see nothing.
-      v_write_check := '(select sync.current_app_role()) = ''admin''';
-      v_label := '(reference data)';
+    else
+      v_write_check := '(select sync.caller_writes()) and (select sync.current_reach()) = ''all''';
+      v_label := case p_scope when 'branch' then 'of their branches' else '(reference data)' end;
   end case;
 
   execute format('create policy %I on %s for select to authenticated using (%s)',
-                 format('staff read %s %s', v_name, v_label), p_table, v_scope_sql);
+                 format('read %s %s', v_name, v_label), p_table, v_scope_sql);
   if p_scope in ('owned', 'child') then
     execute format('create policy %I on %s for insert to authenticated with check (%s)',
-                   format('staff insert %s %s', v_name, v_label), p_table, v_write_check);
+                   format('insert %s %s', v_name, v_label), p_table, v_write_check);
     execute format('create policy %I on %s for update to authenticated using (%s) with check (%s)',
-                   format('staff update %s %s', v_name, v_label), p_table, v_scope_sql, v_write_check);
-    execute format('create policy %I on %s for delete to authenticated using (%s)',
-                   format('staff delete %s %s', v_name, v_label), p_table, v_scope_sql);
+                   format('update %s %s', v_name, v_label), p_table, v_scope_sql, v_write_check);
+    execute format('create policy %I on %s for delete to authenticated using ((select sync.caller_writes()) and %s)',
+                   format('delete %s %s', v_name, v_label), p_table, v_scope_sql);
   else
     execute format('create policy %I on %s for insert to authenticated with check (%s)',
-                   format('only admins insert %s', v_name), p_table, v_write_check);
+                   format('reach-all roles insert %s', v_name), p_table, v_write_check);
     execute format('create policy %I on %s for update to authenticated using (%s) with check (%s)',
-                   format('only admins update %s', v_name), p_table, v_write_check, v_write_check);
+                   format('reach-all roles update %s', v_name), p_table, v_write_check, v_write_check);
     execute format('create policy %I on %s for delete to authenticated using (%s)',
-                   format('only admins delete %s', v_name), p_table, v_write_check);
+                   format('reach-all roles delete %s', v_name), p_table, v_write_check);
   end if;
 
   -- Numbers finite, dates and timestamps from 1900 to 2200, on every path (sync_value_rules).

@@ -4,8 +4,8 @@
 -- worth of idempotency records, each rejected op being an outcome to remember).
 --
 -- How "no longer active" is represented, each by what already owns the fact:
---   - a staff member who left: their profile's deleted_at (the profile's tombstone, which devices
---     receive as a delete, and which already makes sync.current_app_role() null);
+--   - a staff member who left: the app's hook says the user is not active (sync.app_caller; the
+--     CRM's closed profile, which devices receive as a delete);
 --   - a suspension: Supabase Auth's ban, auth.users.banned_until (lifted by clearing it, or when
 --     it passes);
 --   - a deleted account: Supabase Auth's soft delete, auth.users.deleted_at, or no row at all.
@@ -26,12 +26,14 @@ begin
   if v_uid is null then
     perform sync.request_error('missing_token', format('%s needs a signed-in user', p_request));
   end if;
-  select u.banned_until, u.deleted_at as user_deleted_at, p.id is not null as has_profile, p.deleted_at as profile_deleted_at
+  -- The app says whether the user is one of its own and still active (sync.app_caller).
+  select u.banned_until, u.deleted_at as user_deleted_at, c.role is not null as has_profile, c.active
     into v_user
     from auth.users u
-    left join public.profiles p on p.id = u.id
+    left join lateral (select * from sync.app_caller(u.id) limit 1) c on true
    where u.id = v_uid;
-  if not found or v_user.user_deleted_at is not null or v_user.banned_until > now() or v_user.profile_deleted_at is not null then
+  if not found or v_user.user_deleted_at is not null or v_user.banned_until > now()
+     or (v_user.has_profile and not coalesce(v_user.active, false)) then
     perform sync.request_error('account_inactive',
       'this account is not active: its staff profile is closed, or the user is banned or deleted');
   end if;

@@ -90,10 +90,11 @@ create function sync.conflict_row_readable_sql(p_alias text) returns text
 language sql stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select coalesce(format('case %1$s.table_name %2$s else false end', quote_ident(p_alias),
-                         string_agg(format('when %L then exists (select 1 from public.%I r where r.id = %s.row_id)',
-                                           t.table_name, t.table_name, quote_ident(p_alias)), ' ' order by t.sync_order)),
-                  'false')
+  -- No table registered yet (the engine's migrations come before the app's): no row is readable.
+  select case when count(*) = 0 then 'false'
+              else format('case %1$s.table_name %2$s else false end', quote_ident(p_alias),
+                          string_agg(format('when %L then exists (select 1 from public.%I r where r.id = %s.row_id)',
+                                            t.table_name, t.table_name, quote_ident(p_alias)), ' ' order by t.sync_order)) end
     from sync.tables t
 $$;
 comment on function sync.conflict_row_readable_sql(text) is
@@ -496,7 +497,8 @@ begin
   v_tables_key := md5(array_to_string(v_tables, ','));
   -- What the caller may see follows from their role and branch. When an admin changes either, the
   -- rows they gain or lose did not change themselves, so no delta would carry them: such a cursor resyncs.
-  v_scope_key := coalesce(sync.current_app_role(), '') || '/' || coalesce(sync.current_branch_id()::text, '');
+  v_scope_key := coalesce(sync.current_app_role(), '') || '/'
+                 || array_to_string(array(select b from unnest(sync.current_branch_ids()) b order by b), ',');
 
   if p_payload ->> 'cursor' is null then
     v_state := '{}';

@@ -21,7 +21,10 @@ revoke execute on function
 
 grant execute on function
   -- row-level security policies
-  sync.current_app_role(), sync.current_branch_id(), sync.valid_assignment(uuid, uuid),
+  sync.current_app_role(), sync.current_reach(), sync.current_branch_ids(), sync.caller_writes(),
+  sync.valid_assignment(uuid, uuid),
+  -- column defaults (a new row is in its author's branch)
+  sync.current_branch_id(),
   -- the triggers that run as the writer
   sync.server_columns(), sync.denied_columns(text, text, text[]), sync.assert_may_write(text, text, text[]),
   sync.is_api_role(), sync.statement_field_rules(text),

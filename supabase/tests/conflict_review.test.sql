@@ -65,7 +65,7 @@ update auth.users set banned_until = null where id = tests.user_id('bm.jakarta@c
 select tests.authenticate_as('rm1.jakarta@crm.test');
 select throws_ok(
   format('select public.resolve_conflict(%L, %L)', (select id from pending where row_id = 'c2000000-0000-4000-8000-000000000001'), 'client'),
-  '42501', 'only admins and branch managers resolve conflicts', 'an rm cannot resolve a conflict');
+  '42501', 'your role may not resolve conflicts (sync.roles.resolves_conflicts)', 'an rm cannot resolve a conflict');
 
 select tests.authenticate_as('bm.jakarta@crm.test');
 select throws_ok(

@@ -38,27 +38,3 @@ insert into sync.field_rules (app_role, table_name, column_name, may_write, note
   ('rm', 'pipelines', 'approved_at', false, 'approval is the branch manager''s'),
   ('rm', 'pipeline_referrals', '*', true, null),
   ('rm', 'activities', '*', true, null);
-
--- The matrix as a DBA reads it: one row per role, syncable table and client-writable column.
-create view sync.field_rule_matrix
-with (security_invoker = true)
-as
-select roles.app_role,
-       t.table_name,
-       a.attname::text as column_name,
-       coalesce(exact.may_write, star.may_write, false) as may_write,
-       coalesce(exact.note, star.note) as note,
-       exact.may_write is null and star.may_write is null as unruled
-  from sync.tables t
-  join pg_catalog.pg_attribute a
-    on a.attrelid = ('public.' || quote_ident(t.table_name))::regclass
-   and a.attnum > 0 and not a.attisdropped
-   and a.attname <> all (sync.server_columns())
- cross join (values ('rm'), ('bm'), ('admin')) roles (app_role)
-  left join sync.field_rules exact
-    on exact.app_role = roles.app_role and exact.table_name = t.table_name and exact.column_name = a.attname
-  left join sync.field_rules star
-    on star.app_role = roles.app_role and star.table_name = t.table_name and star.column_name = '*';
-comment on view sync.field_rule_matrix is
-  'Every cell of the field-rule matrix (role x syncable table x client column) with the rule that decides it; unruled cells deny.';
-grant select on sync.field_rule_matrix to authenticated, service_role;

@@ -113,9 +113,8 @@ begin
     -- a banned or departed reviewer resolves nothing, like they sync nothing
     perform sync.require_staff('resolving a conflict');
   end if;
-  if current_user in ('authenticated', 'sync_engine') and sync.current_app_role() is distinct from 'admin'
-     and sync.current_app_role() is distinct from 'bm' then
-    raise exception using errcode = '42501', message = 'only admins and branch managers resolve conflicts';
+  if current_user in ('authenticated', 'sync_engine') and not sync.caller_resolves_conflicts() then
+    raise exception using errcode = '42501', message = 'your role may not resolve conflicts (sync.roles.resolves_conflicts)';
   end if;
   select * into v_conflict from sync.conflicts c where c.id = p_conflict_id;
   if not found then

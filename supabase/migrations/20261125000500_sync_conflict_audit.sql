@@ -55,10 +55,10 @@ grant select on sync.conflicts to sync_engine;
 create policy "reviewers and the users whose edits were involved read conflicts"
   on sync.conflicts for select to sync_engine
   using (
-    (select sync.current_app_role()) = 'admin'
+    (select sync.current_reach()) = 'all'
     or user_id = (select auth.uid())
     or server_user_id = (select auth.uid())
-    or ((select sync.current_app_role()) = 'bm' and branch_id = (select sync.current_branch_id()))
+    or ((select sync.current_reach()) = 'branches' and branch_id = any ((select sync.current_branch_ids())::uuid[]))
     or (select sync.session_reads_all())
   );
 
