@@ -3,7 +3,7 @@
 // supabase/tests through pg_prove, then the Deno tests against the real function over HTTP.
 // Exits non-zero on any failure; the last line is "N passed, M failed".
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import postgres from "postgres";
@@ -179,6 +179,19 @@ async function main() {
   try {
     dbUrl = await createDatabase(srv.url, dbName);
     await migrate(dbUrl, { seed: true });
+    // Migrations that only tests apply, after the seed: an app's additions the engine must take as
+    // they come (supabase/tests/migrations: a regional manager and an auditor).
+    const testMigrations = path.join(ROOT, "supabase/tests/migrations");
+    if (existsSync(testMigrations)) {
+      const tdb = postgres(dbUrl, { max: 1, onnotice: () => {} });
+      try {
+        for (const f of readdirSync(testMigrations).filter((f) => f.endsWith(".sql")).sort()) {
+          await tdb.begin((tx) => tx.unsafe(readFileSync(path.join(testMigrations, f), "utf8")));
+        }
+      } finally {
+        await tdb.end();
+      }
+    }
     const db = postgres(dbUrl, { max: 1, onnotice: () => {} });
     await db`create extension if not exists pgtap with schema extensions`;
     // As on hosted Supabase, the tests call pgTAP while acting as the API roles.

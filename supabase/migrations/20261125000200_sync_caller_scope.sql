@@ -18,7 +18,7 @@ begin
 end
 $$;
 comment on function sync.app_caller(uuid) is
-  'HOOK, defined by the app: the role (a row of sync.roles), the branches and whether the account is active, of user p_uid; no row for a user who is not the app''s (no staff profile). Replaced by the app''s migration with create or replace.';
+  'HOOK, defined by the app: the role (a row of sync.roles), the branches and whether the account is active, of user p_uid; no row for a user who is not one of the app''s. Replaced by the app''s migration with create or replace.';
 
 create function sync.app_valid_assignment(p_owner uuid, p_branch uuid) returns boolean
 language plpgsql stable
@@ -51,7 +51,7 @@ begin
 end
 $$;
 comment on function sync.current_app_role() is
-  'The caller''s role (a row of sync.roles) as the app''s hook sync.app_caller says, or null (no profile, or not active).';
+  'The caller''s role (a row of sync.roles) as the app''s hook sync.app_caller says, or null (not one of the app''s users, or not active).';
 
 create function sync.current_reach() returns sync.reach
 language plpgsql stable

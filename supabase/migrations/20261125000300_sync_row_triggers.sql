@@ -236,7 +236,7 @@ begin
   if p_role is null then
     raise exception using
       errcode = '42501',
-      message = format('permission denied: %s has no profile and may not write %s', current_user, p_table);
+      message = format('permission denied: %s has no role and may not write %s', current_user, p_table);
   end if;
   v_denied := sync.denied_columns(p_role, p_table, p_columns);
   if cardinality(v_denied) > 0 then
@@ -251,7 +251,7 @@ $$;
 
 -- What the field rules say for the caller on one table, worked out once per statement by a
 -- statement-level trigger: the app role and, for each column the role may not write, the value its
--- default takes (an rm's new customer defaults to being theirs, in their branch). The row trigger
+-- default takes (a new row of an owned table defaults to being the caller's, in their branch). The row trigger
 -- then needs no catalog lookups and no dynamic SQL per row. The answer is kept where no client role
 -- can write it, keyed by the backend and the transaction: a setting would be the caller's to
 -- rewrite, even from an expression of the statement whose rows it decides.
@@ -347,7 +347,7 @@ begin
     -- the error would depend on whether this connection had already cached the plans below.
     raise exception using
       errcode = '42501',
-      message = format('permission denied: anon has no profile and may not write %s', tg_table_name);
+      message = format('permission denied: anon has no role and may not write %s', tg_table_name);
   end if;
   v_rules := sync.statement_field_rules(tg_table_name);
   if v_rules is null then

@@ -1,5 +1,5 @@
--- When a row changes scope (a customer reassigned to another rm, moved to another branch, a key
--- person moved to another customer), the users who lose it must be told to evict it, with its child
+-- When a row changes scope (reassigned to another owner, moved to another branch, a child row
+-- moved to another parent), the users who lose it must be told to evict it, with its child
 -- rows, and the users who gain it must receive its child rows. The pull reads this log for both.
 -- The child rows are logged by the writing transaction, one entry each, as they are at that moment:
 -- a child moved elsewhere afterwards is still evicted from the devices that lost it with its parent,

@@ -203,7 +203,7 @@ begin
     v_arms := v_arms || format(E'  if v_reach = %L then\n    return %s\n      or %s;\n  end if;\n',
                                v_reach, coalesce(v_tables, 'false'), v_rest);
   end loop;
-  -- Without a profile nothing of the synced tables is visible; what may still concern the caller
+  -- Without a role nothing of the synced tables is visible; what may still concern the caller
   -- (the logs, their own writes) is asked as for anyone.
   v_arms := v_arms || format(E'  return %s;\n', v_rest);
 
@@ -440,7 +440,7 @@ begin
 
   -- A child row is visible when its parent is. "offset 0" keeps that a look-up of the parent by its
   -- key for each row: without it the planner may hash every parent the caller sees instead, a scan
-  -- of the whole parent table on every statement (a million customers for ten key persons).
+  -- of the whole parent table on every statement (a million parent rows for ten child rows).
   -- Writing needs a role that writes (sync.roles.writes): a read-only role sees and changes nothing.
   -- Branch and shared tables are written by reach-all roles only.
   v_scope_sql := case when p_scope = 'child'

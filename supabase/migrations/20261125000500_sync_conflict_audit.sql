@@ -34,7 +34,7 @@ comment on column sync.conflicts.user_id is 'Author of the incoming edit.';
 comment on column sync.conflicts.server_user_id is 'Author of the version that the incoming edit collided with.';
 comment on column sync.conflicts.fields is 'Columns both sides changed (or the columns of the incoming edit when the base values are unknown).';
 comment on column sync.conflicts.pending_fields is 'Columns whose value waits for a person (resolution manual_pending).';
-comment on column sync.conflicts.branch_id is 'Branch of the row''s root (customer) at detection: its branch manager reviews the conflict.';
+comment on column sync.conflicts.branch_id is 'Branch of the row''s root (its owned or branch row) at detection: roles that reach the branch review the conflict.';
 comment on column sync.conflicts.row_version is 'The row''s version right after the conflicting write; resolve_conflict refuses when the row has moved on since.';
 
 create index conflicts_table_name_row_id_idx on sync.conflicts (table_name, row_id);
@@ -63,7 +63,7 @@ create policy "reviewers and the users whose edits were involved read conflicts"
   );
 
 -- Strategies: the table's conflict_strategy and merge_fallback live in sync.tables; a column that
--- needs another fallback under field_merge has a row here (pipelines' money and stage: manual).
+-- needs another fallback under field_merge has a row here (money fields waiting for a person, say).
 create table sync.column_conflict_rules (
   table_name text not null references sync.tables (table_name) on delete cascade,
   column_name text not null,

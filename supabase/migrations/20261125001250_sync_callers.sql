@@ -1,11 +1,10 @@
 -- Who may sync. A valid token proves that a user signed up, not that they work here: a push or a
--- pull serves a user with a live staff profile whose account is neither banned nor deleted, and
--- refuses anyone else before it reads or writes anything (a stranger's push wrote up to a batch's
--- worth of idempotency records, each rejected op being an outcome to remember).
+-- pull serves a user the app knows (sync.app_caller) and keeps active, whose account is neither
+-- banned nor deleted, and refuses anyone else before it reads or writes anything (a stranger's push
+-- wrote up to a batch's worth of idempotency records, each rejected op being an outcome to remember).
 --
 -- How "no longer active" is represented, each by what already owns the fact:
---   - a staff member who left: the app's hook says the user is not active (sync.app_caller; the
---     CRM's closed profile, which devices receive as a delete);
+--   - someone who left: the app's hook says the user is not active (sync.app_caller);
 --   - a suspension: Supabase Auth's ban, auth.users.banned_until (lifted by clearing it, or when
 --     it passes);
 --   - a deleted account: Supabase Auth's soft delete, auth.users.deleted_at, or no row at all.
@@ -35,14 +34,14 @@ begin
   if not found or v_user.user_deleted_at is not null or v_user.banned_until > now()
      or (v_user.has_profile and not coalesce(v_user.active, false)) then
     perform sync.request_error('account_inactive',
-      'this account is not active: its staff profile is closed, or the user is banned or deleted');
+      'this account is not active: the app closed it, or the user is banned or deleted');
   end if;
   if not v_user.has_profile then
-    perform sync.request_error('not_staff', 'sync is for staff: this user has no staff profile');
+    perform sync.request_error('not_staff', 'sync serves the app''s users: this user has none of its roles');
   end if;
 end
 $$;
 comment on function sync.require_staff(text) is
-  'Refuses a caller sync does not serve, before a request reads or writes anything: no user (SYAU1), no staff profile (SYST1 not_staff), a closed profile or a banned, deleted or missing account (SYST2 account_inactive). Security definer: it reads auth.users.';
+  'Refuses a caller sync does not serve, before a request reads or writes anything: no user (SYAU1), none of the app''s roles (SYST1 not_staff), closed by the app or a banned, deleted or missing account (SYST2 account_inactive). Security definer: it reads auth.users.';
 
 grant execute on function sync.require_staff(text) to authenticated, service_role;

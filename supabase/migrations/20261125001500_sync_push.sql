@@ -263,7 +263,7 @@ begin
       v_denied := sync.denied_columns(coalesce(sync.current_app_role(), '-'), v_table, v_changed);
       if cardinality(v_denied) > 0 then
         return sync.op_result(p_op, 'rejected', 'forbidden',
-          format('permission denied: role %s may not write %s.%s', coalesce(sync.current_app_role(), 'without a profile'),
+          format('permission denied: role %s may not write %s.%s', coalesce(sync.current_app_role(), 'without a role'),
                  v_table, v_denied[1]),
           p_field => v_denied[1]);
       end if;
@@ -550,8 +550,8 @@ begin
   -- Whenever the per-op engine takes ops the bulk engine could not, the server log says so and why
   -- (RAISE LOG: a DBA's record, and a client that lowers client_min_messages sees it too).
   if current_user in ('authenticated', 'sync_engine') and v_role is null then
-    raise log 'supasync push by %: the per-op engine applies the batch: the caller has no staff profile', auth.uid();
-    return null;  -- no profile: the per-op engine names the refusal
+    raise log 'supasync push by %: the per-op engine applies the batch: the caller has no role', auth.uid();
+    return null;  -- no role: the per-op engine names the refusal
   end if;
   -- An op_id reused for another op is not applied, so the per-op engine blocks a later op on its
   -- row; the bulk engine would apply that one.

@@ -175,7 +175,7 @@ begin
       p_table,
       sync.row_json_expression(p_table),
       -- The caller's scope once more, with their values as literals: RLS decides what they see, this
-      -- lets the planner read it from the scope index (one rm's customers among a million) in order.
+      -- lets the planner read it from the scope index (one owner's rows among a million) in order.
       coalesce(sync.caller_scope_condition(p_table, 't'), 'true'));
   end if;
   -- The running total of bytes keeps the page a prefix of the rows read, in cursor order.
@@ -201,7 +201,7 @@ comment on function sync.changed_page(text, pg_snapshot, pg_snapshot, xid8, uuid
 
 -- Rows of p_table the caller wrote in (p_lo, p_hi] after (p_after_xid, p_after_id), in cursor order,
 -- whether or not the caller can still see them. A row written into a scope the caller was losing at
--- that very moment (a key person added to a customer while a bm reassigned it) is in no scope-change
+-- that very moment (a child row added to a parent while another user reassigned the parent) is in no scope-change
 -- entry: the pull evicts such rows from here instead, so the device that wrote them does not keep
 -- them forever, a page at a time like any other change.
 create function sync.own_writes(p_table text, p_lo pg_snapshot, p_hi pg_snapshot, p_after_xid xid8, p_after_id uuid)
@@ -287,9 +287,9 @@ comment on function sync.scope_change_entries(pg_snapshot, pg_snapshot, xid8, bi
 
 -- The rows below p_id (of p_table) now that the scope change made by transaction p_change_xid did not
 -- list, after (p_after_order, p_after_id) in (sync_order, id) order. A transaction that adds a child
--- row while another reassigns its customer does not conflict with it (the foreign key's lock allows
+-- row while another reassigns its parent does not conflict with it (the foreign key's lock allows
 -- the update), so the reassignment may list the children before that row commits: a user who pulled
--- the row in between must still lose it with the customer, and the new owner must get it although
+-- the row in between must still lose it with the parent, and the new owner must get it although
 -- their cursor passed its commit while they could not see it. The pull treats such rows, and rows
 -- added under the row since, like the listed ones. Reads the rows whatever the caller may see (they
 -- may be leaving the caller's scope); the pull checks what the caller sees.
@@ -495,7 +495,7 @@ begin
    where jsonb_typeof(p_payload -> 'tables') is distinct from 'array'
       or p_payload -> 'tables' ? t.table_name;
   v_tables_key := md5(array_to_string(v_tables, ','));
-  -- What the caller may see follows from their role and branch. When an admin changes either, the
+  -- What the caller may see follows from their role and branches. When either changes, the
   -- rows they gain or lose did not change themselves, so no delta would carry them: such a cursor resyncs.
   v_scope_key := coalesce(sync.current_app_role(), '') || '/'
                  || array_to_string(array(select b from unnest(sync.current_branch_ids()) b order by b), ',');

@@ -20,8 +20,8 @@ begin
   v_horizon := v_settings.purged_through_xid;
   for v_table in select t.table_name from sync.tables t order by t.sync_order desc loop
     -- Children first, so a purged parent never leaves a child pointing at nothing. A tombstone that
-    -- any row still references through a foreign key stays too (a deleted pipeline its activities
-    -- still name, a deleted HVC group with links, a departed rm still assigned to customers):
+    -- any row still references through a foreign key stays too (a deleted parent its child rows
+    -- still name, a deleted reference row still linked, a departed owner still assigned rows):
     -- deleting it would violate the key and fail the whole purge, every day.
     select coalesce(string_agg(format('and not exists (select 1 from %s r where %s)', c.conrelid::regclass, (
              select string_agg(format('r.%I = t.%I', a.attname, fa.attname), ' and ')

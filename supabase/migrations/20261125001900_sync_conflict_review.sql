@@ -2,13 +2,13 @@
 -- counts for the dashboard, a row's history, and resolve_conflict() to settle a pending one.
 -- The views run as sync_engine, their owner (not security_invoker): no client role reads
 -- sync.conflicts itself, and row-level security applies to the engine by the caller's claims, so
--- sync.conflicts' policy decides which conflicts a viewer sees (admins all, a bm their branch's, an
--- rm the ones their edits were in) and the row's own policy whether its data shows. A session that
+-- sync.conflicts' policy decides which conflicts a viewer sees (reach all: every one; reach
+-- branches: their branches'; anyone: the ones their edits were in) and the row's own policy whether its data shows. A session that
 -- is neither a client nor the engine (the owner, service_role: sync.session_reads_all) sees all.
 
 -- A conflict shows its row's data (the server, client and base values, the resolution's data) only
 -- to a reviewer who may read the row now, as the pull does: otherwise those are null and `redacted`
--- is true (a bm whose branch lost the customer, an rm whose customer was reassigned). Whether the
+-- is true (a reviewer whose branch lost the row, an owner whose row was reassigned). Whether the
 -- row is readable is spelled out over the registered tables (sync.conflict_row_readable_sql), so the
 -- views need no function a client must execute. They name the tables registered when they were
 -- made: a migration that registers a table afterwards calls sync.define_conflict_review_views()
@@ -193,7 +193,7 @@ as $$
   select sync.resolve_conflict(conflict_id, choice, data)
 $$;
 comment on function public.resolve_conflict(uuid, text, jsonb) is
-  'Resolve a pending conflict (admins, and branch managers for their branch): choice server | client | custom (with data).';
+  'Resolve a pending conflict (roles with sync.roles.resolves_conflicts, for the conflicts they see): choice server | client | custom (with data).';
 
 revoke all on function public.resolve_conflict(uuid, text, jsonb) from public, anon;
 grant execute on function public.resolve_conflict(uuid, text, jsonb) to authenticated, service_role;

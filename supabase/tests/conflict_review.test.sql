@@ -58,7 +58,7 @@ update auth.users set banned_until = now() + interval '1 day' where id = tests.u
 select tests.authenticate_as('bm.jakarta@crm.test');
 select throws_ok(
   format('select public.resolve_conflict(%L, %L)', (select id from pending where row_id = 'c2000000-0000-4000-8000-000000000001'), 'server'),
-  'SYST2', 'this account is not active: its staff profile is closed, or the user is banned or deleted',
+  'SYST2', 'this account is not active: the app closed it, or the user is banned or deleted',
   'a banned branch manager cannot resolve a conflict');
 select tests.clear_authentication();
 update auth.users set banned_until = null where id = tests.user_id('bm.jakarta@crm.test');

@@ -154,13 +154,13 @@ select tests.authenticate_as('no.profile@crm.test');
 select throws_ok(
   $$ insert into public.customers (name) values ('PT Nobody') $$,
   '42501',
-  'permission denied: authenticated has no profile and may not write customers',
+  'permission denied: authenticated has no role and may not write customers',
   'a signed-in user without a profile may write nothing'
 );
 select throws_ok(
   $$ select sync.assert_may_write(sync.current_app_role(), 'customers', array['name']) $$,
   '42501',
-  'permission denied: authenticated has no profile and may not write customers',
+  'permission denied: authenticated has no role and may not write customers',
   'without an application role, not even a column every role may write is allowed'
 );
 

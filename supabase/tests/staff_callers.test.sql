@@ -39,63 +39,63 @@ grant execute on function pg_temp.act_as(uuid), pg_temp.one_insert(uuid) to auth
 select pg_temp.act_as('5a000000-0000-4000-8000-000000000001');
 select throws_ok(
   $$ select public.sync_push(pg_temp.one_insert('0e000000-0000-4000-8000-00000000c001')) $$,
-  'SYST1', 'sync is for staff: this user has no staff profile',
+  'SYST1', 'sync serves the app''s users: this user has none of its roles',
   'a signed-up user without a staff profile may not push (SYST1)'
 );
 select throws_ok(
   $$ select public.sync_push(tests.push_body('[]')) $$,
-  'SYST1', 'sync is for staff: this user has no staff profile',
+  'SYST1', 'sync serves the app''s users: this user has none of its roles',
   'not even an empty push'
 );
 select throws_ok(
   $$ select public.sync_push('{"protocol": 1, "client_id": "c0000000-0000-4000-8000-000000000001", "items": [
        {"id": 1, "entityType": "customer", "entityId": "f0000000-0000-4000-8000-00000000c002", "operation": "create",
         "payload": {"name": "PT Legacy Not Staff"}, "createdAt": "2026-01-01T00:00:00Z"}]}') $$,
-  'SYST1', 'sync is for staff: this user has no staff profile',
+  'SYST1', 'sync serves the app''s users: this user has none of its roles',
   'nor a legacy (protocol 1) push'
 );
 select throws_ok(
   $$ select public.sync_push('{"protocol": 2}') $$,
-  'SYST1', 'sync is for staff: this user has no staff profile',
+  'SYST1', 'sync serves the app''s users: this user has none of its roles',
   'the caller is refused before the request is read'
 );
 select throws_ok(
   $$ select public.sync_pull('{"protocol": 2, "cursor": null}') $$,
-  'SYST1', 'sync is for staff: this user has no staff profile',
+  'SYST1', 'sync serves the app''s users: this user has none of its roles',
   'a user without a staff profile may not pull (SYST1)'
 );
 
 -- Staff who left, or whose account is banned, deleted or gone.
 select pg_temp.act_as(tests.user_id('left.jakarta@crm.test'));
 select throws_ok($$ select public.sync_push(pg_temp.one_insert('0e000000-0000-4000-8000-00000000c011')) $$,
-  'SYST2', 'this account is not active: its staff profile is closed, or the user is banned or deleted',
+  'SYST2', 'this account is not active: the app closed it, or the user is banned or deleted',
   'a staff member whose profile is closed (deleted_at) may not push (SYST2)');
 select throws_ok($$ select public.sync_pull('{"protocol": 2, "cursor": null}') $$,
-  'SYST2', 'this account is not active: its staff profile is closed, or the user is banned or deleted',
+  'SYST2', 'this account is not active: the app closed it, or the user is banned or deleted',
   'nor pull');
 
 select pg_temp.act_as(tests.user_id('banned.jakarta@crm.test'));
 select throws_ok($$ select public.sync_push(pg_temp.one_insert('0e000000-0000-4000-8000-00000000c021')) $$,
-  'SYST2', 'this account is not active: its staff profile is closed, or the user is banned or deleted',
+  'SYST2', 'this account is not active: the app closed it, or the user is banned or deleted',
   'a banned user (banned_until in the future) may not push');
 select throws_ok($$ select public.sync_pull('{"protocol": 2, "cursor": null}') $$,
-  'SYST2', 'this account is not active: its staff profile is closed, or the user is banned or deleted',
+  'SYST2', 'this account is not active: the app closed it, or the user is banned or deleted',
   'nor pull');
 
 select pg_temp.act_as(tests.user_id('deleted.jakarta@crm.test'));
 select throws_ok($$ select public.sync_push(pg_temp.one_insert('0e000000-0000-4000-8000-00000000c031')) $$,
-  'SYST2', 'this account is not active: its staff profile is closed, or the user is banned or deleted',
+  'SYST2', 'this account is not active: the app closed it, or the user is banned or deleted',
   'a deleted user (auth.users.deleted_at) may not push');
 select throws_ok($$ select public.sync_pull('{"protocol": 2, "cursor": null}') $$,
-  'SYST2', 'this account is not active: its staff profile is closed, or the user is banned or deleted',
+  'SYST2', 'this account is not active: the app closed it, or the user is banned or deleted',
   'nor pull');
 
 select pg_temp.act_as('5a000000-0000-4000-8000-0000000000ff');
 select throws_ok($$ select public.sync_push(pg_temp.one_insert('0e000000-0000-4000-8000-00000000c041')) $$,
-  'SYST2', 'this account is not active: its staff profile is closed, or the user is banned or deleted',
+  'SYST2', 'this account is not active: the app closed it, or the user is banned or deleted',
   'a token of a user that no longer exists may not push');
 select throws_ok($$ select public.sync_pull('{"protocol": 2, "cursor": null}') $$,
-  'SYST2', 'this account is not active: its staff profile is closed, or the user is banned or deleted',
+  'SYST2', 'this account is not active: the app closed it, or the user is banned or deleted',
   'nor pull');
 
 -- Nothing of the refused requests was written.

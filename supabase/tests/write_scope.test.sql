@@ -169,7 +169,7 @@ select throws_ok(
 select throws_ok(
   $$ insert into public.hvcs (code, name) values ('ANON', 'Anonymous') $$,
   '42501',
-  'permission denied: anon has no profile and may not write hvcs',
+  'permission denied: anon has no role and may not write hvcs',
   'anon cannot insert reference data'
 );
 select is_empty(
