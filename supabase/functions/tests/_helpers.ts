@@ -32,6 +32,9 @@ export const users = {
   rm2Jakarta: seedUser("13", "rm2.jakarta@crm.test"),
   bmSurabaya: seedUser("21", "bm.surabaya@crm.test"),
   rm1Surabaya: seedUser("22", "rm1.surabaya@crm.test"),
+  // Added by the test-only migration (supabase/tests/migrations): roles the CRM itself has not.
+  regional: seedUser("31", "regional.java@crm.test"),
+  auditor: seedUser("41", "auditor@crm.test"),
 };
 export const branches = {
   jakarta: "00000000-0000-4000-8000-0000000000b1",

@@ -187,7 +187,10 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
 
   const rm1 = users.rm1Jakarta, rm2 = users.rm2Jakarta, bm = users.bmJakarta;
   const tokens = new Map<string, string>();
-  for (const u of [rm1, rm2, bm]) tokens.set(u.id, await tokenFor(u, { expiresIn: 4 * 3600 }));
+  // The regional manager and the auditor (roles an app's migration added) only pull: their
+  // replicas must follow their scopes through everything the others do.
+  const regional = users.regional, auditor = users.auditor;
+  for (const u of [rm1, rm2, bm, regional, auditor]) tokens.set(u.id, await tokenFor(u, { expiresIn: 4 * 3600 }));
   const tokenOf = (u: User) => tokens.get(u.id)!;
 
   const pushAs = async (user: User, ops: Op[]) => {
@@ -230,6 +233,8 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
     { name: "rm1", user: rm1, token: tokenOf(rm1), rows: new Map(), conflicts: new Map(), cursor: null, cycle: null },
     { name: "rm2", user: rm2, token: tokenOf(rm2), rows: new Map(), conflicts: new Map(), cursor: null, cycle: null },
     { name: "bm", user: bm, token: tokenOf(bm), rows: new Map(), conflicts: new Map(), cursor: null, cycle: null },
+    { name: "regional", user: regional, token: tokenOf(regional), rows: new Map(), conflicts: new Map(), cursor: null, cycle: null },
+    { name: "auditor", user: auditor, token: tokenOf(auditor), rows: new Map(), conflicts: new Map(), cursor: null, cycle: null },
   ];
 
   /** One page of the device's current cycle (starting one when none is under way). */
@@ -313,13 +318,14 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
     return row.rm === rm1.id ? rm2 : rm1;
   };
 
+  const writers = devices.filter((d) => d.user !== auditor); // the auditor's role writes nothing
   const actions: [number, () => Promise<void>][] = [
     // A page of some device's pull.
     [30, async () => await pullPage(r.pick(devices))],
     // An edit of a row the device holds, based on the version it holds (or an older one: a device
     // that edited offline long ago), through the function.
     [14, async () => {
-      const d = r.pick(devices);
+      const d = r.pick(writers);
       const candidates = held(d).filter(([, row]) => !lockedRows().has(row.id));
       if (!candidates.length) return;
       const [table, row] = r.pick(candidates);
@@ -328,7 +334,7 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
     }],
     // A child row inserted under a customer the device holds.
     [8, async () => {
-      const d = r.pick(devices);
+      const d = r.pick(writers);
       const heldCustomers = held(d).filter(([t]) => t === "customers");
       if (!heldCustomers.length) return;
       const [, customer] = r.pick(heldCustomers);
@@ -347,7 +353,7 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
     }],
     // A delete of a child row the device holds.
     [4, async () => {
-      const d = r.pick(devices);
+      const d = r.pick(writers);
       const candidates = held(d).filter(([t, row]) => t !== "customers" && !lockedRows().has(row.id));
       if (!candidates.length) return;
       const [table, row] = r.pick(candidates);
