@@ -149,6 +149,8 @@ as $$
      and pg_catalog.pg_visible_in_snapshot(p_xid, p_hi)
 $$;
 
+comment on function sync.changed_between(xid8, pg_snapshot, pg_snapshot) is
+  'The pull window''s one rule: was a row stamped with p_xid committed after snapshot p_lo (null: ever) and visible in p_hi? Inlined, so the bounds stay index conditions.';
 create function sync.tombstone_on_delete() returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -225,6 +227,8 @@ begin
 end
 $$;
 
+comment on function sync.denied_columns(text, text, text[]) is
+  'The columns of p_columns that role p_role may not write to p_table, per sync.field_rules (missing rules deny).';
 -- Raises 42501 naming role, table and column when p_role may not write one of p_columns.
 create function sync.assert_may_write(p_role text, p_table text, p_columns text[]) returns void
 language plpgsql stable
@@ -249,6 +253,8 @@ begin
 end
 $$;
 
+comment on function sync.assert_may_write(text, text, text[]) is
+  'Raises 42501 naming role, table and column when p_role may not write one of p_columns.';
 -- What the field rules say for the caller on one table, worked out once per statement by a
 -- statement-level trigger: the app role and, for each column the role may not write, the value its
 -- default takes (a new row of an owned table defaults to being the caller's, in their branch). The row trigger

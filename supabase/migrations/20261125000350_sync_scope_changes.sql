@@ -59,6 +59,8 @@ begin
 end
 $$;
 
+comment on function sync.root_scope(text, uuid) is
+  'The scope (kind, owner, branch) a row takes from its root ancestor through the registry''s parent links; null for shared rows.';
 create function sync.record_scope_change() returns trigger
 language plpgsql
 security definer
@@ -134,5 +136,7 @@ begin
 end
 $$;
 
+comment on function sync.descendants(text, uuid) is
+  'Every descendant row of a row, through the registry''s parent links, parents before children, visible or not (security definer: the scope-change log records them for users who lose the parent).';
 grant execute on function sync.root_scope(text, uuid), sync.record_scope_change(), sync.descendants(text, uuid)
   to authenticated, service_role;

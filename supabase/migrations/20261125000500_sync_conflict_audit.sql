@@ -2,6 +2,8 @@
 -- both sides, so no concurrent edit is ever lost silently. Written only by the database.
 
 create type sync.conflict_resolution as enum ('client_wins', 'server_wins', 'merged', 'manual_pending', 'manual_resolved');
+comment on type sync.conflict_resolution is
+  'How a conflict was resolved: client_wins (the incoming edit applied), server_wins (the server row stands), merged (both sides'' fields kept), manual_pending (waits for a person), manual_resolved (a person settled it).';
 
 create table sync.conflicts (
   id uuid primary key default gen_random_uuid(),
@@ -105,6 +107,8 @@ begin
 end
 $$;
 
+comment on function sync.log_version(text, uuid, bigint, text[]) is
+  'Records which columns version N of a row changed (sync.row_versions), for merging a later stale edit field by field.';
 -- The first of a registered table's check constraints that a row (as jsonb) breaks: its column
 -- (the first the constraint names) and its name; no row when it breaks none. For values that
 -- reach the conflict audit without being written (an incoming value the server keeps out, the
@@ -197,6 +201,8 @@ as $$
   returning id
 $$;
 
+comment on function sync.insert_conflict(text, jsonb, jsonb, bigint, text[], text[], bigint, sync.conflict_resolution) is
+  'Records one conflict in sync.conflicts with the op, device and base values the engine stated, and returns its id.';
 -- Resolves an update stated against an older version than the row's. Returns the row to write:
 -- the incoming values where they win, the server's where it wins. Records the conflict and leaves
 -- {id, resolution, fields} in sync.last_conflict for the sync engine to report.
@@ -321,6 +327,8 @@ begin
 end
 $$;
 
+comment on function sync.record_overwrite(text, jsonb, jsonb) is
+  'Audits an update that stated no expected version and overwrote someone else''s change (explicit last-write-wins, client_wins).';
 grant execute on function sync.log_version(text, uuid, bigint, text[]),
   sync.insert_conflict(text, jsonb, jsonb, bigint, text[], text[], bigint, sync.conflict_resolution),
   sync.resolve_stale_update(text, jsonb, jsonb, bigint), sync.record_overwrite(text, jsonb, jsonb)

@@ -58,4 +58,6 @@ as $$
     from sync.settings s
 $$;
 
+comment on function sync.limits() is
+  'The engine''s limits from sync.settings (push ops, pull page sizes and bytes, schema epoch, purge horizon), readable without the settings'' secret.';
 grant execute on function sync.request_error(text, text, jsonb), sync.limits() to authenticated, service_role;

@@ -18,6 +18,8 @@ as $$
      and (p_value operator(pg_catalog.#>>) '{}') operator(pg_catalog.~) '^[-0-9a-fA-F]*$', false)
 $$;
 
+comment on function sync.is_uuid(jsonb) is
+  'Is a JSON value a uuid string (8-4-4-4-12 hex digits)? False, never null, for a missing value. Inlined.';
 -- camelCase -> snake_case, as the mobile app's payload keys map to columns.
 create function sync.snake_case(p_name text) returns text
 language sql immutable parallel safe
@@ -26,6 +28,8 @@ as $$
   select lower(regexp_replace(p_name, '([a-z0-9])([A-Z])', '\1_\2', 'g'))
 $$;
 
+comment on function sync.snake_case(text) is
+  'camelCase to snake_case, as protocol 1 payload keys map to columns.';
 -- Protocol 1 items as protocol 2 ops. The op id is derived from (client_id, item id, createdAt), so a
 -- re-sent item is recognised as a duplicate. A numeric item id (a row of the app's sync_queue) has
 -- the derivation devices were always answered with, the parts joined with ':', unambiguous for a
@@ -66,6 +70,8 @@ as $$
     from jsonb_array_elements(p_items) with ordinality i (item, ord)
 $$;
 
+comment on function sync.legacy_items_to_ops(text, jsonb) is
+  'Protocol 1 queue items as protocol 2 ops: table from the entity name, snake_case columns, no base version, a derived op_id.';
 -- Validates a push request and returns {client_id, ops} in protocol 2 form. Request-level problems
 -- raise SYRQ1 (invalid_request, details: [{path, message}]), SYPR1 or SYLM1.
 create function sync.normalize_push(p_payload jsonb) returns jsonb
@@ -206,5 +212,7 @@ begin
 end
 $$;
 
+comment on function sync.normalize_push(jsonb) is
+  'Validates a push request (protocol 1 or 2) and returns it in protocol 2 form; raises SYRQ1, SYPR1 or SYLM1 with the paths at fault.';
 grant execute on function sync.is_uuid(jsonb), sync.snake_case(text), sync.legacy_items_to_ops(text, jsonb),
   sync.normalize_push(jsonb) to authenticated, service_role;

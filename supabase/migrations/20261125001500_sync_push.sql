@@ -20,6 +20,8 @@ begin
 end
 $$;
 
+comment on function sync.row_exists(text, uuid) is
+  'Does a row of a registered table exist at all, visible to the caller or not (security definer: tells a missing parent from one out of scope)?';
 -- No `set search_path`: a SQL function with a SET clause is never inlined, and this one runs for
 -- every op. Every name in it is pg_catalog's, which is searched first whatever the caller's path.
 -- Stable, not immutable: jsonb_build_object is stable, and an immutable function whose body is
@@ -55,6 +57,8 @@ as $$
   end
 $$;
 
+comment on function sync.op_result(jsonb, text, text, text, jsonb, jsonb, text) is
+  'One op''s result object (op_id, status, code, retryable, message, field, conflict, row without change_xid). Inlined.';
 -- The parent row a child op points at must exist, be visible and be live.
 create function sync.check_parent(p_op jsonb, p_reg sync.tables, p_parent_id text) returns jsonb
 language plpgsql stable
@@ -89,6 +93,8 @@ begin
 end
 $$;
 
+comment on function sync.check_parent(jsonb, sync.tables, text) is
+  'The result for a child op whose parent is missing, out of scope or deleted; null when the parent is live and visible.';
 -- An op whose values its columns would not keep as sent: the first such value as the op's result
 -- (rejected / invalid, naming the field), or null. A number the database cannot hold never reaches
 -- it as a number: the Edge Function sends its text and names where it was (unstorable_numbers,
@@ -299,6 +305,8 @@ begin
 end
 $$;
 
+comment on function sync.apply_op(jsonb, uuid) is
+  'The per-op push engine: applies one op as the caller and returns its result; raises when a statement fails, for sync.op_failure to word.';
 -- Maps the error a failed op raised to its result: permanent problems are rejected (naming the field
 -- or rule), passing ones failed and retryable. No SQL text reaches the client.
 create function sync.op_failure(p_op jsonb, p_sqlstate text, p_message text, p_column text, p_constraint text, p_table text)
@@ -348,6 +356,8 @@ begin
 end
 $$;
 
+comment on function sync.op_failure(jsonb, text, text, text, text, text) is
+  'Maps the error an op raised to its result: permanent problems rejected with the field or rule, passing ones failed and retryable; no SQL text reaches the client.';
 -- Runs the ops in order. With p_isolate every op gets its own subtransaction, so one op's failure
 -- cannot undo another's; without, a failing statement raises (apply_push then retries isolated).
 create function sync.run_ops(p_ops jsonb, p_earlier jsonb, p_client_id uuid, p_isolate boolean) returns jsonb[]
@@ -415,6 +425,8 @@ begin
 end
 $$;
 
+comment on function sync.run_ops(jsonb, jsonb, uuid, boolean) is
+  'The per-op engine over a batch: ops in order, each in its own subtransaction when p_isolate, later ops of a row blocked after one that was not applied; returns the results.';
 -- "table/id" -> the row ('row') or whether it is deleted ('deleted'), of the rows named by p_tables
 -- and p_ids side by side: one statement for all the tables named, the rows read as the caller sees
 -- them.
@@ -444,6 +456,8 @@ begin
 end
 $$;
 
+comment on function sync.rows_by_key(text[], uuid[], text) is
+  'The current rows (p_what row) or deleted flags (p_what deleted) of several tables'' rows by id, as the caller sees them, keyed table/id: one statement for a batch.';
 -- A duplicate repeats its op's first outcome, but with the row as it is now, as the caller may see
 -- it, and with no row once they may not: the row of the first answer may be older than what the
 -- device has pulled since, or a row it has since been told to evict, and a device that applied it

@@ -16,6 +16,8 @@ as $$
   select rtrim(translate(encode(p_bytes, 'base64'), E'+/\n', '-_'), '=')
 $$;
 
+comment on function sync.b64url(bytea) is
+  'Bytes to base64url text without padding (cursor encoding).';
 create function sync.b64url_decode(p_text text) returns bytea
 language sql immutable parallel safe
 set search_path = pg_catalog, pg_temp
@@ -23,6 +25,8 @@ as $$
   select decode(rpad(translate(p_text, '-_', '+/'), (length(p_text) + 3) / 4 * 4, '='), 'base64')
 $$;
 
+comment on function sync.b64url_decode(text) is
+  'base64url text to bytes (cursor encoding).';
 create function sync.sign_cursor(p_state jsonb) returns text
 language sql stable
 security definer
@@ -33,6 +37,8 @@ as $$
     from sync.settings s
 $$;
 
+comment on function sync.sign_cursor(jsonb) is
+  'A cursor for a pull state: base64url(json).base64url(hmac-sha256(json, sync.settings.cursor_secret)).';
 -- The state in a cursor this server issued to the caller; anything else is invalid_cursor.
 create function sync.read_cursor(p_cursor text) returns jsonb
 language plpgsql stable
@@ -68,6 +74,8 @@ begin
 end
 $$;
 
+comment on function sync.read_cursor(text) is
+  'The state of a cursor this server issued, verified (canonical encoding, signature); raises SYCR1 otherwise.';
 -- The SQL expression of a row of p_table (alias t) as JSON without change_xid, column by column
 -- (json_build_object takes at most 50 pairs; a wider table goes through jsonb).
 create function sync.row_json_expression(p_table text) returns text
@@ -82,6 +90,8 @@ as $$
      and a.attname <> 'change_xid'
 $$;
 
+comment on function sync.row_json_expression(text) is
+  'SQL text: a registered table''s row t as the pull sends it (json, without change_xid).';
 -- The SQL expression, over a row of sync.conflicts aliased p_alias, of whether the caller may read
 -- the conflict's row now (RLS decides: the caller's query reads the row's table). Spelled out table
 -- by table from the registry, so it needs no function a client role must be allowed to execute; an
@@ -403,6 +413,8 @@ as $$
    limit p_limit
 $$;
 
+comment on function sync.scope_changes_in(pg_snapshot, pg_snapshot, xid8, bigint, integer) is
+  'Entries of the scope-change log in a pull window after a position, in log order (security definer: the caller may not read the log).';
 create function sync.pull(p_payload jsonb) returns json
 language plpgsql
 set search_path = pg_catalog, pg_temp

@@ -96,6 +96,8 @@ as $$
   )
 $$;
 
+comment on function sync.health() is
+  'The health answer (status, database clock, protocols served, age of the oldest writing transaction), for public.sync_health.';
 -- Definer, so anon (connectivity probes) reaches it without any access to the sync schema.
 create function public.sync_health() returns jsonb
 language sql stable

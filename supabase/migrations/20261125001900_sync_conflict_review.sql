@@ -96,6 +96,8 @@ as $$
   returning to_jsonb(c) - 'change_xid'
 $$;
 
+comment on function sync.mark_conflict_resolved(uuid, text, jsonb) is
+  'Marks a pending conflict resolved (who, when, how) and restamps it so the pull tells the users involved; null when it was not pending.';
 create function sync.resolve_conflict(p_conflict_id uuid, p_choice text, p_data jsonb default null) returns jsonb
 language plpgsql
 set search_path = pg_catalog, pg_temp
