@@ -31,11 +31,12 @@ grant sync_engine to current_user;
 -- Triggers and policy helpers run as the calling role, so it needs to resolve names in `sync`;
 -- table privileges below decide what it may actually read.
 grant usage on schema sync to authenticated, service_role, sync_engine;
--- Revoke-all-then-grant: functions this role creates from here on are callable by no one until a
--- migration grants them (PostgreSQL's default is EXECUTE for PUBLIC; a per-schema default cannot
--- take that away, so it is revoked for the migration role as a whole). Functions in public still
--- get Supabase's default grants to the API roles.
-alter default privileges revoke execute on functions from public;
+-- PostgreSQL lets PUBLIC execute every new function, and a default privilege scoped to a schema
+-- cannot take that away (only one for the whole database could, which would change every other
+-- schema's functions too). So every engine function is granted explicitly: the privileges
+-- migration (sync_privileges) revokes them all from PUBLIC and the API roles and grants what each
+-- role needs; what sync.register_table generates, and the app's functions in `sync`, revoke PUBLIC
+-- themselves. client_privileges.test.sql walks the catalog for anything left callable.
 
 create type sync.scope_kind as enum ('owned', 'child', 'branch', 'shared');
 comment on type sync.scope_kind is

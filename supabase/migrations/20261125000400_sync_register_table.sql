@@ -258,9 +258,8 @@ grant execute on function sync.client_columns(text) to authenticated, service_ro
 
 -- The bulk push engine's writes (sync.apply_ops_in_bulk), one insert and one update statement for
 -- each syncable table, written out here so that PL/pgSQL keeps their plans. Built for each batch
--- with EXECUTE, they were parsed, rewritten with the table's policies and planned at every push:
--- about 0.75 ms a statement as the user, eight statements in a batch of 500 mixed ops, and most of
--- a small push's time in the database.
+-- with EXECUTE, they were parsed, rewritten with the table's policies and planned at every push,
+-- which was most of a small push's time in the database.
 -- The insert names every client column, a column its op's data leaves out taking the column's
 -- default (the owner and branch defaults once per statement: they are the caller's, the same for
 -- every row); the update sets every client column, to its current value where the data leaves it

@@ -4,7 +4,7 @@
 -- False, never null, for an absent key: `if not sync.is_uuid(...)` must catch a missing op_id, id or
 -- client_id too (a null there let the request through to fail later with a raw error).
 -- No `set search_path` here: a SQL function with a SET clause is never inlined, and this one runs
--- for every op (three calls each cost a push of 500 ops some 25 ms). Every name in it is
+-- three times for every op. Every name in it is
 -- pg_catalog's, which is searched first whatever the caller's path.
 -- 8-4-4-4-12 hex digits, spelled as a LIKE pattern (the length and the dash positions), no dash
 -- elsewhere, and a character class: a regular expression with counted repeats took twice as long,

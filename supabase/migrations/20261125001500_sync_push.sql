@@ -513,7 +513,7 @@ create type sync.bulk_op as (
   earlier jsonb, -- its answer when it was processed before (a duplicate, or op_id_reused), or null
   wave integer,  -- 1 for the first op on its row in the batch, 2 for the second, ...
   -- The table's registry entry, read once for the batch: a join for each of the engine's queries
-  -- probed the registry once per op (some 2 ms a query in a batch of 500).
+  -- probed the registry once per op.
   sync_order integer,   -- null: not a registered table
   parent_table text,
   parent_column text,
@@ -798,8 +798,8 @@ set search_path = pg_catalog, pg_temp
 set jit = off
 -- The engine's own statements take whole batches as array and jsonb parameters, whose values do
 -- not change a plan (the estimates are the same guesses), and its triggers look rows up by key.
--- Left to choose, the plan cache kept planning them anew at every push: 4 to 10 ms of CPU in a
--- batch of 500 on this machine. Dynamic statements (EXECUTE) are planned for their values anyway.
+-- Left to choose, the plan cache kept planning them anew at every push. Dynamic statements
+-- (EXECUTE) are planned for their values anyway.
 set plan_cache_mode = force_generic_plan
 as $$
 declare

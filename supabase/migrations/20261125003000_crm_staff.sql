@@ -98,6 +98,7 @@ end
 $$;
 comment on function sync.staff_left_auth() is
   'AFTER DELETE on auth.users: the deleted user''s staff profile becomes a tombstone instead of vanishing.';
+revoke all on function sync.staff_left_auth() from public;
 create trigger sync_staff_left after delete on auth.users
   for each row execute function sync.staff_left_auth();
 
