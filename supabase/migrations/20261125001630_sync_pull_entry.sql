@@ -1,0 +1,306 @@
+-- The pull's entry: the request checked, the cursor read, the phases run in order within the page's
+-- room, the next cursor signed; public.sync_pull is the RPC door.
+
+create function sync.pull(p_payload jsonb) returns json
+language plpgsql
+set search_path = pg_catalog, pg_temp
+-- The row-set estimates of jsonb and array functions are guesses far above a request's size, so
+-- the JIT would compile (tens of milliseconds) what runs in one: a request is OLTP work.
+set jit = off
+as $$
+declare
+  v_uid uuid := auth.uid();
+  v_limits record := sync.limits();
+  v_issues jsonb := '[]';
+  v_limit integer;
+  v_tables text[];
+  v_tables_key text;
+  v_scope_key text;
+  v_state jsonb;
+  v_lo pg_snapshot;
+  v_hi pg_snapshot;
+  v_full boolean;
+  v_phase text;
+  v_start_table text;
+  v_table text;
+  v_after_xid xid8;
+  v_after_id uuid;
+  v_page json[];
+  v_page_count integer;
+  v_page_bytes bigint;
+  v_last_xid xid8;
+  v_last_id uuid;
+  v_changes json[] := '{}';   -- the changes, page by page
+  v_count integer := 0;        -- changes on this page
+  v_bytes bigint := 0;         -- bytes of JSON of those changes
+  v_max_bytes bigint;
+  v_more boolean;
+  v_resume boolean;
+  v_row record;
+  v_has_more boolean := false;
+  v_next jsonb;
+  v_entry record;
+  v_change json;
+  v_size integer;
+  v_last_entry_xid xid8;
+  v_last_entry_id bigint;
+  v_batch integer;
+  v_seen integer;
+  v_x record;
+  v_i integer := 0;
+begin
+  perform sync.require_staff('a pull');
+  if jsonb_typeof(p_payload) is distinct from 'object' then
+    perform sync.request_error('invalid_request', 'the body must be a JSON object',
+      jsonb_build_array(jsonb_build_object('path', '[]'::jsonb, 'message', 'expected object')));
+  end if;
+  if jsonb_typeof(p_payload -> 'protocol') is distinct from 'number' then
+    v_issues := v_issues || jsonb_build_object('path', '["protocol"]'::jsonb, 'message', 'expected 1 or 2');
+  elsif p_payload -> 'protocol' not in ('1', '2') then
+    perform sync.request_error('unsupported_protocol', format('protocol %s is not served; supported: [1,2]', p_payload -> 'protocol'));
+  end if;
+  if coalesce(jsonb_typeof(p_payload -> 'cursor'), 'null') not in ('null', 'string') then
+    v_issues := v_issues || jsonb_build_object('path', '["cursor"]'::jsonb, 'message', 'expected a string or null');
+  end if;
+  if coalesce(jsonb_typeof(p_payload -> 'limit'), 'null') <> 'null'
+     and (jsonb_typeof(p_payload -> 'limit') <> 'number' or (p_payload ->> 'limit') !~ '^[0-9]{1,9}$'
+          or (p_payload ->> 'limit')::integer < 1) then
+    v_issues := v_issues || jsonb_build_object('path', '["limit"]'::jsonb, 'message', 'expected a whole number of at least 1');
+  end if;
+  if coalesce(jsonb_typeof(p_payload -> 'tables'), 'null') not in ('null', 'array') then
+    v_issues := v_issues || jsonb_build_object('path', '["tables"]'::jsonb, 'message', 'expected an array of table names');
+  elsif jsonb_typeof(p_payload -> 'tables') = 'array' then
+    -- An empty list would select no table at all (and used to fail the request with a raw error).
+    if jsonb_array_length(p_payload -> 'tables') = 0 then
+      v_issues := v_issues || jsonb_build_object('path', '["tables"]'::jsonb, 'message', 'expected at least one table');
+    end if;
+    for v_row in select t.value, t.ordinality - 1 as i from jsonb_array_elements(p_payload -> 'tables') with ordinality t loop
+      if jsonb_typeof(v_row.value) <> 'string'
+         or (v_row.value #>> '{}' <> 'conflicts' and not exists (select 1 from sync.tables r where r.table_name = v_row.value #>> '{}')) then
+        v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('tables', v_row.i), 'message', 'not a syncable table');
+      end if;
+    end loop;
+  end if;
+  if jsonb_array_length(v_issues) > 0 then
+    perform sync.request_error('invalid_request', 'the pull request is not valid', v_issues);
+  end if;
+
+  v_limit := least(coalesce((p_payload ->> 'limit')::integer, v_limits.default_pull_limit), v_limits.max_pull_limit);
+  v_max_bytes := v_limits.max_pull_bytes;
+  select array_agg(t.table_name order by t.sync_order) into v_tables
+    from (select r.table_name, r.sync_order from sync.tables r
+          union all select 'conflicts', 2147483647) t
+   where jsonb_typeof(p_payload -> 'tables') is distinct from 'array'
+      or p_payload -> 'tables' ? t.table_name;
+  v_tables_key := md5(array_to_string(v_tables, ','));
+  -- What the caller may see follows from their role and branches. When either changes, the
+  -- rows they gain or lose did not change themselves, so no delta would carry them: such a cursor resyncs.
+  v_scope_key := coalesce(sync.current_app_role(), '') || '/'
+                 || array_to_string(array(select b from unnest(sync.current_branch_ids()) b order by b), ',');
+
+  if p_payload ->> 'cursor' is null then
+    v_state := '{}';
+  else
+    v_state := sync.read_cursor(p_payload ->> 'cursor');
+    if (v_state ->> 'e')::integer is distinct from v_limits.schema_epoch
+       or v_state ->> 'k' is distinct from v_tables_key
+       or v_state ->> 's' is distinct from v_scope_key
+       or pg_snapshot_xmin((v_state ->> 'lo')::pg_snapshot) <= v_limits.purged_through_xid then
+      return json_build_object('server_time', clock_timestamp(), 'changes', '[]'::json, 'cursor', null,
+                               'has_more', false, 'resync_required', true);
+    end if;
+  end if;
+
+  v_lo := (v_state ->> 'lo')::pg_snapshot;
+  v_hi := coalesce((v_state ->> 'hi')::pg_snapshot, pg_current_snapshot());
+  v_full := v_lo is null;
+  v_phase := coalesce(v_state ->> 'ph', 'rows');
+  v_start_table := v_state ->> 't';
+  -- A new cycle of a delta first asks, in one query, whether anything in its window concerns the
+  -- caller: the common pull of a device that is up to date costs that and the cursor.
+  if not v_full and not v_state ? 'hi' and not sync.visible_changes_exist(v_lo, v_hi, v_tables) then
+    v_phase := 'none';
+  end if;
+
+  -- Every phase of a page works the same way: it adds changes while the page has room (at most
+  -- v_limit changes and v_max_bytes bytes of JSON, but always at least one change, so a change
+  -- larger than the byte bound travels alone), and when the page is full it leaves its position in
+  -- the cursor, where the next page resumes. A page that says has_more therefore carries at least
+  -- one change and moves the position on: a cycle ends, and no page repeats a cursor.
+  -- The phases, in order: each table's rows (tombstones and conflicts included), each followed in a
+  -- delta by the evictions of the caller's own writes the caller can no longer see ('own'); then the
+  -- scope changes of the window ('scope').
+  if v_phase in ('rows', 'own') then
+    foreach v_table in array v_tables loop
+      continue when v_start_table is not null and v_table <> v_start_table and v_i = 0;
+      v_i := 1;
+      v_resume := v_table is not distinct from v_start_table;
+      if not (v_resume and v_phase = 'own') then
+        if v_resume then
+          v_after_xid := (v_state ->> 'x')::xid8;
+          v_after_id := (v_state ->> 'i')::uuid;
+        else
+          v_after_xid := '0';
+          v_after_id := '00000000-0000-0000-0000-000000000000';
+        end if;
+        if v_count >= v_limit then
+          v_has_more := true;
+          v_next := jsonb_build_object('ph', 'rows', 't', v_table, 'x', v_after_xid::text, 'i', v_after_id);
+          exit;
+        end if;
+        select c.changes, c.row_count, c.last_xid, c.last_id, c.bytes, c.more
+          into v_page, v_page_count, v_last_xid, v_last_id, v_page_bytes, v_more
+          from sync.changed_page(v_table, v_lo, v_hi, v_after_xid, v_after_id, v_full, v_limit - v_count,
+                                 v_max_bytes - v_bytes, v_count = 0) c;
+        if v_page_count > 0 then
+          v_changes := v_changes || v_page;
+          v_count := v_count + v_page_count;
+          v_bytes := v_bytes + v_page_bytes;
+          v_after_xid := v_last_xid;
+          v_after_id := v_last_id;
+        end if;
+        if v_more then
+          v_has_more := true;
+          v_next := jsonb_build_object('ph', 'rows', 't', v_table, 'x', v_after_xid::text, 'i', v_after_id);
+          exit;
+        end if;
+      end if;
+      if not v_full and v_table <> 'conflicts' then
+        -- The table is done for this cycle: evict what the caller wrote but can no longer see.
+        if v_resume and v_phase = 'own' then
+          v_after_xid := (v_state ->> 'x')::xid8;
+          v_after_id := (v_state ->> 'i')::uuid;
+        else
+          v_after_xid := '0';
+          v_after_id := '00000000-0000-0000-0000-000000000000';
+        end if;
+        v_more := false;
+        for v_row in execute format(
+          'select w.change_xid, w.id, json_build_object(''table'', %1$L, ''op'', ''evict'', ''id'', w.id) as change
+             from sync.own_writes(%1$L, $1, $2, $3, $4) w
+            where not exists (select 1 from public.%1$I t where t.id = w.id)
+            order by w.change_xid, w.id
+            limit $5', v_table)
+          using v_lo, v_hi, v_after_xid, v_after_id, v_limit - v_count + 1
+        loop
+          v_size := octet_length(v_row.change::text);
+          if not sync.fits_on_page(v_count, v_limit, v_bytes, v_size, v_max_bytes, true) then
+            v_more := true;
+            exit;
+          end if;
+          v_changes := v_changes || v_row.change;
+          v_count := v_count + 1;
+          v_bytes := v_bytes + v_size;
+          v_after_xid := v_row.change_xid;
+          v_after_id := v_row.id;
+        end loop;
+        if v_more then
+          v_has_more := true;
+          v_next := jsonb_build_object('ph', 'own', 't', v_table, 'x', v_after_xid::text, 'i', v_after_id);
+          exit;
+        end if;
+      end if;
+    end loop;
+  end if;
+
+  -- A device that already holds data learns which rows left its scope and gets the child rows of rows
+  -- that entered it. A first (full) pull needs neither. An entry gives at most one change, and the
+  -- entry of a row whose own scope changed, the rows below it that it did not list (a position 'sd'
+  -- within the entry in the cursor). Entries that do not concern the caller are passed over within
+  -- the same page (they cost a lookup each), so a page is full unless the log's window has ended.
+  if not v_has_more and not v_full and v_phase <> 'none' then
+    if v_phase = 'scope' then
+      v_last_entry_xid := coalesce((v_state ->> 'sx')::xid8, '0');
+      v_last_entry_id := coalesce((v_state ->> 'si')::bigint, 0);
+    else
+      v_last_entry_xid := '0';
+      v_last_entry_id := 0;
+    end if;
+    if v_phase = 'scope' and v_state ? 'sd' then
+      -- The page before stopped within the rows below this entry's row.
+      select * into v_entry
+        from sync.scope_change_entries(v_lo, v_hi, v_last_entry_xid, v_last_entry_id - 1, v_tables, 1) e;
+      if v_entry.entry_id = v_last_entry_id and v_entry.expand is not null then
+        select * into v_x
+          from sync.scope_expansion(v_entry.expand, v_entry.entry_table, v_entry.entry_row, v_entry.change_xid, v_tables,
+                                    (v_state #>> '{sd,0}')::integer, (v_state #>> '{sd,1}')::uuid,
+                                    v_limit - v_count, v_max_bytes - v_bytes, v_count = 0);
+        v_changes := v_changes || v_x.changes;
+        v_count := v_count + v_x.row_count;
+        v_bytes := v_bytes + v_x.bytes;
+        if v_x.more then
+          v_has_more := true;
+          v_next := jsonb_build_object('ph', 'scope', 'sx', v_last_entry_xid::text, 'si', v_last_entry_id,
+                                       'sd', jsonb_build_array(v_x.last_order, v_x.last_id));
+        end if;
+      end if;
+    end if;
+    <<entries>>
+    while not v_has_more loop
+      v_batch := greatest(4 * (v_limit - v_count), 16);
+      v_seen := 0;
+      for v_entry in select * from sync.scope_change_entries(v_lo, v_hi, v_last_entry_xid, v_last_entry_id, v_tables, v_batch) loop
+        v_seen := v_seen + 1;
+        if jsonb_array_length(v_entry.changes) > 0 then
+          v_change := (v_entry.changes -> 0)::json;
+          v_size := octet_length(v_change::text);
+          if not sync.fits_on_page(v_count, v_limit, v_bytes, v_size, v_max_bytes, true) then
+            v_has_more := true;
+            v_next := jsonb_build_object('ph', 'scope', 'sx', v_last_entry_xid::text, 'si', v_last_entry_id);
+            exit entries;
+          end if;
+          v_changes := v_changes || v_change;
+          v_count := v_count + 1;
+          v_bytes := v_bytes + v_size;
+        end if;
+        v_last_entry_xid := v_entry.change_xid;
+        v_last_entry_id := v_entry.entry_id;
+        if v_entry.expand is not null then
+          select * into v_x
+            from sync.scope_expansion(v_entry.expand, v_entry.entry_table, v_entry.entry_row, v_entry.change_xid, v_tables,
+                                      -1, '00000000-0000-0000-0000-000000000000', v_limit - v_count, v_max_bytes - v_bytes, v_count = 0);
+          v_changes := v_changes || v_x.changes;
+          v_count := v_count + v_x.row_count;
+          v_bytes := v_bytes + v_x.bytes;
+          if v_x.more then
+            v_has_more := true;
+            v_next := jsonb_build_object('ph', 'scope', 'sx', v_last_entry_xid::text, 'si', v_last_entry_id,
+                                         'sd', jsonb_build_array(v_x.last_order, v_x.last_id));
+            exit entries;
+          end if;
+        end if;
+      end loop;
+      exit when v_seen < v_batch;
+    end loop;
+  end if;
+
+  if v_has_more then
+    v_next := v_next || jsonb_build_object('lo', v_lo::text, 'hi', v_hi::text);
+  else
+    v_next := jsonb_build_object('lo', v_hi::text);
+  end if;
+  v_next := jsonb_strip_nulls(v_next);
+  v_next := v_next || jsonb_build_object('u', v_uid, 'e', v_limits.schema_epoch, 'k', v_tables_key, 's', v_scope_key);
+
+  -- json values are taken in as they are: neither a jsonb detour nor text cast to json, each of which
+  -- would parse the pages again.
+  return json_build_object('server_time', clock_timestamp(), 'changes', array_to_json(v_changes),
+                           'cursor', sync.sign_cursor(v_next), 'has_more', v_has_more, 'resync_required', false);
+end
+$$;
+comment on function sync.pull(jsonb) is
+  'Changes since a cursor for the calling user, in pages (see the completeness note in this migration). Returns {server_time, changes, cursor, has_more, resync_required}.';
+
+create function public.sync_pull(payload jsonb) returns json
+language sql
+security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+  select sync.pull(payload)
+$$;
+comment on function public.sync_pull(jsonb) is
+  'Sync pull (see docs/protocol.md): paginated, commit-safe deltas since an opaque cursor, as the caller may see them.';
+
+revoke all on function public.sync_pull(jsonb) from public, anon;
+grant execute on function public.sync_pull(jsonb) to authenticated, service_role;
+-- The engine's own functions are granted in sync_privileges.
