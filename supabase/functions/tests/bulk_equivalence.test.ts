@@ -3,8 +3,8 @@
 // of new and deleted parents, a column the role may not write), whenever the bulk engine takes a
 // batch its results are the per-op engine's on the same database state, op by op.
 import assert from "node:assert/strict";
-import fc from "npm:fast-check@4.10.2";
-import { seedCustomer, sql, test, users, uuid } from "./_helpers.ts";
+import fc from "fast-check";
+import { type OpResult, seedCustomer, sql, test, users, uuid } from "./_helpers.ts";
 
 const RUNS = Number(Deno.env.get("FC_RUNS") ?? 60);
 const SEED = Number(Deno.env.get("FC_SEED") ?? 20261125);
@@ -83,7 +83,7 @@ const batch = fc.array(step, { minLength: 1, maxLength: 10 });
 
 // The clock's values differ between the two runs; deleted_at only says whether it is set. Each run
 // writes its own conflict audit entries, so a conflict's id is only checked to be there.
-const comparable = (results: any[]) =>
+const comparable = (results: OpResult[]) =>
   results.map((r) => {
     const out = r.conflict ? { ...r, conflict: { ...r.conflict, id: typeof r.conflict.id === "string" } } : r;
     if (!out.row) return out;
@@ -117,7 +117,7 @@ test("whenever the bulk engine takes a batch, its results are the per-op engine'
         }, true)`;
         try {
           await tx.savepoint(async (sp) => {
-            const [r] = await sp`select to_jsonb(sync.apply_ops_in_bulk(${sp.json(ops as any)}, ${
+            const [r] = await sp`select to_jsonb(sync.apply_ops_in_bulk(${JSON.stringify(ops)}::jsonb, ${
               sp.json(earlier)
             }))::text as r`;
             bulk = r.r;
@@ -127,7 +127,7 @@ test("whenever the bulk engine takes a batch, its results are the per-op engine'
           // A raise means the batch goes to the per-op engine, like a decline.
           if (!(err instanceof Undo)) bulk = null;
         }
-        const [r] = await tx`select to_jsonb(sync.run_ops(${tx.json(ops as any)}, ${
+        const [r] = await tx`select to_jsonb(sync.run_ops(${JSON.stringify(ops)}::jsonb, ${
           tx.json(earlier)
         }, null, true))::text as r`;
         perOp = r.r;
