@@ -135,8 +135,13 @@ function check() {
 
 /** `tsc --noEmit` over the Node scripts (scripts/tsconfig.json), each of which asks for it with `// @ts-check`. */
 function tsc() {
+  const name = "tsc --noEmit: the Node scripts type-check";
+  const compiler = path.join(ROOT, "node_modules", "typescript", "bin", "tsc");
+  if (!existsSync(compiler)) {
+    return verdict(name, [{ file: "package.json", text: "node_modules/typescript is missing: run npm ci" }]);
+  }
   const { status, out } = run(process.execPath, [
-    path.join(ROOT, "node_modules", "typescript", "bin", "tsc"),
+    compiler,
     "--noEmit",
     "--pretty",
     "false",
@@ -157,7 +162,7 @@ function tsc() {
       problems.push({ file, text: `${file} does not start with // @ts-check` });
     }
   }
-  return verdict("tsc --noEmit: the Node scripts type-check", problems);
+  return verdict(name, problems);
 }
 
 /** Reads a JSON file that may hold comments (deno.json does). */
