@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // `npm run soak -- --minutes N --seed S [--steps K] [--only sim|oracle]`: the multi-device simulation
 // with faults and the pull oracle, run long on its own database and function; prints the seed of any
 // failing round for replay.

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// `npm test`: a throwaway database built from the migrations and the seed, every pgTAP file under
-// supabase/tests through pg_prove, then the Deno tests against the real function over HTTP.
+// @ts-check
+// `npm test`: the habits (formatting, lint, type checks), then a throwaway database built from the
+// migrations and the seed, every pgTAP file under supabase/tests through pg_prove, then the Deno
+// tests against the real function over HTTP, then the bench's smoke run.
 // Exits non-zero on any failure; the last line is "N passed, M failed".
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -9,18 +11,28 @@ import path from "node:path";
 import postgres from "postgres";
 import { findPgBin, log, ROOT, server } from "./lib/cluster.mjs";
 import { clientEnv, createDatabase, dropDatabase, localKeys, migrate, startApi } from "./lib/stack.mjs";
+import { runHabits } from "./lib/habits.mjs";
 
 const argv = process.argv.slice(2);
 const args = new Set(argv.filter((a) => a.startsWith("--")));
 // Named test files narrow a run: `npm test -- --deno supabase/functions/tests/pull.test.ts`,
-// `npm test -- --sql supabase/tests/security.test.sql`.
+// `npm test -- --sql supabase/tests/security.test.sql`; `--habits` runs the habit checks alone.
 const named = argv.filter((a) => !a.startsWith("--"));
-const only = { sql: args.has("--sql"), deno: args.has("--deno"), bench: args.has("--bench") };
-const some = only.sql || only.deno || only.bench;
+const only = {
+  sql: args.has("--sql"),
+  deno: args.has("--deno"),
+  bench: args.has("--bench"),
+  habits: args.has("--habits"),
+};
+const some = only.sql || only.deno || only.bench || only.habits;
 const runSql = !some || only.sql;
 const runDeno = !some || only.deno;
 const runBench = !some || only.bench;
+const runHabitChecks = !some || only.habits;
 
+/** @typedef {{ passed: number, failed: number }} Counts */
+
+/** @param {string} cmd */
 function has(cmd) {
   return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 }
@@ -30,10 +42,11 @@ function ensureTools() {
   const missing = [];
   let pgtapPresent = true;
   if (!process.env.DATABASE_URL) {
-    const shareDir = execFileSync(path.join(findPgBin(), "pg_config"), ["--sharedir"], { encoding: "utf8" }).trim();
+    const shareDir = execFileSync(path.join(String(findPgBin()), "pg_config"), ["--sharedir"], { encoding: "utf8" })
+      .trim();
     pgtapPresent = existsSync(path.join(shareDir, "extension", "pgtap.control"));
   }
-  const major = path.basename(path.dirname(findPgBinSafe() ?? "/15/bin"));
+  const major = path.basename(path.dirname(String(findPgBinSafe() ?? "/15/bin")));
   if (!pgtapPresent) missing.push(`postgresql-${major}-pgtap`);
   if (!has("pg_prove")) missing.push("libtap-parser-sourcehandler-pgtap-perl");
   if (!missing.length) return;
@@ -56,18 +69,36 @@ function findPgBinSafe() {
   }
 }
 
+/**
+ * @param {string} dbUrl
+ * @returns {Counts}
+ */
 function runPgProve(dbUrl) {
   const files = readdirSync(path.join(ROOT, "supabase/tests"))
     .filter((f) => f.endsWith(".sql"))
     .sort()
     .map((f) => path.join("supabase/tests", f))
     // The helpers file always runs first: the others call what it creates.
-    .filter((f) => !named.some((n) => n.endsWith(".sql")) || path.basename(f).startsWith("00000") || named.some((n) => path.resolve(ROOT, n) === path.resolve(ROOT, f)));
+    .filter((f) =>
+      !named.some((n) => n.endsWith(".sql")) || path.basename(f).startsWith("00000") ||
+      named.some((n) => path.resolve(ROOT, n) === path.resolve(ROOT, f))
+    );
   const u = new URL(dbUrl);
   const res = spawnSync(
     "pg_prove",
-    ["--host", u.hostname, "--port", u.port || "5432", "--username", decodeURIComponent(u.username),
-     "--dbname", u.pathname.slice(1), "--ext", ".sql", ...files],
+    [
+      "--host",
+      u.hostname,
+      "--port",
+      u.port || "5432",
+      "--username",
+      decodeURIComponent(u.username),
+      "--dbname",
+      u.pathname.slice(1),
+      "--ext",
+      ".sql",
+      ...files,
+    ],
     {
       cwd: ROOT,
       encoding: "utf8",
@@ -84,17 +115,23 @@ function runPgProve(dbUrl) {
   return { passed: tests - failed, failed };
 }
 
+/** @returns {Promise<number>} */
 function freePort() {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
     probe.once("error", reject);
     probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
+      // Listening on an address and port, the server's address is one.
+      const { port } = /** @type {net.AddressInfo} */ (probe.address());
       probe.close(() => resolve(port));
     });
   });
 }
 
+/**
+ * @param {string} dbUrl
+ * @returns {Promise<Counts>}
+ */
 async function runDenoTests(dbUrl) {
   const keys = await localKeys();
   // Ports the system says are free now: fixed ones (or ones derived from the pid) can be in the
@@ -106,8 +143,16 @@ async function runDenoTests(dbUrl) {
     const res = await new Promise((resolve) => {
       const child = spawn(
         path.join(ROOT, "node_modules/.bin/deno"),
-        ["test", "--allow-all", "--no-check=remote",
-         ...(named.some((n) => n.endsWith(".ts")) ? named.filter((n) => n.endsWith(".ts")) : ["supabase/functions/tests/"])],
+        [
+          "test",
+          "--allow-all",
+          // Type errors are the deno check habit's verdict (scripts/lib/habits.mjs), counted once;
+          // here one file's would keep every Deno test from running.
+          "--no-check",
+          ...(named.some((n) => n.endsWith(".ts"))
+            ? named.filter((n) => n.endsWith(".ts"))
+            : ["supabase/functions/tests/"]),
+        ],
         {
           cwd: ROOT,
           stdio: ["ignore", "pipe", "inherit"],
@@ -115,7 +160,9 @@ async function runDenoTests(dbUrl) {
             ...process.env,
             ...clientEnv({ api, dbUrl, keys }),
             // The simulation restarts the server during its run where the server is ours to restart.
-            ...(process.env.DATABASE_URL ? {} : { SIM_PG_RESTART: `node ${path.join(ROOT, "scripts/pg-restart.mjs")}` }),
+            ...(process.env.DATABASE_URL
+              ? {}
+              : { SIM_PG_RESTART: `node ${path.join(ROOT, "scripts/pg-restart.mjs")}` }),
             NO_COLOR: "1",
           },
         },
@@ -165,6 +212,28 @@ async function runBenchSmoke() {
 }
 
 async function main() {
+  /** @type {Counts} */
+  let total = { passed: 0, failed: 0 };
+  // The habits need no database: they come first.
+  if (runHabitChecks) {
+    try {
+      total = runHabits();
+    } catch (err) {
+      console.error(err);
+      total.failed += 1;
+    }
+  }
+  if (runSql || runDeno || runBench) total = await runSuites(total);
+  console.log(`\n${total.passed} passed, ${total.failed} failed`);
+  process.exit(total.failed ? 1 : 0);
+}
+
+/**
+ * The suites that need a database: pgTAP, the Deno tests, the bench's smoke run.
+ * @param {Counts} total
+ * @returns {Promise<Counts>}
+ */
+async function runSuites(total) {
   ensureTools();
   const srv = server();
   for (const signal of ["SIGINT", "SIGTERM"]) {
@@ -174,7 +243,6 @@ async function main() {
     });
   }
   const dbName = `supasync_test_${Date.now().toString(36)}_${process.pid}`;
-  let total = { passed: 0, failed: 0 };
   let dbUrl;
   try {
     dbUrl = await createDatabase(srv.url, dbName);
@@ -217,8 +285,7 @@ async function main() {
     if (dbUrl && !process.env.KEEP_TEST_DB) await dropDatabase(srv.url, dbName).catch(() => {});
     srv.stop();
   }
-  console.log(`\n${total.passed} passed, ${total.failed} failed`);
-  process.exit(total.failed ? 1 : 0);
+  return total;
 }
 
 await main();

@@ -1,3 +1,4 @@
+// @ts-check
 // Building blocks of the local stack: databases prepared with the real Supabase CLI, local keys,
 // and the API gateway that serves the sync function and the JWKS the way hosted Supabase does.
 import { spawn, spawnSync } from "node:child_process";
@@ -7,20 +8,29 @@ import http from "node:http";
 import path from "node:path";
 import postgres from "postgres";
 import * as jose from "jose";
-import { LOCAL_DIR, ROOT, log, withDatabase } from "./cluster.mjs";
+import { LOCAL_DIR, log, ROOT, withDatabase } from "./cluster.mjs";
 
 export const API_PORT = Number(process.env.SUPASYNC_API_PORT ?? 54321);
 export const LOCAL_DB_NAME = "supasync";
 // The well-known local-development secret of the Supabase CLI; never used outside a local stack.
 export const LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long";
 
+/** @param {string} name */
 const bin = (name) => path.join(ROOT, "node_modules", ".bin", name);
 
+/**
+ * @param {string} url
+ * @param {postgres.Options<{}>} opts
+ */
 function sql(url, opts = {}) {
   return postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10, ...opts });
 }
 
-/** Creates (or with reset, re-creates) `dbName` on the server of `serverUrl`. Returns its URL. */
+/**
+ * Creates (or with reset, re-creates) `dbName` on the server of `serverUrl`. Returns its URL.
+ * @param {string} serverUrl
+ * @param {string} dbName
+ */
 export async function createDatabase(serverUrl, dbName, { reset = false } = {}) {
   const admin = sql(withDatabase(serverUrl, "postgres"));
   try {
@@ -39,6 +49,10 @@ export async function createDatabase(serverUrl, dbName, { reset = false } = {}) 
   return withDatabase(serverUrl, dbName);
 }
 
+/**
+ * @param {string} serverUrl
+ * @param {string} dbName
+ */
 export async function dropDatabase(serverUrl, dbName) {
   const admin = sql(withDatabase(serverUrl, "postgres"));
   try {
@@ -49,9 +63,14 @@ export async function dropDatabase(serverUrl, dbName) {
   }
 }
 
+/** @param {string} s */
 const quoteIdent = (s) => '"' + s.replaceAll('"', '""') + '"';
 
-/** True where the database is a real Supabase one (hosted, or `supabase start`). */
+/**
+ * True where the database is a real Supabase one (hosted, or `supabase start`).
+ * @param {string} dbUrl
+ * @returns {Promise<boolean>}
+ */
 export async function isSupabaseDatabase(dbUrl) {
   const db = sql(dbUrl);
   try {
@@ -65,6 +84,7 @@ export async function isSupabaseDatabase(dbUrl) {
 /**
  * Brings a database to the project's schema: the Supabase-compatibility bootstrap where needed,
  * then `supabase db push` (history in supabase_migrations.schema_migrations), then the seed.
+ * @param {string} dbUrl
  */
 export async function migrate(dbUrl, { seed = true } = {}) {
   if (!(await isSupabaseDatabase(dbUrl))) {
@@ -88,6 +108,7 @@ export async function migrate(dbUrl, { seed = true } = {}) {
 }
 
 const APPLIED_MIGRATIONS_FILE = path.join(LOCAL_DIR, "applied-migrations.json");
+/** @param {string} dbUrl */
 const localDatabaseKey = (dbUrl) => `${new URL(dbUrl).pathname.slice(1)}@${new URL(dbUrl).host}`;
 
 /**
@@ -95,6 +116,8 @@ const localDatabaseKey = (dbUrl) => `${new URL(dbUrl).pathname.slice(1)}@${new U
  * to a local database leaves that database on the old definitions without a word. This remembers,
  * per local database (in .local/, never in the database), the digest of each file as it was applied
  * and says which ones changed since.
+ * @param {string} dbUrl
+ * @param {string[]} justApplied
  */
 function checkAppliedMigrations(dbUrl, justApplied) {
   const file = APPLIED_MIGRATIONS_FILE;
@@ -111,11 +134,18 @@ function checkAppliedMigrations(dbUrl, justApplied) {
   mkdirSync(LOCAL_DIR, { recursive: true });
   writeFileSync(file, JSON.stringify({ ...all, [key]: known }, null, 2));
   if (changed.length) {
-    log(`these migrations changed after they were applied to this database, which still runs the old ones: ${changed.join(", ")}. Run \`npm run db:reset\`.`);
+    log(
+      `these migrations changed after they were applied to this database, which still runs the old ones: ${
+        changed.join(", ")
+      }. Run \`npm run db:reset\`.`,
+    );
   }
 }
 
-/** Forgets what checkAppliedMigrations remembered of a database that was dropped or re-created. */
+/**
+ * Forgets what checkAppliedMigrations remembered of a database that was dropped or re-created.
+ * @param {string} dbUrl
+ */
 function forgetAppliedMigrations(dbUrl) {
   const file = APPLIED_MIGRATIONS_FILE;
   if (!existsSync(file)) return;
@@ -124,7 +154,19 @@ function forgetAppliedMigrations(dbUrl) {
   writeFileSync(file, JSON.stringify(all, null, 2));
 }
 
-/** Local signing material, created once per checkout and kept in .local/ (git-ignored). */
+/**
+ * @typedef {object} LocalKeys
+ * @property {string} jwtSecret
+ * @property {string} anonKey
+ * @property {string} serviceRoleKey
+ * @property {jose.JWK & { kid: string }} privateJwk
+ * @property {jose.JWK} publicJwk
+ */
+
+/**
+ * Local signing material, created once per checkout and kept in .local/ (git-ignored).
+ * @returns {Promise<LocalKeys>}
+ */
 export async function localKeys() {
   mkdirSync(LOCAL_DIR, { recursive: true });
   const file = path.join(LOCAL_DIR, "keys.json");
@@ -140,6 +182,7 @@ export async function localKeys() {
   const { d: _d, ...publicJwk } = es256;
   const secret = new TextEncoder().encode(LOCAL_JWT_SECRET);
   // Fixed iat/exp like the Supabase CLI's demo keys, so the values are stable across runs.
+  /** @param {string} role */
   const apiKey = (role) =>
     new jose.SignJWT({ role, iss: "supabase-demo" })
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
@@ -155,7 +198,13 @@ export async function localKeys() {
   };
 }
 
-/** A Supabase-Auth-shaped access token for `user` ({ id, email }), signed with the local ES256 key. */
+/**
+ * A Supabase-Auth-shaped access token for `user`, signed with the local ES256 key.
+ * @param {LocalKeys} keys
+ * @param {string} apiUrl
+ * @param {{ id: string, email: string }} user
+ * @param {{ expiresIn?: number, claims?: Record<string, unknown> }} [opts]
+ */
 export async function signAccessToken(keys, apiUrl, user, { expiresIn = 3600, claims = {} } = {}) {
   const key = await jose.importJWK(keys.privateJwk, "ES256");
   const now = Math.floor(Date.now() / 1000);
@@ -180,19 +229,28 @@ export async function signAccessToken(keys, apiUrl, user, { expiresIn = 3600, cl
     .sign(key);
 }
 
+/**
+ * @param {string} dbUrl
+ * @param {string} email
+ * @returns {Promise<{ id: string, email: string } | null>}
+ */
 export async function findUser(dbUrl, email) {
   const db = sql(dbUrl);
   try {
-    const rows = await db`select id, email from auth.users where lower(email) = lower(${email})`;
-    return rows[0] ?? null;
+    const [user] = await db`select id, email from auth.users where lower(email) = lower(${email})`;
+    return user ? { id: user.id, email: user.email } : null;
   } finally {
     await db.end();
   }
 }
 
+/**
+ * @param {string} url
+ * @param {import("node:child_process").ChildProcess} child
+ */
 function waitForPort(url, child, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
+  return /** @type {Promise<void>} */ (new Promise((resolve, reject) => {
     const attempt = async () => {
       if (child.exitCode !== null) return reject(new Error(`sync function exited with code ${child.exitCode}`));
       try {
@@ -204,18 +262,37 @@ function waitForPort(url, child, timeoutMs = 30000) {
       }
     };
     attempt();
-  });
+  }));
 }
 
 /**
- * Serves the API on `apiPort`: `/functions/v1/sync/*` (the Deno function, run as a child process)
- * and `/auth/v1/.well-known/jwks.json`. Returns { apiUrl, stop }.
+ * @typedef {object} Api
+ * @property {string} apiUrl
+ * @property {number | undefined} functionPid the npm `deno` shim's process, parent of the real one
+ * @property {() => Promise<void>} stop
  */
-export async function startApi({ dbUrl, keys, apiPort = API_PORT, functionPort = apiPort + 9, env = {}, quiet = false }) {
+
+/**
+ * Serves the API on `apiPort`: `/functions/v1/sync/*` (the Deno function, run as a child process)
+ * and `/auth/v1/.well-known/jwks.json`.
+ * @param {{ dbUrl: string, keys: LocalKeys, apiPort?: number, functionPort?: number,
+ *   env?: Record<string, string>, quiet?: boolean }} options
+ * @returns {Promise<Api>}
+ */
+export async function startApi(
+  { dbUrl, keys, apiPort = API_PORT, functionPort = apiPort + 9, env = {}, quiet = false },
+) {
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const child = spawn(
     bin("deno"),
-    ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", path.join(ROOT, "supabase/functions/sync/index.ts")],
+    [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-sys",
+      path.join(ROOT, "supabase/functions/sync/index.ts"),
+    ],
     {
       cwd: ROOT,
       // Its own process group: the npm `deno` bin is a shim that starts the real binary, and both
@@ -235,7 +312,7 @@ export async function startApi({ dbUrl, keys, apiPort = API_PORT, functionPort =
   );
   const killGroup = () => {
     try {
-      process.kill(-child.pid, "SIGTERM");
+      if (child.pid) process.kill(-child.pid, "SIGTERM");
     } catch { /* already gone */ }
   };
   process.once("exit", killGroup);
@@ -243,7 +320,7 @@ export async function startApi({ dbUrl, keys, apiPort = API_PORT, functionPort =
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const server = http.createServer(async (req, res) => {
     try {
-      const url = new URL(req.url, apiUrl);
+      const url = new URL(req.url ?? "/", apiUrl);
       if (url.pathname === "/auth/v1/.well-known/jwks.json") {
         res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=600" });
         return res.end(jwks);
@@ -255,7 +332,14 @@ export async function startApi({ dbUrl, keys, apiPort = API_PORT, functionPort =
         delete headers.connection;
         return await new Promise((resolve, reject) => {
           const upstream = http.request(
-            { host: "127.0.0.1", port: functionPort, method: req.method, path: url.pathname.slice("/functions/v1".length) + url.search, headers, agent },
+            {
+              host: "127.0.0.1",
+              port: functionPort,
+              method: req.method,
+              path: url.pathname.slice("/functions/v1".length) + url.search,
+              headers,
+              agent,
+            },
             (up) => {
               res.writeHead(up.statusCode ?? 502, up.headers);
               up.pipe(res);
@@ -272,12 +356,12 @@ export async function startApi({ dbUrl, keys, apiPort = API_PORT, functionPort =
     } catch (err) {
       if (res.headersSent) return res.destroy();
       res.writeHead(502, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: "bad_gateway", message: String(err?.message ?? err) }));
+      res.end(JSON.stringify({ error: "bad_gateway", message: err instanceof Error ? err.message : String(err) }));
     }
   });
   await new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(apiPort, "127.0.0.1", resolve);
+    server.listen(apiPort, "127.0.0.1", () => resolve(undefined));
   });
   await waitForPort(`http://127.0.0.1:${functionPort}/sync/health`, child);
   return {
@@ -295,7 +379,10 @@ export async function startApi({ dbUrl, keys, apiPort = API_PORT, functionPort =
   };
 }
 
-/** What the Deno tests and the soak run need to reach a running stack. */
+/**
+ * What the Deno tests and the soak run need to reach a running stack.
+ * @param {{ api: Api, dbUrl: string, keys: LocalKeys }} stack
+ */
 export function clientEnv({ api, dbUrl, keys }) {
   return {
     API_URL: api.apiUrl,
@@ -312,12 +399,22 @@ export function clientEnv({ api, dbUrl, keys }) {
  * Runs a Deno script against a stack of its own: a fresh database (migrations and seed) on the
  * server, the function on `apiPort`, the script with clientEnv and `env`. Drops the database after.
  * `around` may observe the function process ({ before, after } hooks). Returns the script's exit code.
+ * @param {{ serverUrl: string, dbName: string, apiPort: number, script: string, args?: string[],
+ *   env?: Record<string, string>, around?: { before?: (api: Api) => void, after?: (api: Api) => void } }} options
+ * @returns {Promise<number>}
  */
 export async function runOwnStack({ serverUrl, dbName, apiPort, script, args = [], env = {}, around = {} }) {
   const dbUrl = await createDatabase(serverUrl, dbName, { reset: true });
   await migrate(dbUrl, { seed: true });
   const keys = await localKeys();
-  const api = await startApi({ dbUrl, keys, apiPort, functionPort: apiPort + 1, quiet: true, env: { SYNC_LOG: "off" } });
+  const api = await startApi({
+    dbUrl,
+    keys,
+    apiPort,
+    functionPort: apiPort + 1,
+    quiet: true,
+    env: { SYNC_LOG: "off" },
+  });
   let code;
   try {
     around.before?.(api);
@@ -327,7 +424,8 @@ export async function runOwnStack({ serverUrl, dbName, apiPort, script, args = [
         stdio: "inherit",
         env: { ...process.env, ...clientEnv({ api, dbUrl, keys }), ...env },
       });
-      child.on("close", resolve);
+      // A script killed by a signal has no exit code: it failed.
+      child.on("close", (status) => resolve(status ?? 1));
     });
     around.after?.(api);
   } finally {

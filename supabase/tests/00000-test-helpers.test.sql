@@ -139,18 +139,16 @@ $$;
 grant execute on all functions in schema tests to anon, authenticated, service_role, sync_engine;
 grant usage on schema tests to sync_engine;
 
-select plan(11);
-select has_function('tests', 'user_id', array['text'], 'tests.user_id(email) finds a user');
-select has_function('tests', 'authenticate_as', array['text'], 'tests.authenticate_as(email) acts as a user');
-select has_function('tests', 'engine_acting_for', array['text'], 'tests.engine_acting_for(email) acts as the engine for a user');
-select has_function('tests', 'authenticate_as_anon', 'tests.authenticate_as_anon() acts as anon');
-select has_function('tests', 'authenticate_as_service_role', 'tests.authenticate_as_service_role() acts as service_role');
-select has_function('tests', 'clear_authentication', 'tests.clear_authentication() returns to the owner');
-select has_function('tests', 'create_staff', array['text', 'text', 'text'], 'tests.create_staff() adds a staff member');
-select has_function('tests', 'sync_error', array['text', 'jsonb'], 'tests.sync_error() captures an RPC error');
-select has_function('tests', 'authenticate_without_user', 'tests.authenticate_without_user() acts as a token without sub');
-select has_function('tests', 'op', array['uuid', 'text', 'text', 'uuid', 'bigint', 'jsonb'], 'tests.op() builds a protocol 2 op');
-select has_function('tests', 'push_body', array['jsonb'], 'tests.push_body() builds a push request');
+-- One check that the helpers do what every other file relies on: acting as a seed user the way
+-- PostgREST does, so that auth.uid(), and the policies that read it, see that user.
+select plan(1);
+select tests.authenticate_as('rm1.jakarta@crm.test');
+select is(
+  array[current_user::text, auth.uid()::text, auth.jwt() ->> 'role'],
+  array['authenticated', '00000000-0000-4000-8000-000000000012', 'authenticated'],
+  'tests.authenticate_as acts as a seed user: the role authenticated, auth.uid() the user''s id, the claims a user token''s'
+);
+select tests.clear_authentication();
 select * from finish();
 
 commit;

@@ -1,8 +1,8 @@
 // Shared by the integration tests: they run against the real function over HTTP (started by
 // `npm test` on a throwaway database built from the migrations and the seed).
-import { createClient, type SupabaseClient } from "npm:@supabase/supabase-js@2.109.0";
-import * as jose from "npm:jose@6.2.18";
-import postgres from "npm:postgres@3.4.9";
+import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import * as jose from "jose";
+import postgres from "postgres";
 
 function need(name: string): string {
   const v = Deno.env.get(name);
@@ -76,21 +76,119 @@ export async function tokenFor(
 /** supabase-js as an app uses it, signed in as `user`. */
 export function clientFor(token: string): SupabaseClient {
   return createClient(env.apiUrl, env.anonKey, {
-    accessToken: async () => token,
+    accessToken: () => Promise.resolve(token),
     auth: { persistSession: false, autoRefreshToken: false },
   });
 }
 
-export interface Answer<T = any> {
+/**
+ * The answers of docs/protocol.md as the tests read them. A route's body type lists what its
+ * success carries and, optional, what an error answer carries: a test asserts the status first.
+ */
+export interface ErrorFields {
+  error?: string;
+  message?: string;
+  details?: { path: (string | number)[]; message: string }[];
+  supported?: number[];
+}
+
+/** A row as the server sends it: the server columns every syncable table has, then the table's own. */
+export interface Row {
+  id: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+  created_by: string | null;
+  updated_by: string | null;
+  deleted_at: string | null;
+  [column: string]: unknown;
+}
+
+/** A conflict as the pull delivers it, a row of the table `conflicts` (docs/protocol.md, Pull). */
+export interface ConflictRow {
+  id: string;
+  table_name: string;
+  row_id: string;
+  resolution: string;
+  fields: string[];
+  client_data: Record<string, unknown> | null;
+  base_data: Record<string, unknown> | null;
+  server_row: Record<string, unknown> | null;
+  resolution_data: Record<string, unknown> | null;
+  redacted: boolean;
+  [column: string]: unknown;
+}
+
+/** The row of `table` with this id that a pull's changes upsert, if they do (the last, if several). */
+export function upserted(changes: Change[], table: string, id: string): Row | undefined {
+  const found = changes.findLast((c) => c.op === "upsert" && c.table === table && c.row.id === id);
+  return found?.op === "upsert" ? found.row : undefined;
+}
+
+/** The conflict with this id that a pull's changes deliver, if they do (the last, if several). */
+export function conflictIn(changes: Change[], id: string): ConflictRow | undefined {
+  return upserted(changes, "conflicts", id) as ConflictRow | undefined;
+}
+
+export type OpStatus = "applied" | "duplicate" | "conflict" | "rejected" | "failed";
+
+/** One op's outcome in a push answer. */
+export interface OpResult {
+  op_id: string;
+  status: OpStatus;
+  original_status?: OpStatus;
+  code?: string;
+  field?: string;
+  message?: string;
+  retryable?: boolean;
+  row?: Row;
+  conflict?: { id: string; resolution: string; [key: string]: unknown };
+}
+
+export interface PushBody extends ErrorFields {
+  server_time: string;
+  results: OpResult[];
+}
+
+/** One change of a pull page: a row (a conflict is a row of the table `conflicts`), a tombstone, an eviction. */
+export type Change =
+  | { table: string; op: "upsert"; row: Row }
+  | { table: string; op: "delete"; id: string; version: number }
+  | { table: string; op: "evict"; id: string };
+
+export interface PullBody extends ErrorFields {
+  changes: Change[];
+  cursor: string | null;
+  has_more: boolean;
+  resync_required: boolean;
+  server_time: string;
+}
+
+export interface HealthBody extends ErrorFields {
+  status: string;
+  server_time: string;
+  protocols: number[];
+  oldest_write_xact_seconds: number;
+}
+
+/** What each route answers; any other route answers an error. */
+interface Routes {
+  "/health": HealthBody;
+  "/push": PushBody;
+  "/pull": PullBody;
+}
+type BodyOf<R extends string> = R extends keyof Routes ? Routes[R] : ErrorFields;
+
+export interface Answer<T = ErrorFields> {
   status: number;
   body: T;
   text: string;
   headers: Headers;
 }
 
-/** A raw HTTP call to the function. */
-export async function call<T = any>(
-  route: string,
+/** A raw HTTP call to the function. The body is the answer's JSON (null when it is not JSON), typed by route. */
+export async function call<R extends string, T = BodyOf<R>>(
+  route: R,
   body?: unknown,
   opts: { token?: string | null; method?: string; rawBody?: string; headers?: Record<string, string> } = {},
 ): Promise<Answer<T>> {
@@ -102,13 +200,13 @@ export async function call<T = any>(
     body: opts.rawBody ?? (body === undefined ? undefined : JSON.stringify(body)),
   });
   const text = await res.text();
-  let parsed: any = null;
+  let parsed: unknown = null;
   try {
     parsed = text ? JSON.parse(text) : null;
   } catch {
     parsed = null;
   }
-  return { status: res.status, body: parsed, text, headers: res.headers };
+  return { status: res.status, body: parsed as T, text, headers: res.headers };
 }
 
 export const sql = postgres(env.dbUrl, { max: 4, onnotice: () => {} });
@@ -116,7 +214,7 @@ export const sql = postgres(env.dbUrl, { max: 4, onnotice: () => {} });
 export const uuid = () => crypto.randomUUID();
 
 /** Deno's sanitizers would flag the shared database pool; every test here shares it on purpose. */
-export function test(name: string, fn: () => Promise<void>) {
+export function test(name: string, fn: () => void | Promise<void>) {
   Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
 }
 
@@ -163,7 +261,7 @@ export async function pull(token: string, cursor: string | null, extra: Record<s
 
 /** Pulls until has_more is false; returns every change and the final cursor. */
 export async function pullAll(token: string, cursor: string | null, extra: Record<string, unknown> = {}) {
-  const changes: any[] = [];
+  const changes: Change[] = [];
   let pages = 0;
   for (;;) {
     const res = await pull(token, cursor, extra);

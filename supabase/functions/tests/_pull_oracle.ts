@@ -8,10 +8,24 @@
 // ceil(changes / limit) + tables + 2 pages, repeat no cursor, and keep every page within its limit
 // of changes and of bytes. Used by pull_oracle.test.ts (short) and the soak run (long).
 import assert from "node:assert/strict";
-import { call, insert, type Op, remove, sql, tokenFor, update, type User, users } from "./_helpers.ts";
+import type postgres from "postgres";
+import {
+  call,
+  type Change,
+  insert,
+  type Op,
+  remove,
+  type Row,
+  sql,
+  tokenFor,
+  update,
+  type User,
+  users,
+} from "./_helpers.ts";
 import { rng } from "./_simulation.ts";
 
 type Rng = ReturnType<typeof rng>;
+type Tx = postgres.TransactionSql;
 
 /** The page byte limit the database applies by default (sync.settings.max_pull_bytes). */
 export const DEFAULT_PAGE_BYTES = 4 * 1024 * 1024;
@@ -21,21 +35,21 @@ const CONFLICT_DATA = ["client_data", "base_data", "server_row", "resolution_dat
 const claimsOf = (user: User) =>
   JSON.stringify({ sub: user.id, role: "authenticated", aud: "authenticated", email: user.email });
 
-async function asUser(user: User, fn: (tx: any) => Promise<any>): Promise<any> {
-  return await sql.begin(async (tx: any) => {
+async function asUser<T>(user: User, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return await sql.begin(async (tx) => {
     await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
       claimsOf(user)
     }, true)`;
     return await fn(tx);
-  });
+  }) as T;
 }
 
 /** A transaction of `user` on its own connection, open between statements until commit(). */
 function openTransaction(user: User) {
   type Command = {
     kind: "run";
-    fn: (tx: any) => Promise<unknown>;
-    resolve: (v: any) => void;
+    fn: (tx: Tx) => Promise<unknown>;
+    resolve: (v: unknown) => void;
     reject: (e: unknown) => void;
   } | {
     kind: "commit";
@@ -47,7 +61,7 @@ function openTransaction(user: User) {
     while (!inbox.length) await new Promise<void>((r) => (wake = r));
     return inbox.shift()!;
   };
-  const done = sql.begin(async (tx: any) => {
+  const done = sql.begin(async (tx) => {
     await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
       claimsOf(user)
     }, true)`;
@@ -65,8 +79,8 @@ function openTransaction(user: User) {
   done.catch(() => {});
   return {
     user,
-    run: (fn: (tx: any) => Promise<any>) =>
-      new Promise<any>((resolve, reject) => send({ kind: "run", fn, resolve, reject })),
+    run: <T>(fn: (tx: Tx) => Promise<T>) =>
+      new Promise<T>((resolve, reject) => send({ kind: "run", fn, resolve: (v) => resolve(v as T), reject })),
     commit: async () => (send({ kind: "commit" }), await done),
   };
 }
@@ -92,15 +106,15 @@ interface Cycle {
   limit: number;
   pages: number;
   changes: number;
-  cursors: Set<string>;
+  cursors: Set<string | null>;
 }
 
 interface Device {
   name: string;
   user: User;
   token: string;
-  rows: Map<string, any>; // `table/id` -> row as last delivered
-  conflicts: Map<string, any>; // conflict id -> conflict as last delivered
+  rows: Map<string, Row>; // `table/id` -> row as last delivered
+  conflicts: Map<string, Row>; // conflict id -> conflict as last delivered
   cursor: string | null;
   cycle: Cycle | null;
 }
@@ -108,7 +122,7 @@ interface Device {
 const keyOf = (table: string, id: string) => `${table}/${id}`;
 
 /** What a client does with a change: upsert by version, delete, evict; an evict withdraws the row's conflict data. */
-function apply(device: Device, c: any) {
+function apply(device: Device, c: Change) {
   if (c.table === "conflicts") {
     assert.equal(c.op, "upsert", `a conflict travels as an upsert: ${JSON.stringify(c)}`);
     device.conflicts.set(c.row.id, c.row);
@@ -179,11 +193,11 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
     redacted: 0,
     evictions: 0,
   };
-  const tables = [...await sql`select table_name from sync.tables order by sync_order`].map((t: any) =>
+  const tables = [...await sql`select table_name from sync.tables order by sync_order`].map((t) =>
     t.table_name as string
   );
   const tableCount = tables.length + 1; // and conflicts
-  const preexisting = new Set([...await sql`select id::text from sync.conflicts`].map((c: any) => c.id as string));
+  const preexisting = new Set([...await sql`select id::text from sync.conflicts`].map((c) => c.id as string));
 
   const rm1 = users.rm1Jakarta, rm2 = users.rm2Jakarta, bm = users.bmJakarta;
   const tokens = new Map<string, string>();
@@ -200,7 +214,7 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
       call("/push", { protocol: 2, client_id: crypto.randomUUID(), ops }, { token: tokenOf(user) }),
     );
     assert.equal(res.status, 200, `push by ${user.email}: ${res.status} ${res.text}`);
-    return res.body.results as any[];
+    return res.body.results;
   };
 
   // The working set: customers of this run, each with a key person, a pipeline and an activity.
@@ -257,7 +271,7 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
       page.changes.length <= cycle.limit,
       `${what} holds ${page.changes.length} changes: ${JSON.stringify(page.changes).slice(0, 600)}`,
     );
-    const bytes = page.changes.reduce((n: number, c: any) => n + new TextEncoder().encode(JSON.stringify(c)).length, 0);
+    const bytes = page.changes.reduce((n, c) => n + new TextEncoder().encode(JSON.stringify(c)).length, 0);
     assert.ok(page.changes.length <= 1 || bytes <= pageBytes, `${what} holds ${bytes} bytes of changes`);
     // An up-to-date device may get its own cursor back (nothing committed since); within a cycle
     // every page moves on.
@@ -271,7 +285,7 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
     stats.changes += page.changes.length;
     for (const c of page.changes) {
       if (c.op === "evict") stats.evictions++;
-      if (c.table === "conflicts" && c.row.redacted) stats.redacted++;
+      if (c.op === "upsert" && c.table === "conflicts" && c.row.redacted) stats.redacted++;
       apply(d, c);
     }
     d.cursor = page.cursor;
@@ -293,7 +307,7 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
   const lockedRows = () => new Set(open.flatMap((t) => [...t.rows]));
   // The working-set rows a device holds, as [table, row].
   const held = (d: Device) => {
-    const out: [string, any][] = [];
+    const out: [string, Row][] = [];
     for (const [key, row] of d.rows) {
       const [table, id] = key.split("/");
       if (customers.includes(id) || children.has(id)) out.push([table, row]);
@@ -388,7 +402,7 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
           tx`select id::text from public.customers where id = any(${customers}::uuid[]) and deleted_at is null`
         ),
       ]
-        .map((x: any) => x.id as string);
+        .map((x) => x.id as string);
       const kind = r.int(3);
       if (kind === 0 && visible.length) {
         // A child row written into a customer (which may be reassigned before this commits).
@@ -415,9 +429,9 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
              union all select 'pipelines', id::text from public.pipelines where customer_id = any(${customers}::uuid[]) and deleted_at is null`
           ),
         ]
-          .filter((x: any) => !locked.has(x.id));
+          .filter((x) => !locked.has(x.id));
         if (!rows.length) return;
-        const row: any = r.pick(rows);
+        const row = r.pick(rows);
         t.rows.add(row.id);
         const n = r.int(1_000_000);
         await t.run((tx) =>
@@ -443,7 +457,7 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
         ]}::uuid[])`,
       ];
       if (!pending.length) return;
-      const c: any = r.pick(pending);
+      const c = r.pick(pending);
       if (lockedRows().has(c.row_id)) return;
       await bounded(
         "resolve_conflict",
@@ -506,7 +520,7 @@ async function assertReplica(d: Device, tables: string[], preexisting: Set<strin
     ...await sql`select c.*, c.id::text as id, c.row_id::text as row_id from sync.conflicts c
                                where (c.user_id = ${d.user.id} or c.server_user_id = ${d.user.id})`,
   ]
-    .filter((c: any) => !preexisting.has(c.id));
+    .filter((c) => !preexisting.has(c.id));
   await asUser(d.user, async (tx) => {
     for (const t of tables) {
       for (const row of await tx.unsafe(`select id::text as id, version from public."${t}" where deleted_at is null`)) {
@@ -536,11 +550,12 @@ async function assertReplica(d: Device, tables: string[], preexisting: Set<strin
   const heldConflicts = [...d.conflicts.keys()].filter((id) => !preexisting.has(id)).sort();
   assert.deepEqual(
     heldConflicts,
-    theirs.map((c: any) => c.id).sort(),
+    theirs.map((c) => c.id).sort(),
     `${d.name} holds exactly the conflicts its user was involved in`,
   );
   for (const c of theirs) {
     const got = d.conflicts.get(c.id);
+    assert.ok(got, `${d.name} holds conflict ${c.id}`);
     assert.equal(got.resolution, c.resolution, `${d.name}: conflict ${c.id} is ${c.resolution}`);
     if (!readable.get(c.id)) {
       assert.deepEqual(

@@ -2,7 +2,7 @@
 // each holds a replica and a durable, coalescing queue as the sync contract describes, and the
 // network and the server misbehave at random. Used by convergence.test.ts (short) and the soak run.
 import assert from "node:assert/strict";
-import { call, type Op, sql, tokenFor, type User, users } from "./_helpers.ts";
+import { call, type Op, type OpResult, sql, tokenFor, type User, users } from "./_helpers.ts";
 
 /** mulberry32: small, fast, reproducible. */
 export function rng(seed: number) {
@@ -28,6 +28,9 @@ export function rng(seed: number) {
 type Rng = ReturnType<typeof rng>;
 
 type QueuedOp = Op;
+
+/** A row as a device holds it: as the server sent it, or as the device wrote it offline (version 0). */
+type LocalRow = { id: string; version: number; deleted_at?: string | null; [column: string]: unknown };
 
 type Outcome = {
   status: string;
@@ -79,7 +82,7 @@ async function restartServer() {
 const jakarta = "00000000-0000-4000-8000-0000000000b1";
 
 export class Device {
-  replica = new Map<string, Record<string, any>>(); // "table/id" -> row
+  replica = new Map<string, LocalRow>(); // "table/id" -> row
   queue: QueuedOp[] = [];
   cursor: string | null = null;
   ledger = new Map<string, Outcome>(); // op_id -> first permanent outcome
@@ -181,10 +184,10 @@ export class Device {
     }
   }
 
-  private record(op: QueuedOp, result: any, stats: Stats) {
-    const outcome: Outcome = result.status === "duplicate"
-      ? { status: result.original_status, code: result.code, conflict: result.conflict, version: result.row?.version }
-      : { status: result.status, code: result.code, conflict: result.conflict, version: result.row?.version };
+  private record(op: QueuedOp, result: OpResult, stats: Stats) {
+    const status = result.status === "duplicate" ? result.original_status : result.status;
+    assert.ok(status, `${this.name}: op ${op.op_id}'s duplicate names its original status`);
+    const outcome: Outcome = { status, code: result.code, conflict: result.conflict, version: result.row?.version };
     if (outcome.status === "failed") return false; // stays queued, retried later
     assert.notEqual(outcome.code, "op_id_reused", `${this.name}: op ${op.op_id} was only ever sent with one content`);
     outcome.op = op.op;
@@ -251,7 +254,9 @@ export class Device {
   async pull(stats: Stats) {
     await this.ensureToken();
     for (let page = 0; page < 1000; page++) {
-      const res = await call("/pull", { protocol: 2, cursor: this.cursor, limit: 500 }, { token: this.token });
+      const res = await call("/pull", { protocol: 2, cursor: this.cursor, limit: 500 }, {
+        token: this.token,
+      });
       if (res.status === 401) {
         this.tokenExpired = true;
         await this.ensureToken();

@@ -3,8 +3,9 @@
 // of new and deleted parents, a column the role may not write), whenever the bulk engine takes a
 // batch its results are the per-op engine's on the same database state, op by op.
 import assert from "node:assert/strict";
-import fc from "npm:fast-check@4.10.2";
-import { seedCustomer, sql, test, users, uuid } from "./_helpers.ts";
+import fc from "fast-check";
+import type postgres from "postgres";
+import { type OpResult, seedCustomer, sql, test, users, uuid } from "./_helpers.ts";
 
 const RUNS = Number(Deno.env.get("FC_RUNS") ?? 60);
 const SEED = Number(Deno.env.get("FC_SEED") ?? 20261125);
@@ -49,7 +50,7 @@ function buildOps(
     const id = (st.table === "customers" ? customers : keyPersons)[st.row];
     const m = model.get(id)!;
     const base = st.stale < 10 ? Math.max(1, m.version - 1 + (st.stale % 3)) : m.version;
-    let op: Record<string, unknown>;
+    let op: Record<string, postgres.JSONValue>;
     if (!m.exists || st.roll < 5) {
       const parent = customers[st.parent];
       op = st.table === "customers"
@@ -83,7 +84,7 @@ const batch = fc.array(step, { minLength: 1, maxLength: 10 });
 
 // The clock's values differ between the two runs; deleted_at only says whether it is set. Each run
 // writes its own conflict audit entries, so a conflict's id is only checked to be there.
-const comparable = (results: any[]) =>
+const comparable = (results: OpResult[]) =>
   results.map((r) => {
     const out = r.conflict ? { ...r, conflict: { ...r.conflict, id: typeof r.conflict.id === "string" } } : r;
     if (!out.row) return out;
@@ -117,7 +118,7 @@ test("whenever the bulk engine takes a batch, its results are the per-op engine'
         }, true)`;
         try {
           await tx.savepoint(async (sp) => {
-            const [r] = await sp`select to_jsonb(sync.apply_ops_in_bulk(${sp.json(ops as any)}, ${
+            const [r] = await sp`select to_jsonb(sync.apply_ops_in_bulk(${sp.json(ops)}, ${
               sp.json(earlier)
             }))::text as r`;
             bulk = r.r;
@@ -127,7 +128,7 @@ test("whenever the bulk engine takes a batch, its results are the per-op engine'
           // A raise means the batch goes to the per-op engine, like a decline.
           if (!(err instanceof Undo)) bulk = null;
         }
-        const [r] = await tx`select to_jsonb(sync.run_ops(${tx.json(ops as any)}, ${
+        const [r] = await tx`select to_jsonb(sync.run_ops(${tx.json(ops)}, ${
           tx.json(earlier)
         }, null, true))::text as r`;
         perOp = r.r;

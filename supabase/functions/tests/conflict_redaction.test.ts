@@ -3,17 +3,18 @@
 // and `redacted` is true, while its ids, table, fields and resolution stay. In the pull's
 // `conflicts` table and in the review views alike.
 import assert from "node:assert/strict";
-import { insert, pullAll, push, sql, test, tokenFor, update, type User, users, uuid } from "./_helpers.ts";
+import type postgres from "postgres";
+import { conflictIn, insert, pullAll, push, sql, test, tokenFor, update, type User, users, uuid } from "./_helpers.ts";
 
 const claimsOf = (user: User) =>
   JSON.stringify({ sub: user.id, role: "authenticated", aud: "authenticated", email: user.email });
-async function asUser(user: User, fn: (tx: any) => Promise<any>): Promise<any> {
-  return await sql.begin(async (tx: any) => {
+async function asUser<T>(user: User, fn: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
+  return await sql.begin(async (tx) => {
     await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
       claimsOf(user)
     }, true)`;
     return await fn(tx);
-  });
+  }) as T;
 }
 
 const DATA = ["client_data", "base_data", "server_row", "resolution_data"];
@@ -37,7 +38,7 @@ async function conflictAfterReassignment(table: "key_persons" | "pipelines", edi
         : { customer_id: customer, title: "Deal", potential_value: 100 },
     ),
   ]);
-  assert.ok(made.body.results.every((r: any) => r.status === "applied"), made.text);
+  assert.ok(made.body.results.every((r) => r.status === "applied"), made.text);
   const rm1Cursor = (await pullAll(rm1, null)).cursor;
   const mine = await push(rm1, [
     update(table, row, 1, table === "key_persons" ? { phone: "+62 811 1" } : { potential_value: 200 }),
@@ -55,7 +56,7 @@ async function conflictAfterReassignment(table: "key_persons" | "pipelines", edi
     { server_user_id: users.rm1Jakarta.id, user_id: users.rm2Jakarta.id },
     "rm1's edit was the server side",
   );
-  return { rm1, rm2, bm, row, conflictId: conflict.id as string, rm1Cursor, rm2Cursor };
+  return { rm1, rm2, bm, row, conflictId: conflict.id, rm1Cursor, rm2Cursor };
 }
 
 test("rm1's pull of conflicts withholds the data of a row rm1 may no longer read: ids, table, fields and resolution only, redacted true", async () => {
@@ -64,9 +65,10 @@ test("rm1's pull of conflicts withholds the data of a row rm1 may no longer read
     notes: "rm2's private notes",
   });
   const delta = await pullAll(rm1, rm1Cursor);
-  const got = delta.changes.filter((c) => c.table === "conflicts" && c.row.id === conflictId);
+  const got = delta.changes.filter((c) => c.op === "upsert" && c.table === "conflicts" && c.row.id === conflictId);
   assert.equal(got.length, 1, "rm1 is told of the conflict its edit was in");
-  const c = got[0].row;
+  const c = conflictIn(got, conflictId);
+  assert.ok(c);
   assert.deepEqual(Object.fromEntries([...DATA, "redacted"].map((f) => [f, c[f]])), {
     client_data: null,
     base_data: null,
@@ -80,10 +82,11 @@ test("rm1's pull of conflicts withholds the data of a row rm1 may no longer read
   assert.ok(!JSON.stringify(got).includes("rm2's private notes"), "nothing of rm2's edit reaches rm1");
 
   // rm2, who may read the row, gets the whole conflict.
-  const toRm2 = (await pullAll(rm2, rm2Cursor)).changes.find((c) => c.table === "conflicts" && c.row.id === conflictId);
-  assert.equal(toRm2.row.redacted, false);
-  assert.equal(toRm2.row.client_data.notes, "rm2's private notes");
-  assert.equal(toRm2.row.server_row.phone, "+62 811 1");
+  const whole = conflictIn((await pullAll(rm2, rm2Cursor)).changes, conflictId);
+  assert.ok(whole, "rm2 is told of the conflict");
+  assert.equal(whole.redacted, false);
+  assert.equal(whole.client_data?.notes, "rm2's private notes");
+  assert.equal(whole.server_row?.phone, "+62 811 1");
 });
 
 test("the pull of a conflict on a row the caller reads carries its data and redacted false", async () => {
@@ -99,10 +102,11 @@ test("the pull of a conflict on a row the caller reads carries its data and reda
   const mine = await push(rm, [update("key_persons", kp, 1, { phone: "+62 2", notes: "visible to me" })]);
   const id = mine.body.results[0].conflict?.id;
   assert.ok(id, mine.text);
-  const got = (await pullAll(rm, cursor)).changes.find((c) => c.row.id === id);
-  assert.equal(got.row.redacted, false);
-  assert.equal(got.row.client_data.notes, "visible to me");
-  assert.equal(got.row.server_row.id, kp);
+  const conflict = conflictIn((await pullAll(rm, cursor)).changes, id);
+  assert.ok(conflict, "the conflict is pulled");
+  assert.equal(conflict.redacted, false);
+  assert.equal(conflict.client_data?.notes, "visible to me");
+  assert.equal(conflict.server_row?.id, kp);
 });
 
 test("the review views redact for a reviewer who may not read the row: conflict_history and open_conflicts", async () => {
@@ -161,7 +165,7 @@ test("no review view exposes a conflict's row data without the redaction: every 
                            where c.relnamespace = 'sync'::regnamespace and c.relkind = 'v'
                              and pg_get_viewdef(c.oid) like '%sync.conflicts%'
                            group by c.relname order by c.relname`;
-  assert.deepEqual(views.map((v: any) => v.view), ["conflict_counts", "conflict_history", "open_conflicts"]);
+  assert.deepEqual(views.map((v) => v.view), ["conflict_counts", "conflict_history", "open_conflicts"]);
   for (const v of views) {
     const data = v.columns.filter((c: string) => /data|server_row|_value$/.test(c));
     if (data.length) assert.ok(v.columns.includes("redacted"), `${v.view} (${data}) says whether it is redacted`);

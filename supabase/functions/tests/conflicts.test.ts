@@ -1,5 +1,19 @@
 import assert from "node:assert/strict";
-import { env, insert, pullAll, push, seedCustomer, sql, test, tokenFor, update, users, uuid } from "./_helpers.ts";
+import {
+  conflictIn,
+  env,
+  insert,
+  pullAll,
+  push,
+  seedCustomer,
+  sql,
+  test,
+  tokenFor,
+  update,
+  upserted,
+  users,
+  uuid,
+} from "./_helpers.ts";
 
 async function conflictsCli(...args: string[]) {
   const out = await new Deno.Command("node", {
@@ -9,6 +23,16 @@ async function conflictsCli(...args: string[]) {
     stderr: "piped",
   }).output();
   return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
+}
+
+/** A line of `npm run conflicts -- --open --json` (the view sync.open_conflicts). */
+interface OpenConflict {
+  conflict_id: string;
+  row_id: string;
+  field: string;
+  server_value: unknown;
+  client_value: unknown;
+  base_value: unknown;
 }
 
 test("two devices edit the same pipeline offline: notes merge, the value waits for review, both are told, the DBA resolves, both pull it", async () => {
@@ -37,21 +61,22 @@ test("two devices edit the same pipeline offline: notes merge, the value waits f
   }]);
   const result = rmPush.body.results[0];
   assert.equal(result.status, "conflict", "the value is not applied as sent");
+  assert.ok(result.conflict, rmPush.text);
+  const conflictId = result.conflict.id;
   assert.equal(result.conflict.resolution, "manual_pending");
   assert.deepEqual(result.conflict.fields, ["potential_value"]);
-  assert.equal(result.row.notes, "visited; fleet grows to 40 trucks", "the notes are merged");
-  assert.equal(Number(result.row.potential_value), 450000000, "the server's value stands until review");
+  assert.equal(result.row?.notes, "visited; fleet grows to 40 trucks", "the notes are merged");
+  assert.equal(Number(result.row?.potential_value), 450000000, "the server's value stands until review");
 
   // Both devices are told, with both values.
   for (const [who, token, cursor] of [["rm", rm, rmCursor], ["bm", bm, bmCursor]] as const) {
     const { changes } = await pullAll(token, cursor);
-    const told = changes.find((c) => c.table === "conflicts" && c.row.id === result.conflict.id);
+    const told = conflictIn(changes, conflictId);
     assert.ok(told, `${who}'s device receives the conflict`);
-    assert.equal(told.row.resolution, "manual_pending");
-    assert.equal(Number(told.row.client_data.potential_value), 650000000);
-    assert.equal(Number(told.row.server_row.potential_value), 450000000);
-    const row = changes.find((c) => c.table === "pipelines" && c.row?.id === pipeline);
-    assert.equal(row.row.notes, "visited; fleet grows to 40 trucks");
+    assert.equal(told.resolution, "manual_pending");
+    assert.equal(Number(told.client_data?.potential_value), 650000000);
+    assert.equal(Number(told.server_row?.potential_value), 450000000);
+    assert.equal(upserted(changes, "pipelines", pipeline)?.notes, "visited; fleet grows to 40 trucks");
   }
   rmCursor = (await pullAll(rm, rmCursor)).cursor;
   bmCursor = (await pullAll(bm, bmCursor)).cursor;
@@ -59,9 +84,9 @@ test("two devices edit the same pipeline offline: notes merge, the value waits f
   // The DBA finds it with `npm run conflicts -- --open` and resolves it.
   const listed = await conflictsCli("--open", "--table", "pipelines", "--json");
   assert.equal(listed.code, 0, listed.stderr);
-  const open = JSON.parse(listed.stdout).filter((r: any) => r.row_id === pipeline);
+  const open = JSON.parse(listed.stdout).filter((r: OpenConflict) => r.row_id === pipeline);
   assert.deepEqual(
-    open.map((r: any) => [r.field, Number(r.server_value), Number(r.client_value), Number(r.base_value)]),
+    open.map((r: OpenConflict) => [r.field, Number(r.server_value), Number(r.client_value), Number(r.base_value)]),
     [["potential_value", 450000000, 650000000, 500000000]],
   );
   const human = await conflictsCli("--open", "--table", "pipelines");
@@ -82,14 +107,17 @@ test("two devices edit the same pipeline offline: notes merge, the value waits f
   // Both devices pull the resolved row and the settled conflict.
   for (const [token, cursor] of [[rm, rmCursor], [bm, bmCursor]]) {
     const { changes } = await pullAll(token, cursor);
-    const row = changes.find((c) => c.table === "pipelines" && c.row?.id === pipeline);
-    assert.equal(Number(row.row.potential_value), 600000000);
-    assert.equal(row.row.notes, "visited; fleet grows to 40 trucks");
-    const settled = changes.find((c) => c.table === "conflicts" && c.row.id === result.conflict.id);
-    assert.equal(settled.row.resolution, "manual_resolved");
+    const row = upserted(changes, "pipelines", pipeline);
+    assert.equal(Number(row?.potential_value), 600000000);
+    assert.equal(row?.notes, "visited; fleet grows to 40 trucks");
+    assert.equal(conflictIn(changes, conflictId)?.resolution, "manual_resolved");
   }
   const after = await conflictsCli("--open", "--table", "pipelines", "--json");
-  assert.equal(JSON.parse(after.stdout).filter((r: any) => r.row_id === pipeline).length, 0, "nothing is left open");
+  assert.equal(
+    JSON.parse(after.stdout).filter((r: OpenConflict) => r.row_id === pipeline).length,
+    0,
+    "nothing is left open",
+  );
 });
 
 test("npm run conflicts refuses a malformed --since and lists history by default", async () => {

@@ -2,7 +2,7 @@
 // why (RAISE LOG, which a session that lowers client_min_messages also receives): a slow push is
 // never a mystery. The results are the same either way; this is about being told.
 import assert from "node:assert/strict";
-import postgres from "npm:postgres@3.4.9";
+import postgres from "postgres";
 import { env, insert, seedCustomer, test, update, users, uuid } from "./_helpers.ts";
 
 /** Pushes ops as the user through the public RPC, collecting the log messages the database sends. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import * as jose from "npm:jose@6.2.18";
+import * as jose from "jose";
 import { loadConfig } from "../sync/config.ts";
 import { env, test, users } from "./_helpers.ts";
 

@@ -1,6 +1,20 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { branches, call, pullAll, push, seedPipeline, sql, test, tokenFor, update, users, uuid } from "./_helpers.ts";
+import {
+  branches,
+  call,
+  type Op,
+  pullAll,
+  push,
+  seedPipeline,
+  sql,
+  test,
+  tokenFor,
+  update,
+  upserted,
+  users,
+  uuid,
+} from "./_helpers.ts";
 
 // The legacy queue (protocol 1): items of the mobile app's old sync_queue table, as devices in the
 // field still hold them. Payloads are whole entities in camelCase, with the app's local bookkeeping
@@ -207,13 +221,13 @@ test("a legacy queue is applied item by item, in order: one result per item whos
   assert.deepEqual(Object.keys(res.body).sort(), ["results", "server_time"], "the protocol 2 push response");
   assert.ok(!Number.isNaN(Date.parse(res.body.server_time)));
   assert.equal(res.body.results.length, items.length);
-  assert.deepEqual(res.body.results.map((r: any) => r.op_id), items.map((i) => derivedOpId(clientId, i)));
+  assert.deepEqual(res.body.results.map((r) => r.op_id), items.map((i) => derivedOpId(clientId, i)));
   for (const [i, r] of res.body.results.entries()) {
     assert.equal(r.status, "applied", `item ${items[i].id}: ${JSON.stringify(r)}`);
     assert.equal(r.retryable, false);
     assert.equal(r.conflict, undefined, "the device's own writes never conflict with each other");
-    assert.equal(r.row.id, items[i].entityId);
-    assert.equal(typeof r.row.version, "number");
+    assert.equal(r.row?.id, items[i].entityId);
+    assert.equal(typeof r.row?.version, "number");
   }
 
   const [customer] =
@@ -286,6 +300,7 @@ test("the app's local fields and the server fields in a legacy payload are ignor
   const res = await pushQueue(token, uuid(), [item]);
   const [r] = res.body.results;
   assert.equal(r.status, "applied", JSON.stringify(r));
+  assert.ok(r.row, JSON.stringify(r));
   assert.equal(r.row.id, id, "the row is the item's entityId, not the payload's id");
   assert.equal(r.row.version, 1);
   assert.equal(r.row.deleted_at, null);
@@ -298,7 +313,7 @@ test("re-sending the same queue gives duplicate for every item and applies nothi
   const clientId = uuid();
   const { ids, items } = sampleQueue();
   const first = await pushQueue(token, clientId, items);
-  assert.ok(first.body.results.every((r: any) => r.status === "applied"), first.text);
+  assert.ok(first.body.results.every((r) => r.status === "applied"), first.text);
   const state = async () =>
     (await sql`select 'customers' as t, id, version, deleted_at from public.customers where id = ${ids.customer}
                union all select 'key_persons', id, version, deleted_at from public.key_persons where customer_id = ${ids.customer}
@@ -311,9 +326,9 @@ test("re-sending the same queue gives duplicate for every item and applies nothi
 
   const again = await pushQueue(token, clientId, items);
   assert.equal(again.status, 200);
-  assert.deepEqual(again.body.results.map((r: any) => r.op_id), items.map((i) => derivedOpId(clientId, i)));
-  assert.deepEqual(again.body.results.map((r: any) => r.status), items.map(() => "duplicate"));
-  assert.deepEqual(again.body.results.map((r: any) => r.original_status), items.map(() => "applied"));
+  assert.deepEqual(again.body.results.map((r) => r.op_id), items.map((i) => derivedOpId(clientId, i)));
+  assert.deepEqual(again.body.results.map((r) => r.status), items.map(() => "duplicate"));
+  assert.deepEqual(again.body.results.map((r) => r.original_status), items.map(() => "applied"));
   assert.deepEqual(await state(), before, "no version moved, nothing was re-created or re-deleted");
   assert.equal(await countConflicts(), conflicts, "and nothing was audited again");
 
@@ -328,7 +343,7 @@ test("re-sending the same queue gives duplicate for every item and applies nothi
     createdAt: queuedAt(),
   };
   const twice = await pushQueue(token, clientId, [item, { ...item }]);
-  assert.deepEqual(twice.body.results.map((r: any) => r.status), ["applied", "duplicate"]);
+  assert.deepEqual(twice.body.results.map((r) => r.status), ["applied", "duplicate"]);
   assert.equal(twice.body.results[1].op_id, derivedOpId(clientId, item));
 });
 
@@ -379,7 +394,8 @@ test("a legacy update of a row another user changed meanwhile is applied as an e
     createdAt: queuedAt(),
   }]);
   // The device pulled the row, then went offline and edited it.
-  const pulled = (await pullAll(token, null, { tables: ["customers"] })).changes.find((c) => c.row?.id === id).row;
+  const pulled = upserted((await pullAll(token, null, { tables: ["customers"] })).changes, "customers", id);
+  assert.ok(pulled, "the device pulled the row");
   const offlineEdit: Item = {
     id: 2,
     entityType: "customer",
@@ -397,20 +413,20 @@ test("a legacy update of a row another user changed meanwhile is applied as an e
   const r = res.body.results[0];
   assert.equal(r.status, "applied", JSON.stringify(r));
   assert.equal(r.op_id, derivedOpId(clientId, offlineEdit));
-  assert.equal(r.conflict.resolution, "client_wins");
+  assert.equal(r.conflict?.resolution, "client_wins");
   assert.deepEqual(
-    r.conflict.fields,
+    r.conflict?.fields,
     ["notes", "phone"],
     "the whole entity was written: the bm's phone is overwritten, knowingly",
   );
-  assert.equal(r.row.version, 3);
-  assert.equal(r.row.phone, "+62 1");
-  assert.equal(r.row.notes, "edited offline");
+  assert.equal(r.row?.version, 3);
+  assert.equal(r.row?.phone, "+62 1");
+  assert.equal(r.row?.notes, "edited offline");
 
   const [audit] =
     await sql`select table_name, row_id, op_id, user_id, client_id, server_user_id, base_version, server_version,
                                    resolution::text, fields, client_data ->> 'notes' as notes, server_row ->> 'phone' as server_phone
-                              from sync.conflicts where id = ${r.conflict.id}`;
+                              from sync.conflicts where id = ${r.conflict?.id}`;
   assert.deepEqual({ ...audit }, {
     table_name: "customers",
     row_id: id,
@@ -431,9 +447,12 @@ test("a legacy update carrying fields the rm may not write, which a bm changed m
   const token = await rm1();
   const manager = await tokenFor(users.bmJakarta);
   const pipeline = seedPipeline(12); // of customer 12, rm1.jakarta's
-  const pulled =
-    (await pullAll(token, null, { tables: ["customers", "pipelines"] })).changes.find((c) => c.row?.id === pipeline)
-      .row;
+  const pulled = upserted(
+    (await pullAll(token, null, { tables: ["customers", "pipelines"] })).changes,
+    "pipelines",
+    pipeline,
+  );
+  assert.ok(pulled, "the device pulled the pipeline");
   const offlineEdit: Item = {
     id: 1,
     entityType: "pipeline",
@@ -451,10 +470,10 @@ test("a legacy update carrying fields the rm may not write, which a bm changed m
   const res = await pushQueue(token, uuid(), [offlineEdit]);
   const r = res.body.results[0];
   assert.equal(r.status, "applied", JSON.stringify(r));
-  assert.equal(r.row.notes, "client asked for a discount", "the rm's edit is not lost");
-  assert.equal(r.row.approval_status, "approved", "the approval stands: the rm's queued copy of it was not an edit");
-  assert.equal(r.row.approved_value, 90000000);
-  assert.deepEqual(r.conflict.fields, ["notes"], "the overwrite is logged for what was written");
+  assert.equal(r.row?.notes, "client asked for a discount", "the rm's edit is not lost");
+  assert.equal(r.row?.approval_status, "approved", "the approval stands: the rm's queued copy of it was not an edit");
+  assert.equal(r.row?.approved_value, 90000000);
+  assert.deepEqual(r.conflict?.fields, ["notes"], "the overwrite is logged for what was written");
 });
 
 test("a legacy update of the device's own latest write is not a conflict", async () => {
@@ -523,12 +542,12 @@ test("an unknown entityType is rejected/invalid for that item only; the other it
   assert.equal(bad.code, "invalid");
   assert.equal(bad.retryable, false);
   assert.equal(bad.op_id, derivedOpId(clientId, items[1]));
-  assert.match(bad.message, /invoice/);
+  assert.match(bad.message ?? "", /invoice/);
   const [{ n }] = await sql`select count(*)::int as n from public.customers where id in (${before}, ${after})`;
   assert.equal(n, 2);
   // Rejections are permanent: the re-sent queue reports the same outcome as a duplicate.
   const again = await pushQueue(token, clientId, items);
-  assert.deepEqual(again.body.results.map((r: any) => [r.status, r.original_status]), [["duplicate", "applied"], [
+  assert.deepEqual(again.body.results.map((r) => [r.status, r.original_status]), [["duplicate", "applied"], [
     "duplicate",
     "rejected",
   ], ["duplicate", "applied"]]);
@@ -579,7 +598,7 @@ test("a malformed legacy queue is 400 invalid_request naming the item and field"
   }, { token: await rm1() });
   assert.equal(res.status, 400);
   assert.equal(res.body.error, "invalid_request");
-  const paths = res.body.details.map((d: any) => d.path.join("."));
+  const paths = (res.body.details ?? []).map((d) => d.path.join("."));
   assert.ok(paths.includes("items.0.entityId"), paths.join(", "));
   assert.ok(paths.includes("items.0.operation"), paths.join(", "));
 });
@@ -606,14 +625,14 @@ test("a legacy delete (which carries no data) tombstones the row, alone in its r
   }]);
   assert.equal(res.status, 200, res.text);
   assert.equal(res.body.results[0].status, "applied");
-  assert.ok(res.body.results[0].row.deleted_at);
+  assert.ok(res.body.results[0].row?.deleted_at);
 
   const other = uuid();
   await push(token, [{ op_id: uuid(), table: "customers", op: "insert", id: other, data: { name: "PT Null Data" } }]);
   const v2 = await push(token, [
-    { op_id: uuid(), table: "customers", op: "delete", id: other, base_version: 1, data: null } as any,
+    { op_id: uuid(), table: "customers", op: "delete", id: other, base_version: 1, data: null } as unknown as Op,
   ]);
   assert.equal(v2.status, 200, v2.text);
   assert.equal(v2.body.results[0].status, "applied");
-  assert.ok(v2.body.results[0].row.deleted_at);
+  assert.ok(v2.body.results[0].row?.deleted_at);
 });

@@ -12,7 +12,7 @@ async function bulkyKeyPersons(count: number, size: number): Promise<string[]> {
   const rows = await sql`insert into public.key_persons (customer_id, name, notes)
                          select ${seedCustomer(4)}, 'Bulky ' || n, repeat(chr(97 + n % 26), ${size})
                            from generate_series(1, ${count}) n returning id::text`;
-  return rows.map((r: any) => r.id);
+  return rows.map((r) => r.id as string);
 }
 
 /** Pages through from `cursor`, checking each page against the byte bound; returns the ids received. */

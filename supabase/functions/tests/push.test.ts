@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import {
   call,
   insert,
-  pull,
   pullAll,
   push,
   remove,
@@ -11,6 +10,7 @@ import {
   test,
   tokenFor,
   update,
+  upserted,
   users,
   uuid,
 } from "./_helpers.ts";
@@ -25,8 +25,8 @@ test("create then update of the same customer in one request: the server has the
     update("customers", id, 1, { phone: "+62 2" }),
   ]);
   assert.equal(res.status, 200);
-  assert.deepEqual(res.body.results.map((r: any) => r.status), ["applied", "applied"]);
-  assert.equal(res.body.results[1].row.version, 2);
+  assert.deepEqual(res.body.results.map((r) => r.status), ["applied", "applied"]);
+  assert.equal(res.body.results[1].row?.version, 2);
   const [row] = await sql`select name, phone, version from public.customers where id = ${id}`;
   assert.deepEqual({ ...row }, { name: "PT Offline", phone: "+62 2", version: "2" });
 });
@@ -35,7 +35,8 @@ test("create then update across requests, the update based on the version the cr
   const token = await rm1();
   const id = uuid();
   const first = await push(token, [insert("customers", id, { name: "PT Two Steps" })]);
-  const version = first.body.results[0].row.version;
+  const version = first.body.results[0].row?.version;
+  assert.ok(version, first.text);
   const second = await push(token, [update("customers", id, version, { city: "Bandung" })]);
   assert.equal(second.body.results[0].status, "applied");
   assert.equal(second.body.results[0].conflict, undefined, "no false conflict on the device's own write");
@@ -48,10 +49,10 @@ test("create then delete: other devices receive only a tombstone", async () => {
   const { cursor } = await pullAll(token, null);
   const id = uuid();
   const res = await push(token, [insert("customers", id, { name: "PT Gone" }), remove("customers", id, 1)]);
-  assert.deepEqual(res.body.results.map((r: any) => r.status), ["applied", "applied"]);
-  assert.ok(res.body.results[1].row.deleted_at);
+  assert.deepEqual(res.body.results.map((r) => r.status), ["applied", "applied"]);
+  assert.ok(res.body.results[1].row?.deleted_at);
   const other = await pullAll(token, cursor);
-  const mine = other.changes.filter((c) => c.id === id || c.row?.id === id);
+  const mine = other.changes.filter((c) => c.op === "upsert" ? c.row.id === id : c.id === id);
   assert.deepEqual(mine, [{ table: "customers", op: "delete", id, version: 2 }]);
 });
 
@@ -79,7 +80,7 @@ test("insert of an existing id is rejected/already_exists; a replay of the same 
   const replay = await push(token, [op]);
   assert.equal(replay.body.results[0].status, "duplicate");
   assert.equal(replay.body.results[0].original_status, "applied");
-  assert.equal(replay.body.results[0].row.version, 1);
+  assert.equal(replay.body.results[0].row?.version, 1);
   const again = await push(token, [{ ...op, op_id: uuid() }]);
   assert.equal(again.body.results[0].status, "rejected");
   assert.equal(again.body.results[0].code, "already_exists");
@@ -92,7 +93,7 @@ test("a push whose response was lost, sent again, applies nothing twice", async 
   const clientId = uuid();
   await push(token, body, clientId);
   const retry = await push(token, body, clientId);
-  assert.deepEqual(retry.body.results.map((r: any) => r.status), ["duplicate", "duplicate"]);
+  assert.deepEqual(retry.body.results.map((r) => r.status), ["duplicate", "duplicate"]);
   const [row] = await sql`select version from public.customers where id = ${id}`;
   assert.equal(row.version, "2");
 });
@@ -104,7 +105,7 @@ test("the same request sent twice at once is applied once; the other copy report
   const [a, b] = await Promise.all([push(token, ops, clientId), push(token, ops, clientId)]);
   assert.equal(a.status, 200);
   assert.equal(b.status, 200);
-  const statuses = [...a.body.results, ...b.body.results].map((r: any) => r.status).sort();
+  const statuses = [...a.body.results, ...b.body.results].map((r) => r.status).sort();
   assert.equal(statuses.filter((s) => s === "applied").length, 20);
   assert.equal(statuses.filter((s) => s === "duplicate").length, 20);
   const [{ count }] = await sql`select count(*)::int as count from public.customers where id = any(${
@@ -125,10 +126,10 @@ test("two devices edit the same customer: the later push is a logged conflict an
   const b = await push(rm, [update("customers", id, 1, { phone: "+62 rm" })]);
   const result = b.body.results[0];
   assert.equal(result.status, "applied", "customers resolve conflicts by the registry's strategy (client_wins)");
-  assert.equal(result.conflict.resolution, "client_wins");
-  assert.deepEqual(result.conflict.fields, ["phone"]);
+  assert.equal(result.conflict?.resolution, "client_wins");
+  assert.deepEqual(result.conflict?.fields, ["phone"]);
   const [audit] = await sql`select user_id, server_user_id, base_version, server_version, resolution::text, client_data
-                              from sync.conflicts where id = ${result.conflict.id}`;
+                              from sync.conflicts where id = ${result.conflict?.id}`;
   assert.deepEqual({ ...audit }, {
     user_id: users.rm1Jakarta.id,
     server_user_id: users.bmJakarta.id,
@@ -139,9 +140,9 @@ test("two devices edit the same customer: the later push is a logged conflict an
   });
   // Both devices see the resulting row.
   for (const [token, cursor] of [[bm, bmCursor], [rm, rmCursor]]) {
-    const seen = (await pullAll(token, cursor)).changes.find((c) => c.row?.id === id);
-    assert.equal(seen.row.phone, "+62 rm");
-    assert.equal(seen.row.version, 3);
+    const seen = upserted((await pullAll(token, cursor)).changes, "customers", id);
+    assert.equal(seen?.phone, "+62 rm");
+    assert.equal(seen?.version, 3);
   }
 });
 
@@ -156,10 +157,10 @@ test("server_wins tables keep the server's row and report a conflict with the au
   const r = stale.body.results[0];
   assert.equal(r.status, "conflict");
   assert.equal(r.code, "stale");
-  assert.equal(r.row.name, "Renamed on device A");
-  assert.equal(r.conflict.resolution, "server_wins");
+  assert.equal(r.row?.name, "Renamed on device A");
+  assert.equal(r.conflict?.resolution, "server_wins");
   const [{ count }] =
-    await sql`select count(*)::int from sync.conflicts where id = ${r.conflict.id} and resolution = 'server_wins'`;
+    await sql`select count(*)::int from sync.conflicts where id = ${r.conflict?.id} and resolution = 'server_wins'`;
   assert.equal(count, 1);
 });
 
@@ -215,7 +216,7 @@ test("a retryable failure is not recorded: the same op succeeds once its parent 
   const early = await push(token, [child]);
   assert.equal(early.body.results[0].code, "dependency_missing");
   const later = await push(token, [insert("customers", parent, { name: "PT Late Parent" }), child]);
-  assert.deepEqual(later.body.results.map((r: any) => r.status), ["applied", "applied"]);
+  assert.deepEqual(later.body.results.map((r) => r.status), ["applied", "applied"]);
 });
 
 test("forged server columns in data are never applied", async () => {
@@ -230,6 +231,7 @@ test("forged server columns in data are never applied", async () => {
     deleted_at: "2001-01-01T00:00:00Z",
   })]);
   const row = res.body.results[0].row;
+  assert.ok(row, res.text);
   assert.equal(row.version, 1);
   assert.equal(row.created_by, users.rm1Jakarta.id);
   assert.equal(row.deleted_at, null);
@@ -247,7 +249,7 @@ test("unknown columns and field-rule violations are rejected naming the field", 
   assert.equal(res.body.results[0].field, "favourite_colour");
   const res2 = await push(token, [update("customers", id, 1, { assigned_rm_id: users.rm2Jakarta.id })]);
   assert.equal(res2.body.results[0].code, "forbidden");
-  assert.match(res2.body.results[0].message, /role rm may not write customers\.assigned_rm_id/);
+  assert.match(res2.body.results[0].message ?? "", /role rm may not write customers\.assigned_rm_id/);
 });
 
 test("2 000 queued ops sent in batches of 500 all arrive", async () => {
@@ -261,8 +263,8 @@ test("2 000 queued ops sent in batches of 500 all arrive", async () => {
     const res = await push(token, ops.slice(i, i + 500));
     assert.equal(res.status, 200);
     assert.ok(
-      res.body.results.every((r: any) => r.status === "applied"),
-      JSON.stringify(res.body.results.find((r: any) => r.status !== "applied")),
+      res.body.results.every((r) => r.status === "applied"),
+      JSON.stringify(res.body.results.find((r) => r.status !== "applied")),
     );
   }
   const [{ count }] =
@@ -289,8 +291,8 @@ test("a delete against a row changed since base_version follows the table's stra
   await push(token, [update("customers", id, 1, { phone: "+62 3" })]);
   const res = await push(token, [remove("customers", id, 1)]);
   assert.equal(res.body.results[0].status, "applied");
-  assert.equal(res.body.results[0].conflict.resolution, "client_wins");
-  assert.ok(res.body.results[0].row.deleted_at);
+  assert.equal(res.body.results[0].conflict?.resolution, "client_wins");
+  assert.ok(res.body.results[0].row?.deleted_at);
 });
 
 test("an update against a tombstone is rejected/deleted, never resurrects the row, and is audited", async () => {
@@ -301,8 +303,8 @@ test("an update against a tombstone is rejected/deleted, never resurrects the ro
   const r = res.body.results[0];
   assert.equal(r.status, "rejected");
   assert.equal(r.code, "deleted");
-  assert.ok(r.row.deleted_at);
-  assert.ok(r.conflict.id);
+  assert.ok(r.row?.deleted_at);
+  assert.ok(r.conflict?.id);
   const [row] = await sql`select deleted_at, phone from public.customers where id = ${id}`;
   assert.ok(row.deleted_at);
   assert.equal(row.phone, null);
@@ -313,8 +315,8 @@ test("a push result carries the row's new server state (read-your-writes)", asyn
   const id = uuid();
   const res = await push(token, [insert("customers", id, { name: "PT RYW" })]);
   const [row] = await sql`select version, updated_at from public.customers where id = ${id}`;
-  assert.equal(res.body.results[0].row.version, Number(row.version));
-  assert.equal(new Date(res.body.results[0].row.updated_at).getTime(), row.updated_at.getTime());
+  assert.equal(res.body.results[0].row?.version, Number(row.version));
+  assert.equal(new Date(res.body.results[0].row?.updated_at ?? "").getTime(), row.updated_at.getTime());
   assert.ok(res.body.server_time);
 });
 
@@ -326,7 +328,9 @@ test("a conflict response reaches the pull of both devices' users through the au
   await push(rm, [insert("customers", id, { name: "PT Audit Readers" })]);
   await push(bm, [update("customers", id, 1, { notes: "bm" })]);
   const res = await push(rm, [update("customers", id, 1, { notes: "rm" })]);
-  const conflictId = res.body.results[0].conflict.id;
+  const conflict = res.body.results[0].conflict;
+  assert.ok(conflict, res.text);
+  const conflictId = conflict.id;
   for (const user of [users.rm1Jakarta, users.bmJakarta]) {
     const rows = await sql.begin(async (tx) => {
       await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${

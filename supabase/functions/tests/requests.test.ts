@@ -2,8 +2,8 @@
 // and "Request-level errors"): routes, CORS, authentication, body and schema checks, limits. After
 // every refused request nothing of it is written and the next valid request is served normally.
 import assert from "node:assert/strict";
-import { FunctionsHttpError } from "npm:@supabase/supabase-js@2.109.0";
-import * as jose from "npm:jose@6.2.18";
+import { FunctionsHttpError } from "@supabase/supabase-js";
+import * as jose from "jose";
 import {
   type Answer,
   call,
@@ -35,7 +35,7 @@ const probe = () => insert("customers", uuid(), { name: "PT Must Not Exist" });
 function assertError(res: Answer, status: number, error: string, message?: RegExp) {
   assert.equal(res.status, status, res.text);
   assert.equal(res.body?.error, error, res.text);
-  assert.equal(typeof res.body.message, "string");
+  assert.ok(typeof res.body.message === "string", res.text);
   if (message) assert.match(res.body.message, message);
   assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
   assert.equal(res.headers.get("access-control-allow-origin"), "*", "error responses carry CORS headers too");
@@ -194,7 +194,7 @@ test("the apikey header is not an identity: the bearer decides who the caller is
     headers: { apikey: env.serviceRoleKey },
   });
   assert.equal(res.status, 200);
-  assert.equal(res.body.results[0].row.created_by, users.rm1Jakarta.id);
+  assert.equal(res.body.results[0].row?.created_by, users.rm1Jakarta.id);
 });
 
 test("a token signed with another ES256 key is 401 invalid_token, whatever its kid", async () => {
@@ -269,7 +269,7 @@ test("a legacy HS256 token signed with the project's JWT secret works for a seed
   const res = await push(token, [op]);
   assert.equal(res.status, 200, res.text);
   assert.equal(res.body.results[0].status, "applied");
-  assert.equal(res.body.results[0].row.created_by, users.rm1Jakarta.id);
+  assert.equal(res.body.results[0].row?.created_by, users.rm1Jakarta.id);
   assert.equal((await pull(token, null, { tables: ["branches"] })).status, 200);
   // The same token signed with any other secret is a forgery.
   const ops = [probe()];
@@ -453,7 +453,7 @@ test("schema failures are 400 invalid_request with details listing every failing
     const res = await call("/push", body, { token });
     assertError(res, 400, "invalid_request", /the push request is not valid/);
     assert.deepEqual(paths(res), expected, label);
-    for (const d of res.body.details) assert.equal(typeof d.message, "string", label);
+    for (const d of res.body.details ?? []) assert.equal(typeof d.message, "string", label);
   }
   await assertNothingWritten([ok]);
   await assertStillServes();
@@ -492,11 +492,11 @@ test("extra fields on a v2 op are 400: a misspelt base_version never becomes a s
   const res = await call("/push", { protocol: 2, client_id: uuid(), ops: [...ops, typo] }, { token });
   await assertRefused(res, ops, 400, "invalid_request");
   assert.deepEqual(paths(res), [["ops", 1]]);
-  assert.match(res.body.details[0].message, /base_verison/);
+  assert.match(res.body.details?.[0].message ?? "", /base_verison/);
   const top = await call("/push", { protocol: 2, client_id: uuid(), ops, cursor: null }, { token });
   await assertRefused(top, ops, 400, "invalid_request");
   assert.deepEqual(paths(top), [[]]);
-  assert.match(top.body.details[0].message, /cursor/);
+  assert.match(top.body.details?.[0].message ?? "", /cursor/);
 });
 
 test("the same op_id twice in one request is 400 with its path, in any letter case", async () => {
@@ -571,7 +571,7 @@ test("a 200 KB name is within the byte limit: status 200, that op rejected/inval
     field: "name",
     retryable: false,
   });
-  assert.match(r.message, /^customers\.name: /);
+  assert.match(r.message ?? "", /^customers\.name: /);
   assert.equal(f.status, "applied");
   const [{ count }] = await sql`select count(*)::int from public.customers where id = ${big.id}`;
   assert.equal(count, 0);

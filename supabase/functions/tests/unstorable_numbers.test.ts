@@ -4,7 +4,19 @@
 // of the device's queue. In an op's data it is now that op's rejected / invalid naming the field,
 // and the rest of the batch is applied; elsewhere in a request it is a 400 naming the path.
 import assert from "node:assert/strict";
-import { call, insert, seedCustomer, seedPipeline, sql, test, tokenFor, update, users, uuid } from "./_helpers.ts";
+import {
+  call,
+  insert,
+  type OpResult,
+  seedCustomer,
+  seedPipeline,
+  sql,
+  test,
+  tokenFor,
+  update,
+  users,
+  uuid,
+} from "./_helpers.ts";
 
 const CANNOT_HOLD =
   "is a number the database cannot hold (at most 131072 digits before the decimal point and 16383 after)";
@@ -19,7 +31,7 @@ async function rawPush(token: string, body: unknown, raws: string[]) {
   return await call("/push", undefined, { token, rawBody });
 }
 const raw = (i: number) => `__RAW_${i}__`;
-const outcome = (r: any) => [r.status, r.code ?? null, r.field ?? null];
+const outcome = (r: OpResult) => [r.status, r.code ?? null, r.field ?? null];
 
 test("a batch with 1e400000 in one op's data: that op is rejected as invalid naming the field, the ops around it are applied", async () => {
   const token = await tokenFor(users.rm1Jakarta);
@@ -54,7 +66,7 @@ test("a batch with 1e400000 in one op's data: that op is rejected as invalid nam
   // The queue's retry of the same request is answered from the record: the device moves on.
   const again = await rawPush(token, body, ["1e400000"]);
   assert.equal(again.status, 200, again.text);
-  assert.deepEqual(again.body.results.map((r: any) => [r.status, r.original_status]), [
+  assert.deepEqual(again.body.results.map((r) => [r.status, r.original_status]), [
     ["duplicate", "applied"],
     ["duplicate", "rejected"],
     ["duplicate", "applied"],
