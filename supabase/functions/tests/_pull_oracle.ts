@@ -247,8 +247,24 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
     { name: "rm1", user: rm1, token: tokenOf(rm1), rows: new Map(), conflicts: new Map(), cursor: null, cycle: null },
     { name: "rm2", user: rm2, token: tokenOf(rm2), rows: new Map(), conflicts: new Map(), cursor: null, cycle: null },
     { name: "bm", user: bm, token: tokenOf(bm), rows: new Map(), conflicts: new Map(), cursor: null, cycle: null },
-    { name: "regional", user: regional, token: tokenOf(regional), rows: new Map(), conflicts: new Map(), cursor: null, cycle: null },
-    { name: "auditor", user: auditor, token: tokenOf(auditor), rows: new Map(), conflicts: new Map(), cursor: null, cycle: null },
+    {
+      name: "regional",
+      user: regional,
+      token: tokenOf(regional),
+      rows: new Map(),
+      conflicts: new Map(),
+      cursor: null,
+      cycle: null,
+    },
+    {
+      name: "auditor",
+      user: auditor,
+      token: tokenOf(auditor),
+      rows: new Map(),
+      conflicts: new Map(),
+      cursor: null,
+      cycle: null,
+    },
   ];
 
   /** One page of the device's current cycle (starting one when none is under way). */

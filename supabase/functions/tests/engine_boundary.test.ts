@@ -4,7 +4,6 @@
 // and asks the app's hooks (sync.app_caller, sync.app_valid_assignment) who the caller is.
 import assert from "node:assert/strict";
 
-
 const dir = new URL("../../migrations/", import.meta.url);
 const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".sql")).sort();
 const engine = files.filter((n) => /^\d+_sync_/.test(n));
@@ -13,7 +12,9 @@ const read = (n: string) => Deno.readTextFileSync(new URL(n, dir));
 
 // "branches" is the engine's word too (a role's reach, the partition a row belongs to).
 const sharedWords = new Set(["branches"]);
-const appTables = [...new Set(app.flatMap((n) => [...read(n).matchAll(/create table public\.(\w+)/g)].map((m) => m[1])))]
+const appTables = [
+  ...new Set(app.flatMap((n) => [...read(n).matchAll(/create table public\.(\w+)/g)].map((m) => m[1]))),
+]
   .filter((t) => !sharedWords.has(t));
 const appRoles = [
   ...new Set(
@@ -32,7 +33,9 @@ Deno.test("every migration is the engine's (sync_*) or the app's (crm_*), and th
 });
 
 Deno.test("the app's migrations create tables and add roles (what the next test looks for is there)", () => {
-  for (const t of ["customers", "key_persons", "pipelines", "activities", "profiles"]) assert.ok(appTables.includes(t), t);
+  for (const t of ["customers", "key_persons", "pipelines", "activities", "profiles"]) {
+    assert.ok(appTables.includes(t), t);
+  }
   assert.deepEqual(appRoles.sort(), ["admin", "bm", "rm"]);
 });
 
@@ -42,7 +45,13 @@ Deno.test("no engine migration names a table or a role of the app, not even in a
     const text = read(n);
     for (const word of [...appTables, ...appRoles]) {
       // the word itself, its singular and (for roles) its plural: a customer, the rms
-      const forms = [word, word.replace(/s$/, ""), `${word}s`, word.replace(/_/g, " "), word.replace(/_/g, " ").replace(/s$/, "")];
+      const forms = [
+        word,
+        word.replace(/s$/, ""),
+        `${word}s`,
+        word.replace(/_/g, " "),
+        word.replace(/_/g, " ").replace(/s$/, ""),
+      ];
       for (const form of new Set(forms)) {
         const re = new RegExp(`\\b${form}\\b`, "i");
         const m = text.split("\n").findIndex((line) => re.test(line));
