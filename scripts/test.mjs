@@ -12,7 +12,7 @@ import { clientEnv, createDatabase, dropDatabase, localKeys, migrate, startApi }
 
 const argv = process.argv.slice(2);
 const args = new Set(argv.filter((a) => a.startsWith("--")));
-// Named test files narrow a run: `npm test -- --deno supabase/functions/tests/pull.test.ts`,
+// Named test files narrow a run: `npm test -- --deno supabase/functions/tests/pull_cursor.test.ts`,
 // `npm test -- --sql supabase/tests/security.test.sql`.
 const named = argv.filter((a) => !a.startsWith("--"));
 const only = { sql: args.has("--sql"), deno: args.has("--deno"), bench: args.has("--bench") };
