@@ -1,17 +1,22 @@
 #!/usr/bin/env node
 // The local stack without Docker: `start`, `status`, `reset`, `token <email> [--expires-in S]`.
 import { parseArgs } from "node:util";
-import { localUrl, log, server } from "./lib/cluster.mjs";
+import postgres from "postgres";
+import { DB_PORT, localUrl, log, server } from "./lib/cluster.mjs";
 import {
-  API_PORT, LOCAL_DB_NAME, createDatabase, findUser, isSupabaseDatabase, localKeys, migrate, signAccessToken, startApi,
+  API_PORT,
+  createDatabase,
+  findUser,
+  isSupabaseDatabase,
+  LOCAL_DB_NAME,
+  localKeys,
+  migrate,
+  signAccessToken,
+  startApi,
 } from "./lib/stack.mjs";
 
 const [command, ...rest] = process.argv.slice(2);
 const apiUrl = `http://127.0.0.1:${API_PORT}`;
-
-function dbUrlFor(serverUrl) {
-  return process.env.DATABASE_URL ?? serverUrl.replace(/\/postgres\?/, `/${LOCAL_DB_NAME}?`);
-}
 
 async function statusLines() {
   const keys = await localKeys();
@@ -25,6 +30,46 @@ async function statusLines() {
     `SERVICE_ROLE_KEY=${keys.serviceRoleKey}`,
     `JWT_SECRET=${keys.jwtSecret}`,
   ];
+}
+
+/**
+ * Whether the stack answers, like `supabase status`: the database (a query on DB_URL) and the API (the
+ * function's health route, which queries the database in turn). Returns what does not answer, and why.
+ */
+async function probe() {
+  const problems = [];
+  const dbUrl = process.env.DATABASE_URL ?? localUrl(LOCAL_DB_NAME);
+  const db = postgres(dbUrl, { max: 1, connect_timeout: 3, onnotice: () => {} });
+  try {
+    await db`select 1`;
+  } catch (err) {
+    const where = process.env.DATABASE_URL
+      ? "the database named by DATABASE_URL"
+      : `the database on 127.0.0.1:${DB_PORT}`;
+    problems.push(`${where} does not answer (${err.code ?? err.message})`);
+  } finally {
+    await db.end({ timeout: 1 }).catch(() => {});
+  }
+  try {
+    const res = await fetch(`${apiUrl}/functions/v1/sync/health`, { signal: AbortSignal.timeout(3000) });
+    await res.body?.cancel();
+    if (!res.ok) problems.push(`the API on ${apiUrl} answers ${res.status} to /functions/v1/sync/health`);
+  } catch (err) {
+    problems.push(`the API on ${apiUrl} does not answer (${err.cause?.code ?? err.name ?? err.message})`);
+  }
+  return problems;
+}
+
+/** `npm run status`: the settings when the stack answers; otherwise what does not, and exit code 1. */
+async function status() {
+  const problems = await probe();
+  if (problems.length) {
+    for (const p of problems) log(p);
+    log("the local stack is not running; start it with `npm start`");
+    process.exit(1);
+  }
+  log("the local stack is running");
+  console.log((await statusLines()).join("\n"));
 }
 
 async function start({ reset }) {
@@ -45,7 +90,9 @@ async function start({ reset }) {
       throw new Error("refusing to reset a Supabase database named by DATABASE_URL");
     }
     const dbUrl = process.env.DATABASE_URL
-      ? (reset ? await createDatabase(process.env.DATABASE_URL, new URL(process.env.DATABASE_URL).pathname.slice(1), { reset }) : process.env.DATABASE_URL)
+      ? (reset
+        ? await createDatabase(process.env.DATABASE_URL, new URL(process.env.DATABASE_URL).pathname.slice(1), { reset })
+        : process.env.DATABASE_URL)
       : await createDatabase(srv.url, LOCAL_DB_NAME, { reset });
     await migrate(dbUrl, { seed: true });
     const keys = await localKeys();
@@ -89,7 +136,7 @@ switch (command) {
     await start({ reset: true });
     break;
   case "status":
-    console.log((await statusLines()).join("\n"));
+    await status();
     break;
   case "token":
     await token(rest);

@@ -1,10 +1,14 @@
 // The private PostgreSQL cluster of the local stack, or the server named by DATABASE_URL.
 // PostgreSQL refuses to run as root, so when invoked as root the server runs as an unprivileged
-// user (the system's `postgres` account, or a `supasync` account created for it).
+// user (the system's `postgres` account, or a `supasync` account created for it). Its binaries are
+// the system's, or the npm package's where the system has none (scripts/lib/pgbin.mjs).
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync, statSync, chmodSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { findPgBin, pgMajor } from "./pgbin.mjs";
+
+export { findPgBin };
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const LOCAL_DIR = path.join(ROOT, ".local");
@@ -14,28 +18,6 @@ export const DB_PASSWORD = "postgres";
 
 export function log(...args) {
   console.error("[supasync]", ...args);
-}
-
-export function findPgBin() {
-  if (process.env.PG_BIN) return process.env.PG_BIN;
-  const roots = ["/usr/lib/postgresql", "/usr/local/pgsql"];
-  const candidates = [];
-  for (const root of roots) {
-    if (!existsSync(root)) continue;
-    for (const v of readdirSync(root)) {
-      const bin = path.join(root, v, "bin");
-      if (existsSync(path.join(bin, "postgres")) && Number.parseInt(v, 10) >= 15) candidates.push([Number.parseInt(v, 10), bin]);
-    }
-  }
-  candidates.sort((a, b) => b[0] - a[0]);
-  if (candidates.length) return candidates[0][1];
-  try {
-    const bin = execFileSync("pg_config", ["--bindir"], { encoding: "utf8" }).trim();
-    if (existsSync(path.join(bin, "postgres"))) return bin;
-  } catch { /* fall through to the message below */ }
-  throw new Error(
-    "No PostgreSQL 15+ server found. Install one (Debian: apt-get install postgresql-15) or set DATABASE_URL.",
-  );
 }
 
 const isRoot = () => process.getuid?.() === 0;
@@ -81,8 +63,22 @@ export function localUrl(db = "postgres") {
 }
 
 function isRunning(bin) {
-  if (!existsSync(path.join(DATA_DIR, "postmaster.pid"))) return false;
-  return spawnSync(path.join(bin, "pg_isready"), ["-h", "127.0.0.1", "-p", String(DB_PORT)]).status === 0;
+  const pidFile = path.join(DATA_DIR, "postmaster.pid");
+  if (!existsSync(pidFile)) return false;
+  if (existsSync(path.join(bin, "pg_isready"))) {
+    return spawnSync(path.join(bin, "pg_isready"), ["-h", "127.0.0.1", "-p", String(DB_PORT)]).status === 0;
+  }
+  // Binaries without pg_isready (the npm package's): what the server itself wrote in its pid file,
+  // its process id, its port and, on the last line, whether it accepts connections.
+  const lines = readFileSync(pidFile, "utf8").split("\n");
+  const pid = Number(lines[0]);
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    // EPERM: the process exists but belongs to the server's account.
+    if (err.code !== "EPERM") return false;
+  }
+  return Number(lines[3]) === DB_PORT && lines[7]?.trim() === "ready";
 }
 
 /**
@@ -97,8 +93,25 @@ export function startCluster() {
     return { url: localUrl(), stop() {}, startedHere: false };
   }
   mkdirSync(LOCAL_DIR, { recursive: true });
-  if (user) ensureTraversable(user, LOCAL_DIR);
-  if (!existsSync(path.join(DATA_DIR, "PG_VERSION"))) {
+  if (user) {
+    ensureTraversable(user, LOCAL_DIR);
+    ensureTraversable(user, bin);
+  }
+  const dataVersion = existsSync(path.join(DATA_DIR, "PG_VERSION"))
+    ? Number(readFileSync(path.join(DATA_DIR, "PG_VERSION"), "utf8"))
+    : null;
+  if (dataVersion !== null && dataVersion !== pgMajor(bin)) {
+    throw new Error(
+      `the private cluster in ${
+        path.relative(ROOT, DATA_DIR)
+      } was created by PostgreSQL ${dataVersion}, and the server found is ` +
+        `PostgreSQL ${pgMajor(bin)} (${bin}): remove ${
+          path.relative(ROOT, DATA_DIR)
+        } to create it anew (its data is lost), ` +
+        `or name the binaries of version ${dataVersion} with PG_BIN (SUPASYNC_PG=system or embedded chooses between the two kinds)`,
+    );
+  }
+  if (dataVersion === null) {
     log(`creating the private cluster in ${path.relative(ROOT, DATA_DIR)} (${bin})`);
     mkdirSync(DATA_DIR, { recursive: true, mode: 0o700 });
     const pwfile = path.join(LOCAL_DIR, "pwfile");
@@ -108,8 +121,14 @@ export function startCluster() {
     }
     check(
       asUser(user, path.join(bin, "initdb"), [
-        "-D", DATA_DIR, "-U", "postgres", "--auth=scram-sha-256", `--pwfile=${pwfile}`,
-        "--encoding=UTF8", "--locale=C.UTF-8",
+        "-D",
+        DATA_DIR,
+        "-U",
+        "postgres",
+        "--auth=scram-sha-256",
+        `--pwfile=${pwfile}`,
+        "--encoding=UTF8",
+        "--locale=C.UTF-8",
       ]),
       "initdb",
     );
@@ -155,7 +174,18 @@ export function restartCluster() {
   const bin = findPgBin();
   const user = runUser();
   check(
-    asUser(user, path.join(bin, "pg_ctl"), ["-D", DATA_DIR, "-m", "fast", "-w", "-t", "60", "-l", path.join(DATA_DIR, "server.log"), "restart"]),
+    asUser(user, path.join(bin, "pg_ctl"), [
+      "-D",
+      DATA_DIR,
+      "-m",
+      "fast",
+      "-w",
+      "-t",
+      "60",
+      "-l",
+      path.join(DATA_DIR, "server.log"),
+      "restart",
+    ]),
     "pg_ctl restart",
   );
 }

@@ -210,6 +210,8 @@ export async function call<R extends string, T = BodyOf<R>>(
 }
 
 export const sql = postgres(env.dbUrl, { max: 4, onnotice: () => {} });
+/** A transaction on `sql`, as sql.begin() hands it to its callback. */
+export type Tx = postgres.TransactionSql;
 
 export const uuid = () => crypto.randomUUID();
 

@@ -1,0 +1,161 @@
+// @ts-check
+// The bench's command line and the sizes of its three modes.
+import { parseArgs } from "node:util";
+
+/**
+ * @typedef {object} Preset
+ * @property {number} pushOps ops through the function (and the same shape through the ceiling)
+ * @property {number} batch ops per push request
+ * @property {number} perItemMax caps the per-item sample at min(perItemMax, pushOps / 10)
+ * @property {number} perItemOps the per-item sample, worked out from the two above
+ * @property {number} pullRows rows loaded for the full-pull user
+ * @property {number} page pull page size
+ * @property {number} pullRounds rounds of the pull phase (the median of each side is kept)
+ * @property {number} emptyPulls empty delta pulls timed
+ * @property {number} statsPushes pushes counted by pg_stat_statements
+ * @property {number} statsPages pull pages counted by pg_stat_statements
+ * @property {number} statsEmpty empty delta pulls counted by pg_stat_statements
+ * @property {number} devices concurrent devices
+ * @property {number} rounds rounds of push and pull per device
+ * @property {number} deviceOps ops per device push
+ * @property {number} devicesBudgetMs time budget of the devices phase
+ * @property {number[]} scale customer counts the scale phase fills up to
+ * @property {number} scalePushOps ops pushed at each scale level
+ * @property {number} scalePullRows rows loaded for the scale user
+ * @property {number} phaseBudgetMs time budget of the push phase (and of each pull round)
+ * @property {number} scaleRequestTimeoutMs a request's timeout in the scale phase
+ * @property {number} scaleBudgetMs once spent, the scale phase runs no further level
+ */
+
+/** @typedef {"full" | "quick" | "smoke"} Mode */
+
+/**
+ * @typedef {object} Options
+ * @property {Mode} mode
+ * @property {Preset} P
+ * @property {string} dbName
+ * @property {boolean} keepDb
+ * @property {boolean} noJson
+ */
+
+/** @type {Record<Mode, Omit<Preset, "perItemOps">>} */
+export const PRESETS = {
+  full: {
+    pushOps: 10_000,
+    batch: 500,
+    perItemMax: 1000,
+    pullRows: 100_000,
+    page: 1000,
+    pullRounds: 3,
+    emptyPulls: 50,
+    statsPushes: 2,
+    statsPages: 3,
+    statsEmpty: 10,
+    devices: 50,
+    rounds: 6,
+    deviceOps: 20,
+    devicesBudgetMs: 240_000,
+    scale: [10_000, 100_000, 1_000_000],
+    scalePushOps: 4000,
+    scalePullRows: 5000,
+    phaseBudgetMs: 400_000,
+    scaleRequestTimeoutMs: 240_000,
+    scaleBudgetMs: 600_000,
+  },
+  quick: {
+    pushOps: 2000,
+    batch: 500,
+    perItemMax: 200,
+    pullRows: 6000,
+    page: 1000,
+    pullRounds: 3,
+    emptyPulls: 30,
+    statsPushes: 2,
+    statsPages: 2,
+    statsEmpty: 10,
+    devices: 50,
+    rounds: 3,
+    deviceOps: 10,
+    devicesBudgetMs: 35_000,
+    scale: [10_000],
+    scalePushOps: 1000,
+    scalePullRows: 2000,
+    phaseBudgetMs: 60_000,
+    scaleRequestTimeoutMs: 60_000,
+    scaleBudgetMs: 60_000,
+  },
+  smoke: {
+    pushOps: 300,
+    batch: 100,
+    perItemMax: 30,
+    pullRows: 600,
+    page: 200,
+    pullRounds: 1,
+    emptyPulls: 10,
+    statsPushes: 1,
+    statsPages: 2,
+    statsEmpty: 3,
+    devices: 5,
+    rounds: 2,
+    deviceOps: 10,
+    devicesBudgetMs: 30_000,
+    scale: [],
+    scalePushOps: 0,
+    scalePullRows: 0,
+    phaseBudgetMs: 30_000,
+    scaleRequestTimeoutMs: 30_000,
+    scaleBudgetMs: 30_000,
+  },
+};
+
+/**
+ * The options of `npm run bench -- ...`: a mode's preset with the sizes the command line overrides.
+ * @param {string[]} args
+ * @returns {Options}
+ */
+export function parseOptions(args) {
+  const { values: argv } = parseArgs({
+    args,
+    options: {
+      quick: { type: "boolean", default: false },
+      smoke: { type: "boolean", default: false },
+      db: { type: "string" },
+      "keep-db": { type: "boolean", default: false },
+      "no-json": { type: "boolean", default: false },
+      page: { type: "string" },
+      "push-ops": { type: "string" },
+      "pull-rows": { type: "string" },
+      devices: { type: "string" },
+      rounds: { type: "string" },
+      scale: { type: "string" },
+    },
+    strict: true,
+  });
+  /** @type {Mode} */
+  const mode = argv.smoke ? "smoke" : argv.quick ? "quick" : "full";
+  const P = { ...PRESETS[mode], perItemOps: 0 };
+  /**
+   * @param {"page" | "push-ops" | "pull-rows" | "devices" | "rounds"} name
+   * @param {"page" | "pushOps" | "pullRows" | "devices" | "rounds"} key
+   */
+  const intOpt = (name, key) => {
+    if (argv[name] === undefined) return;
+    const n = Number(argv[name]);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive whole number`);
+    P[key] = n;
+  };
+  intOpt("page", "page");
+  intOpt("push-ops", "pushOps");
+  intOpt("pull-rows", "pullRows");
+  intOpt("devices", "devices");
+  intOpt("rounds", "rounds");
+  if (argv.scale !== undefined) P.scale = argv.scale.split(",").filter(Boolean).map(Number);
+  P.perItemOps = Math.max(1, Math.min(P.perItemMax, Math.floor(P.pushOps / 10)));
+  return {
+    mode,
+    P,
+    dbName: argv.db ?? "supasync_bench",
+    keepDb: Boolean(argv["keep-db"]),
+    noJson: Boolean(argv["no-json"]),
+  };
+}

@@ -1,0 +1,266 @@
+// @ts-check
+// The report: the plans and where the database time goes (except in smoke mode), the correctness
+// checks, and the Markdown table of figures and ratios with the issue's targets beside them.
+import { fmt, pct } from "./util.mjs";
+
+/**
+ * The report of a finished run, as Markdown.
+ * @param {Record<string, any>} r the run's results, checks included
+ * @returns {string}
+ */
+export function formatReport(r) {
+  const f = r.figures;
+  /** @type {string[]} */
+  const out = [];
+  const say = (s = "") => out.push(s);
+  /** @param {boolean | null | undefined} ok */
+  const met = (ok) => (ok == null ? "n/a" : ok ? "met" : "**missed**");
+
+  if (r.mode !== "smoke") {
+    say(`\n## Plans (EXPLAIN ANALYZE, BUFFERS) as ${r.plans.user}, ${fmt(r.plans.customers, 0)} rows in customers`);
+    for (const [name, { plan }] of Object.entries(r.plans.plans ?? {})) {
+      say(`\n### ${name}\n\n\`\`\`\n${plan}\n\`\`\``);
+    }
+  }
+
+  const st = f.statements;
+  if (st && r.mode !== "smoke") {
+    say("\n## Where the database time goes (pg_stat_statements, track = all, nested statements by total time)");
+    for (
+      const [name, s] of [["push request", st.push], ["pull page", st.pull_page], ["empty delta pull", st.empty_delta]]
+    ) {
+      say(
+        `\n${name}: ${fmt(s.toplevel_per_request, 1)} top-level statements per request (${
+          fmt(s.toplevel_txn_control_per_request, 1)
+        } BEGIN/COMMIT, ${fmt(s.toplevel_setup_per_request, 1)} role/claims set-up), ${
+          fmt(s.nested_per_request, 1)
+        } nested${s.nested_per_op ? ` (${fmt(s.nested_per_op, 1)} per op)` : ""}; ${
+          fmt(s.db_ms_per_request, 1)
+        } ms in the database per request`,
+      );
+      say("\n| calls/request | total ms | statement |\n|---:|---:|---|");
+      for (const q of s.top_nested) {
+        say(`| ${fmt(q.per_request, 1)} | ${fmt(q.ms, 1)} | \`${q.query.replaceAll("|", "\\|")}\` |`);
+      }
+    }
+  }
+
+  say("\n## Correctness checks\n");
+  for (const c of r.checks) say(`- ${c.ok ? "ok" : "FAILED"}: ${c.name}${!c.ok && c.detail ? ` (${c.detail})` : ""}`);
+
+  /** @type {string[][]} */
+  const rows = [];
+  /**
+   * @param {string} measure
+   * @param {string} value
+   * @param {string} baseline
+   * @param {string} ratio
+   * @param {string} target
+   * @param {string} ok
+   */
+  const add = (measure, value, baseline, ratio, target, ok) => rows.push([measure, value, baseline, ratio, target, ok]);
+  const p = f.push;
+  if (p) {
+    add(
+      `Push: ${
+        fmt(p.ops, 0)
+      } mixed ops (${p.kinds.insert}/${p.kinds.update}/${p.kinds.delete} ins/upd/del) via the function, ${p.batch} per request`,
+      `${fmt(p.function.ops_per_s)} ops/s`,
+      `ceiling (multi-row upsert): ${fmt(p.ceiling.rows_per_s)} rows/s`,
+      pct(p.ratio_vs_ceiling),
+      ">= 50% of ceiling",
+      met(p.ratio_vs_ceiling >= 0.5),
+    );
+    if (p.ceiling_as_user) {
+      add(
+        "Push: the same, against the ceiling's statements run as the user (RLS, field rules)",
+        `${fmt(p.function.ops_per_s)} ops/s`,
+        `${fmt(p.ceiling_as_user.rows_per_s)} rows/s, ${pct(p.ceiling_as_user_vs_ceiling)} of the ceiling`,
+        pct(p.ratio_vs_ceiling_as_user),
+        "(reference: the cost of RLS)",
+        "",
+      );
+    }
+    add(
+      `Push: batched vs per-item (${p.per_item.ops} requests of 1 op, scaled to ${fmt(p.ops, 0)})`,
+      `${fmt(p.function.ops_per_s)} ops/s`,
+      `per-item: ${fmt(p.per_item.ops_per_s)} ops/s (${fmt(p.per_item.scaled_to_n_ms / 1000)} s for all)`,
+      `${fmt(p.ratio_vs_per_item, 2)}x`,
+      ">= 20x per-item",
+      met(p.ratio_vs_per_item >= 20),
+    );
+  }
+  const pl = f.pull;
+  if (pl) {
+    add(
+      `Pull: first pull of ${fmt(pl.rows, 0)} visible rows, pages of ${pl.page}`,
+      `${fmt(pl.function.rows_per_s)} rows/s (${fmt(pl.function.ms / 1000)} s, ${pl.function.pages} pages)`,
+      `raw keyset SELECT as the user (RLS): ${fmt(pl.ceiling.rows_per_s)} rows/s (${fmt(pl.ceiling.ms / 1000, 2)} s)`,
+      pct(pl.ratio_vs_ceiling),
+      ">= 50% of ceiling",
+      met(pl.ratio_vs_ceiling >= 0.5),
+    );
+    add(
+      "Pull: the same, against the same rows selected without RLS (scope as plain predicates, superuser)",
+      `${fmt(pl.function.rows_per_s)} rows/s`,
+      `${fmt(pl.without_rls.rows_per_s)} rows/s (${fmt(pl.without_rls.ms / 1000, 2)} s)`,
+      pct(pl.ratio_vs_without_rls),
+      "(reference: the cost of RLS)",
+      "",
+    );
+  }
+  const e = f.empty_delta;
+  if (e) {
+    add(
+      `Empty delta pull (${e.requests} requests): latency p50 / p95`,
+      `${fmt(e.p50_ms, 1)} / ${fmt(e.p95_ms, 1)} ms`,
+      "",
+      "",
+      "(reported)",
+      "",
+    );
+    add("Empty delta pull: response size", `${e.bytes_max} B`, "", "", "< 1 KB", met(e.bytes_max < 1024));
+  }
+  if (st) {
+    add(
+      "Empty delta pull: queries reading synced rows",
+      fmt(st.empty_delta.data_queries_per_request, 1),
+      `${
+        fmt(st.empty_delta.executed_besides_setup_per_request, 1)
+      } statements in all, nested ones included (cursor HMAC, profile look-ups of the RLS helpers)`,
+      "",
+      "a single indexed query",
+      met(st.empty_delta.data_queries_per_request <= 1),
+    );
+    add(
+      "Push request: top-level statements besides set-up (BEGIN/COMMIT and set_config excluded)",
+      fmt(st.push.toplevel_besides_setup_per_request, 1),
+      "",
+      "",
+      "<= 2",
+      met(st.push.toplevel_besides_setup_per_request <= 2),
+    );
+    add(
+      `Push request (${st.push_ops_per_request} ops): statements run inside that one call, triggers included`,
+      fmt(st.push.executed_besides_setup_per_request, 0),
+      `${fmt(st.push.nested_per_op, 1)} per op`,
+      "",
+      "(context)",
+      "",
+    );
+    add(
+      "Pull request: top-level statements besides set-up",
+      fmt(st.pull_page.toplevel_besides_setup_per_request, 1),
+      "",
+      "",
+      "<= 2",
+      met(st.pull_page.toplevel_besides_setup_per_request <= 2),
+    );
+    add(
+      `Pull request (page of ${st.pull_page_size}): statements run inside that one call`,
+      fmt(st.pull_page.executed_besides_setup_per_request, 0),
+      `${fmt(st.pull_page.data_queries_per_request, 1)} of them read synced rows`,
+      "",
+      "(context)",
+      "",
+    );
+  } else {
+    add("Statements per request", "n/a", "pg_stat_statements is not loaded", "", "<= 2", "n/a");
+  }
+  /** @type {Record<string, any>[]} */
+  const sc = f.scale ?? [];
+  if (sc.length) {
+    const base = sc[0];
+    const names = sc.map((s) => fmt(s.customers, 0)).join(" / ");
+    /**
+     * @param {string} key
+     * @param {number} d
+     */
+    const list = (key, d, unit = "") =>
+      sc.map((s) => (s[key] == null ? "timed out" : `${fmt(s[key], d)}${unit}`)).join(" / ");
+    /** @param {string} key */
+    const verdict = (key) => {
+      if (sc.length === 1) return "n/a (one level)";
+      const v = sc.map((s) => s[key]);
+      if (v.some((x) => x == null)) return met(false);
+      return met(Math.max(...v) <= 1.2);
+    };
+    add(
+      `Scale: push cost per op (${fmt(base.push_ops, 0)} ops) at ${names} customers`,
+      `${list("push_ms_per_op", 3)} ms/op`,
+      `smallest: ${fmt(base.push_ms_per_op, 3)} ms/op`,
+      list("push_vs_smallest", 2, "x"),
+      "within 20%",
+      verdict("push_vs_smallest"),
+    );
+    add(
+      `Scale: first pull of customers, cost per row (${sc.map((s) => fmt(s.full_pull_rows, 0)).join(" / ")} rows)`,
+      `${list("full_pull_ms_per_row", 3)} ms/row`,
+      `smallest: ${fmt(base.full_pull_ms_per_row, 3)} ms/row`,
+      list("full_pull_vs_smallest", 2, "x"),
+      "within 20%",
+      verdict("full_pull_vs_smallest"),
+    );
+    add(
+      `Scale: delta pull of the push, cost per row (${sc.map((s) => fmt(s.delta_rows, 0)).join(" / ")} rows)`,
+      `${list("delta_ms_per_row", 3)} ms/row`,
+      `smallest: ${fmt(base.delta_ms_per_row, 3)} ms/row`,
+      list("delta_vs_smallest", 2, "x"),
+      "within 20%",
+      verdict("delta_vs_smallest"),
+    );
+    add(
+      "Scale: delta pull right after the bulk load (0 visible changes)",
+      `${sc.map((s) => (s.catch_up_ms == null ? "timed out" : `${fmt(s.catch_up_ms / 1000, 2)} s`)).join(" / ")}`,
+      `filled ${sc.map((s) => fmt(s.filled, 0)).join(" / ")} rows`,
+      "",
+      "(reported)",
+      "",
+    );
+  } else {
+    add("Scale", "not run in this mode", "", "", "within 20%", "n/a");
+  }
+  const d = f.devices;
+  if (d) {
+    add(
+      `Devices: ${d.devices} concurrent x ${d.rounds_planned} rounds (${d.rounds_done} device-rounds done), ${d.requests} requests: push p50 / p95`,
+      `${fmt(d.push_p50_ms)} / ${fmt(d.push_p95_ms)} ms`,
+      "",
+      "",
+      "(reported)",
+      "",
+    );
+    add("Devices: pull page p50 / p95", `${fmt(d.pull_p50_ms)} / ${fmt(d.pull_p95_ms)} ms`, "", "", "(reported)", "");
+    add(
+      "Devices: errors (failed requests + ops not applied)",
+      `${d.http_errors + d.op_errors}`,
+      `${d.applied_with_conflict} applied over a conflict`,
+      "",
+      "0",
+      met(d.http_errors + d.op_errors === 0),
+    );
+    add(
+      "Deadlocks (devices phase / whole run)",
+      `${d.deadlocks} / ${f.deadlocks_run_total}`,
+      "",
+      "",
+      "0",
+      met(d.deadlocks === 0 && f.deadlocks_run_total === 0),
+    );
+  }
+
+  say(
+    `\n## Results (${r.mode}, ${r.machine.cpu_count} x ${r.machine.cpu_model}, ${r.machine.memory_gib} GiB, ${
+      r.postgres.split(" on ")[0]
+    }, commit ${r.git?.commit?.slice(0, 9) ?? "?"}${r.git?.dirty ? " + local changes" : ""})\n`,
+  );
+  say("| Measure | Sync function | Baseline in the same run | Ratio | Target (issue 5) | |");
+  say("|---|---|---|---|---|---|");
+  for (const row of rows) say(`| ${row.map((c) => String(c).replaceAll("|", "\\|")).join(" | ")} |`);
+  say(
+    `\nNoise: load average ${r.noise.start?.loadavg_1m} -> ${r.noise.end?.loadavg_1m}; other active backends on the server ${r.noise.start?.other_active_backends} -> ${r.noise.end?.other_active_backends}; 5xx retried once: ${r.http_5xx_retried}. Duration ${r.duration_s} s (${
+      Object.entries(r.phases_s ?? {}).map(([k, v]) => `${k} ${v}`).join(", ")
+    }).`,
+  );
+  return out.join("\n");
+}

@@ -1,0 +1,73 @@
+// @ts-check
+// Phase 4, statements per request: a second function instance, whose connections start after
+// pg_stat_statements.track = all is set for the bench database, counts what a push, a pull page and
+// an empty delta run inside the database. Skipped where pg_stat_statements is not loaded.
+import { log } from "../lib/cluster.mjs";
+import { startApi } from "../lib/stack.mjs";
+import { check } from "./checks.mjs";
+import { preload } from "./db.mjs";
+import { call } from "./http.mjs";
+import { pgssReset, pgssRows, statementsPerRequest } from "./pgss.mjs";
+import { freePorts, quoteIdent } from "./util.mjs";
+import { Stream, verifyPush } from "./workload.mjs";
+
+/**
+ * @param {import("./setup.mjs").Bench} b
+ * @param {{ cursor: string, rm1Parents: string[] }} from the empty delta's last cursor, the push's parents
+ */
+export async function runStatements(b, { cursor, rm1Parents }) {
+  const { P, sql, dbUrl, keys, U, tokens, dbid, clientId, results, live } = b;
+  const dbName = b.opts.dbName;
+  log("statements: a second function instance with pg_stat_statements.track = all");
+  await sql.unsafe(`alter database ${quoteIdent(dbName)} set pg_stat_statements.track = 'all'`);
+  const [p2, f2] = await freePorts(b.functionPort + 1);
+  const api2 = await startApi({ dbUrl, keys, apiPort: p2, functionPort: f2, quiet: true });
+  live.apis.push(api2);
+  try {
+    await call(api2.apiUrl, "/pull", tokens.rm1s, { protocol: 2, cursor: null, limit: 1 });
+    const statsStream = new Stream({ name: "stats", seed: 7, user: U.rm1j, parents: rm1Parents });
+    await preload(sql, statsStream, Math.min(300, P.batch));
+    await pgssReset(sql, dbid);
+    let statsBad = 0;
+    /** @type {string[]} */
+    const statsSamples = [];
+    for (let i = 0; i < P.statsPushes; i++) {
+      const batch = statsStream.batch(P.batch);
+      const r = await call(api2.apiUrl, "/push", tokens.rm1j, { protocol: 2, client_id: clientId, ops: batch.ops }, {
+        retry: false,
+      });
+      statsBad += verifyPush(r, batch, statsSamples);
+      batch.commit();
+    }
+    const stPush = statementsPerRequest(await pgssRows(sql, dbid), P.statsPushes, P.statsPushes * P.batch);
+    check("statements phase: every op applied", statsBad === 0, statsSamples.join("; "));
+
+    await pgssReset(sql, dbid);
+    let c = null;
+    for (let i = 0; i < P.statsPages; i++) {
+      const r = await call(api2.apiUrl, "/pull", tokens.rm2j, { protocol: 2, cursor: c, limit: P.page }, {
+        retry: false,
+      });
+      c = r.json?.cursor ?? null;
+    }
+    const stPull = statementsPerRequest(await pgssRows(sql, dbid), P.statsPages);
+
+    await pgssReset(sql, dbid);
+    for (let i = 0; i < P.statsEmpty; i++) {
+      const r = await call(api2.apiUrl, "/pull", tokens.rm2j, { protocol: 2, cursor, limit: P.page }, { retry: false });
+      cursor = r.json?.cursor ?? cursor;
+    }
+    const stEmpty = statementsPerRequest(await pgssRows(sql, dbid), P.statsEmpty);
+    results.figures.statements = {
+      push: stPush,
+      pull_page: stPull,
+      empty_delta: stEmpty,
+      push_ops_per_request: P.batch,
+      pull_page_size: P.page,
+    };
+  } finally {
+    await sql.unsafe(`alter database ${quoteIdent(dbName)} reset pg_stat_statements.track`);
+    await api2.stop();
+    live.apis.splice(live.apis.indexOf(api2), 1);
+  }
+}

@@ -1,0 +1,127 @@
+// @ts-check
+// Small utilities of the bench: time, seeded randomness, figures, ports, budgets.
+import net from "node:net";
+
+/** @param {number} ms */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const now = () => performance.now();
+export const ZERO_UUID = "00000000-0000-0000-0000-000000000000";
+
+/**
+ * A small seeded generator: the same seed gives the same workload in every run.
+ * @param {number} seed
+ * @returns {() => number} numbers in [0, 1)
+ */
+export function mulberry32(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * @param {number[]} values
+ * @param {number} q
+ * @returns {number | null}
+ */
+export function quantile(values, q) {
+  if (!values.length) return null;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+}
+
+/**
+ * `x` rounded to `d` decimals, or null when it is no finite number.
+ * @param {number | null | undefined} x
+ * @param {number} [d]
+ * @returns {number | null}
+ */
+export const rnd = (x, d = 1) => (x == null || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
+
+/**
+ * @param {number | null | undefined} x
+ * @param {number} [d]
+ */
+export const fmt = (x, d = 1) =>
+  x == null || !Number.isFinite(x) ? "n/a" : /** @type {number} */ (rnd(x, d)).toLocaleString("en-US");
+
+/** @param {number | null | undefined} x */
+export const pct = (x) => (x == null || !Number.isFinite(x) ? "n/a" : `${fmt(100 * x, 1)}%`);
+
+/** @param {string} s */
+export const quoteIdent = (s) => '"' + s.replaceAll('"', '""') + '"';
+
+/**
+ * The first loopback port from `from` that is free now.
+ * @param {number} from
+ * @returns {Promise<number>}
+ */
+export async function freePort(from) {
+  for (let port = from; port < from + 400; port++) {
+    const ok = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+    });
+    if (ok) return port;
+  }
+  throw new Error(`no free port from ${from}`);
+}
+
+/**
+ * Two free ports from `from` up: the API gateway's and the function's.
+ * @param {number} from
+ * @returns {Promise<[number, number]>}
+ */
+export async function freePorts(from) {
+  const api = await freePort(from);
+  const fn = await freePort(api + 1);
+  return [api, fn];
+}
+
+/** A time budget: check() throws once it is spent, so every loop stops by itself. */
+export class Deadline {
+  /**
+   * @param {number} ms
+   * @param {string} what
+   */
+  constructor(ms, what) {
+    this.at = Date.now() + ms;
+    this.what = what;
+  }
+  get passed() {
+    return Date.now() > this.at;
+  }
+  check() {
+    if (this.passed) throw new Error(`${this.what} exceeded its time budget`);
+  }
+}
+
+/**
+ * The run with the median `ms`.
+ * @template {{ ms: number }} T
+ * @param {T[]} runs
+ * @returns {T}
+ */
+export const medianRun = (runs) => [...runs].sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)];
+
+/**
+ * Runs `fn` n times in a row and returns the median run.
+ * @template {{ ms: number }} T
+ * @param {number} n
+ * @param {() => Promise<T>} fn
+ * @returns {Promise<T>}
+ */
+export async function medianOf(n, fn) {
+  const runs = [];
+  for (let i = 0; i < n; i++) runs.push(await fn());
+  return medianRun(runs);
+}
+
+/**
+ * The message of whatever was thrown.
+ * @param {unknown} err
+ */
+export const messageOf = (err) => (err instanceof Error ? err.message : String(err));

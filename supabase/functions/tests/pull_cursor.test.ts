@@ -1,0 +1,101 @@
+// Cursors: signed, bound to their user, their tables set and the user's scope; an altered or foreign
+// cursor is 400 invalid_cursor, one issued for another tables set or before a scope change asks for a
+// resync.
+import assert from "node:assert/strict";
+import { branches, pull, pullAll, sql, test, tokenFor, type User, uuid } from "./_helpers.ts";
+import { keyOf, rm1, rm2, visibleKeys } from "./_pull.ts";
+
+const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+test("a cursor altered by one character, anywhere, is 400 invalid_cursor", async () => {
+  const token = await rm1();
+  const cursors: string[] = [];
+  let cursor: string | null = null;
+  for (;;) {
+    const res = await pull(token, cursor, { limit: 60 });
+    cursors.push(res.body.cursor);
+    cursor = res.body.cursor;
+    if (!res.body.has_more) break;
+  }
+  // Base64 leaves spare bits in the last character of most lengths: flipping one there is the subtle case.
+  const spare = cursors.filter((c) => (c.split(".")[0].length * 6) % 8 !== 0);
+  assert.ok(spare.length > 0, "some cursor has spare bits");
+  for (const c of [...spare.slice(0, 2), cursors.at(-1)!]) {
+    const altered = [...c].flatMap((ch, i) =>
+      ch === "." ? [] : [c.slice(0, i) + B64URL[B64URL.indexOf(ch) ^ 1] + c.slice(i + 1)]
+    );
+    for (let i = 0; i < altered.length; i += 25) {
+      const answers = await Promise.all(altered.slice(i, i + 25).map((x) => pull(token, x, { limit: 60 })));
+      answers.forEach((a, j) => {
+        assert.equal(a.status, 400, `altered at ${i + j} of ${c.length}: ${a.text.slice(0, 200)}`);
+        assert.equal(a.body.error, "invalid_cursor");
+      });
+    }
+  }
+  for (const junk of ["", "not-a-cursor", "a.b", "a.b.c", cursors[0].split(".")[0], `${cursors[0]}x`]) {
+    const res = await pull(token, junk);
+    assert.equal(res.status, 400, junk);
+    assert.equal(res.body.error, "invalid_cursor", junk);
+  }
+  assert.equal((await pull(token, cursors.at(-1)!)).status, 200, "the unaltered cursor is fine");
+});
+
+test("a cursor issued to another user is 400 invalid_cursor", async () => {
+  const { cursor } = await pullAll(await rm2(), null);
+  const res = await pull(await rm1(), cursor);
+  assert.equal(res.status, 400);
+  assert.equal(res.body.error, "invalid_cursor");
+});
+
+test("a cursor issued for another tables set asks for a resync; the same set in another order does not", async () => {
+  const token = await rm1();
+  const { cursor } = await pullAll(token, null, { tables: ["customers", "pipelines"] });
+  const same = await pull(token, cursor, { tables: ["pipelines", "customers"] });
+  assert.equal(same.status, 200);
+  assert.equal(same.body.resync_required, false);
+  for (const tables of [undefined, ["customers"], ["customers", "pipelines", "activities"]]) {
+    const res = await pull(token, cursor, tables ? { tables } : {});
+    assert.equal(res.status, 200);
+    assert.deepEqual(
+      {
+        changes: res.body.changes,
+        cursor: res.body.cursor,
+        has_more: res.body.has_more,
+        resync_required: res.body.resync_required,
+      },
+      { changes: [], cursor: null, has_more: false, resync_required: true },
+      `tables ${JSON.stringify(tables)}`,
+    );
+  }
+});
+
+test("a cursor issued before the user's branch or role changed asks for a resync, and the full pull then fits the new scope", async () => {
+  // A branch manager of our own, moved between branches by an admin.
+  const manager: User = { id: uuid(), email: `bm.moving.${Date.now()}@crm.test` };
+  await sql`insert into auth.users (id, email) values (${manager.id}, ${manager.email})`;
+  await sql`insert into public.profiles (id, role, branch_id, full_name, email)
+            values (${manager.id}, 'bm', ${branches.jakarta}, 'Moving Manager', ${manager.email})`;
+  try {
+    const token = await tokenFor(manager);
+    const before = await pullAll(token, null, { tables: ["customers"], limit: 1000 });
+    assert.ok(before.changes.every((c) => c.row.branch_id === branches.jakarta));
+
+    await sql`update public.profiles set branch_id = ${branches.surabaya} where id = ${manager.id}`;
+    const res = await pull(token, before.cursor, { tables: ["customers"], limit: 1000 });
+    assert.equal(res.status, 200);
+    assert.deepEqual(
+      { changes: res.body.changes, cursor: res.body.cursor, resync_required: res.body.resync_required },
+      { changes: [], cursor: null, resync_required: true },
+      "the Jakarta rows on the device are not the manager's any more, and Surabaya's unchanged rows would never come in a delta",
+    );
+    const after = await pullAll(token, null, { tables: ["customers"], limit: 1000 });
+    assert.deepEqual(after.changes.map(keyOf).sort(), await visibleKeys(manager, ["customers"]));
+    assert.ok(after.changes.every((c) => c.row.branch_id === branches.surabaya));
+
+    await sql`update public.profiles set role = 'rm' where id = ${manager.id}`;
+    const demoted = await pull(token, after.cursor, { tables: ["customers"] });
+    assert.equal(demoted.body.resync_required, true, "a role change too");
+  } finally {
+    await sql`update public.profiles set deleted_at = now() where id = ${manager.id}`;
+  }
+});
