@@ -36,7 +36,13 @@ export const pushOp = z
       ctx.addIssue({ code: "custom", path: ["base_version"], message: "required for delete" });
     }
   })
-  .meta({ description: "One queued edit. No other keys are accepted." });
+  .meta({
+    description: "One queued edit. No other keys are accepted.",
+    // What the refinement above checks, said in JSON Schema for the OpenAPI description.
+    if: { properties: { op: { const: "delete" } } },
+    then: { required: ["base_version"], properties: { base_version: { type: "integer" } } },
+    else: { required: ["data"], properties: { data: { type: "object" } } },
+  });
 
 export const pushV2 = z
   .strictObject({
@@ -75,7 +81,12 @@ export const legacyItem = z.looseObject({
   if (item.operation !== "delete" && !item.payload) {
     ctx.addIssue({ code: "custom", path: ["payload"], message: `required for ${item.operation}` });
   }
-}).meta({ description: "A legacy device queue item; other keys are kept by the app and ignored." });
+}).meta({
+  description: "A legacy device queue item; other keys are kept by the app and ignored.",
+  // What the refinement above checks, said in JSON Schema for the OpenAPI description.
+  if: { properties: { operation: { const: "delete" } } },
+  else: { required: ["payload"], properties: { payload: { type: "object" } } },
+});
 
 export const pushV1 = z.looseObject({
   protocol: z.literal(1),
