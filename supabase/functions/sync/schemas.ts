@@ -3,7 +3,7 @@
 // the failing paths before a database round trip. The descriptions travel into docs/openapi.json.
 // deno-lint-ignore no-import-prefix -- the function deploys on its own (supabase functions deploy), without the repository's package.json to resolve a bare name
 import { z } from "npm:zod@4.6.7";
-import { PROTOCOLS, UUID, UUID_PATTERN } from "./contract.ts";
+import { isServedProtocol, PROTOCOLS, UUID, UUID_PATTERN } from "./contract.ts";
 import { HttpError, unsupportedProtocol } from "./errors.ts";
 
 export const uuid = z.string().regex(UUID, "expected a uuid").meta({
@@ -112,7 +112,7 @@ export type PullRequest = z.infer<typeof pull>;
 
 function refuseUnservedProtocol(body: unknown) {
   const protocol = (body as { protocol?: unknown })?.protocol;
-  if (typeof protocol === "number" && !(PROTOCOLS as readonly number[]).includes(protocol)) {
+  if (typeof protocol === "number" && !isServedProtocol(protocol)) {
     throw unsupportedProtocol(`protocol ${protocol} is not served`);
   }
 }
