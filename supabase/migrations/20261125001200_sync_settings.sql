@@ -20,32 +20,47 @@ comment on column sync.settings.max_pull_bytes is
 insert into sync.settings default values;
 revoke all on sync.settings from public, anon, authenticated, service_role;
 
--- Request-level errors raised by the SQL API carry these SQLSTATEs, so the Edge Function and RPC
--- callers can tell them apart: SYRQ1 invalid_request, SYCR1 invalid_cursor, SYPR1 unsupported_protocol,
--- SYLM1 too_large, SYAU1 no authenticated user, SYST1 not_staff, SYST2 account_inactive.
+-- Request-level errors raised by the SQL API carry a SQLSTATE of their own, so the Edge Function
+-- and RPC callers can tell them apart. The map is the registry of supabase/functions/sync/error_codes.ts
+-- (error_codes.test.ts holds the two together), kept here as data the engine and the tests read.
+create function sync.request_error_codes() returns table (code text, sqlstate text)
+language sql immutable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  values ('invalid_request', 'SYRQ1'),
+         ('invalid_cursor', 'SYCR1'),
+         ('unsupported_protocol', 'SYPR1'),
+         ('too_large', 'SYLM1'),
+         ('missing_token', 'SYAU1'),
+         ('not_staff', 'SYST1'),
+         ('account_inactive', 'SYST2')
+$$;
+comment on function sync.request_error_codes() is
+  'The request-level error codes the SQL API raises and the SQLSTATE of each (the registry: supabase/functions/sync/error_codes.ts): SYRQ1 invalid_request, SYCR1 invalid_cursor, SYPR1 unsupported_protocol, SYLM1 too_large, SYAU1 missing_token (no user in the claims), SYST1 not_staff, SYST2 account_inactive.';
+
 -- Volatile: it exists to raise. Declared immutable, a call with constant arguments was evaluated by
 -- the planner, so a query that called it in a branch no row takes raised while being planned.
+-- A code outside the map is the engine's own mistake, not the client's: it fails as one (XX000,
+-- which the function answers as 500 internal) instead of passing for an invalid request.
 create function sync.request_error(p_code text, p_message text, p_details jsonb default null) returns void
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+  v_sqlstate text := (select c.sqlstate from sync.request_error_codes() c where c.code = p_code);
 begin
+  if v_sqlstate is null then
+    raise exception using errcode = 'XX000',
+      message = format('sync.request_error: %L is not a request error code (sync.request_error_codes)', p_code);
+  end if;
   raise exception using
-    errcode = case p_code
-      when 'invalid_request' then 'SYRQ1'
-      when 'invalid_cursor' then 'SYCR1'
-      when 'unsupported_protocol' then 'SYPR1'
-      when 'too_large' then 'SYLM1'
-      when 'missing_token' then 'SYAU1'
-      when 'not_staff' then 'SYST1'
-      when 'account_inactive' then 'SYST2'
-      else 'SYRQ1' end,
+    errcode = v_sqlstate,
     message = p_message,
     detail = coalesce(p_details, '[]'::jsonb)::text;
 end
 $$;
 comment on function sync.request_error(text, text, jsonb) is
-  'Raises a request-level error of the sync API: the code''s SQLSTATE (see the migration), the message, and the details (JSON) as DETAIL.';
+  'Raises a request-level error of the sync API: the code''s SQLSTATE (sync.request_error_codes), the message, and the details (JSON) as DETAIL.';
 
 -- The settings the engine reads on every request (only what clients may know).
 create function sync.limits(out max_push_ops integer, out default_pull_limit integer, out max_pull_limit integer,

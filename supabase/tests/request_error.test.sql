@@ -2,7 +2,7 @@
 -- immutable (nor stable): the planner evaluates an immutable call with constant arguments while it
 -- plans, so a query that calls it only in a branch no row takes raised anyway.
 begin;
-select plan(5);
+select plan(6);
 
 select is(
   (select p.provolatile from pg_catalog.pg_proc p where p.oid = 'sync.request_error(text, text, jsonb)'::regprocedure),
@@ -23,6 +23,12 @@ select throws_ok(
   $$ select sync.request_error('too_large', 'too many', '[{"path": ["ops"], "message": "m"}]') $$,
   'SYLM1', 'too many',
   'each code raises its own SQLSTATE'
+);
+
+select throws_ok(
+  $$ select sync.request_error('not_a_code', 'never a client''s fault') $$,
+  'XX000', 'sync.request_error: ''not_a_code'' is not a request error code (sync.request_error_codes)',
+  'a code outside sync.request_error_codes is the engine''s own failure, never passed off as an invalid request'
 );
 
 select is(

@@ -1,7 +1,9 @@
 // Verifies the caller's Supabase access token: asymmetric signing keys through the project's JWKS
 // (cached by jose), and the legacy HS256 secret when one is configured.
+// deno-lint-ignore no-import-prefix -- the function deploys on its own (supabase functions deploy), without the repository's package.json to resolve a bare name
 import * as jose from "npm:jose@6.2.18";
 import type { Config } from "./config.ts";
+import { UUID } from "./contract.ts";
 import { HttpError } from "./errors.ts";
 
 export interface Caller {
@@ -9,7 +11,6 @@ export interface Caller {
   claims: Record<string, unknown>;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ASYMMETRIC = ["ES256", "RS256", "EdDSA"];
 
 export function makeVerifier(config: Config) {
@@ -21,7 +22,7 @@ export function makeVerifier(config: Config) {
   return async function verify(authorization: string | null): Promise<Caller> {
     const match = authorization?.match(/^Bearer\s+(\S+)\s*$/i);
     if (!match) {
-      throw new HttpError(401, "missing_token", "send the user's access token as Authorization: Bearer <token>");
+      throw new HttpError("missing_token", "send the user's access token as Authorization: Bearer <token>");
     }
     const token = match[1];
 
@@ -29,7 +30,7 @@ export function makeVerifier(config: Config) {
     try {
       header = jose.decodeProtectedHeader(token);
     } catch {
-      throw new HttpError(401, "invalid_token", "the token is not a JWT");
+      throw new HttpError("invalid_token", "the token is not a JWT");
     }
     // Supabase Auth always sets exp; a token without one would never expire and never be refreshed.
     const options: jose.JWTVerifyOptions = { audience: "authenticated", requiredClaims: ["exp"] };
@@ -43,7 +44,6 @@ export function makeVerifier(config: Config) {
         ({ payload } = await jose.jwtVerify(token, jwks, { ...options, algorithms: ASYMMETRIC }));
       } else {
         throw new HttpError(
-          401,
           "invalid_token",
           `tokens signed with ${header.alg ?? "no algorithm"} are not accepted`,
         );
@@ -51,20 +51,20 @@ export function makeVerifier(config: Config) {
     } catch (err) {
       if (err instanceof HttpError) throw err;
       if (err instanceof jose.errors.JWTExpired) {
-        throw new HttpError(401, "token_expired", "the access token has expired; refresh the session and retry");
+        throw new HttpError("token_expired", "the access token has expired; refresh the session and retry");
       }
       if (err instanceof jose.errors.JWTClaimValidationFailed) {
-        throw new HttpError(401, "invalid_token", `the token's ${err.claim} claim is not accepted`);
+        throw new HttpError("invalid_token", `the token's ${err.claim} claim is not accepted`);
       }
-      throw new HttpError(401, "invalid_token", "the token's signature or claims are not valid");
+      throw new HttpError("invalid_token", "the token's signature or claims are not valid");
     }
 
     // An API key (anon, service_role) identifies no one: sync needs a signed-in user.
     if (typeof payload.sub !== "string" || !UUID.test(payload.sub)) {
-      throw new HttpError(401, "invalid_token", "the token does not belong to a user (an API key is not a user)");
+      throw new HttpError("invalid_token", "the token does not belong to a user (an API key is not a user)");
     }
     if (payload.role !== "authenticated") {
-      throw new HttpError(401, "invalid_token", "only tokens of signed-in users (role authenticated) are accepted");
+      throw new HttpError("invalid_token", "only tokens of signed-in users (role authenticated) are accepted");
     }
     return { userId: payload.sub, claims: payload as Record<string, unknown> };
   };

@@ -1,10 +1,10 @@
 // One transaction per request, as the caller: `authenticated` role and the verified claims, the way
 // PostgREST does it, so RLS, field rules and triggers see the same user on every path.
+// deno-lint-ignore no-import-prefix -- the function deploys on its own (supabase functions deploy), without the repository's package.json to resolve a bare name
 import postgres from "npm:postgres@3.4.9";
 import type { Config } from "./config.ts";
 
 type Sql = ReturnType<typeof postgres>;
-type Call = "sync_push" | "sync_pull";
 
 // Errors that mean the connection, not the request, failed: a backend killed or restarted, a pooler
 // or network reset, a connect that never completed.
@@ -24,12 +24,21 @@ function isConnectionError(err: unknown): boolean {
     /ECONNRESET|EPIPE|ECONNREFUSED|CONNECT_TIMEOUT/.test(message);
 }
 
+/** A push's answer, with its results counted by status for the log line. */
+export interface PushAnswer {
+  /** The JSON text of public.sync_push's answer, as clients receive it. */
+  answer: string;
+  statuses: Record<string, number>;
+}
+
 export interface Database {
   /**
-   * Runs public.<fn>(payload) as the user in one transaction, the payload given as JSON text (the
-   * database parses it, numbers exactly); returns the JSON text of its answer.
+   * Runs public.sync_push(payload) as the user in one transaction, the payload given as JSON text
+   * (the database parses it, numbers exactly).
    */
-  callAsUser(fn: Call, claims: Record<string, unknown>, payloadJson: string): Promise<string>;
+  push(claims: Record<string, unknown>, payloadJson: string): Promise<PushAnswer>;
+  /** Runs public.sync_pull(payload) as the user in one snapshot; returns the JSON text of the page. */
+  pull(claims: Record<string, unknown>, payloadJson: string): Promise<string>;
   health(): Promise<string>;
 }
 
@@ -66,24 +75,51 @@ export function openDatabase(config: Config): Database {
     }
   }
 
+  // One transaction as the caller. The set-up and the call are sent together (postgres.js
+  // pipelines the queries of an array): one round trip fewer, and the call still runs after the
+  // set-up, in the same transaction. The payload goes as text, then jsonb: a parameter the server
+  // describes as jsonb, postgres.js would encode with JSON.stringify, sending the text as one JSON
+  // string.
+  async function asUser(
+    mode: string,
+    claims: Record<string, unknown>,
+    call: (tx: postgres.TransactionSql) => postgres.PendingQuery<postgres.Row[]>,
+  ): Promise<postgres.RowList<postgres.Row[]>> {
+    const [, rows] = await run((db) =>
+      db.begin(mode, (tx) => [
+        tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
+          JSON.stringify(claims)
+        }, true)`,
+        call(tx),
+      ])
+    );
+    return rows;
+  }
+
   return {
-    async callAsUser(fn, claims, payloadJson) {
-      // A pull reads one snapshot, so a page never mixes states; a push stays READ COMMITTED so that
-      // a copy of a racing request sees the other's committed outcome after waiting for it.
-      const mode = fn === "sync_pull" ? "isolation level repeatable read read only" : "isolation level read committed";
-      const [, [row]] = await run((db) =>
-        // The two statements are sent together (postgres.js pipelines the queries of an array):
-        // one round trip fewer, and the call still runs after the set-up, in the same transaction.
-        db.begin(mode, (tx) => [
-          tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
-            JSON.stringify(claims)
-          }, true)`,
-          // text, then jsonb: a parameter the server describes as jsonb, postgres.js would encode
-          // with JSON.stringify, sending the text as one JSON string.
-          fn === "sync_push"
-            ? tx`select public.sync_push(${payloadJson}::text::jsonb)::text as answer`
-            : tx`select public.sync_pull(${payloadJson}::text::jsonb)::text as answer`,
-        ])
+    async push(claims, payloadJson) {
+      // READ COMMITTED, so that a copy of a racing push sees the other's committed outcome after
+      // waiting for it. The statuses are counted from the answer's structure while the database
+      // holds it: the function never parses the answer, and its text (jsonb's) says nothing
+      // reliable about where a status is.
+      const [row] = await asUser(
+        "isolation level read committed",
+        claims,
+        (tx) =>
+          tx`select a::text as answer,
+                    (select coalesce(jsonb_object_agg(c.status, c.n), '{}')::text
+                       from (select r ->> 'status' as status, count(*) as n
+                               from jsonb_array_elements(a -> 'results') r group by 1) c) as statuses
+               from public.sync_push(${payloadJson}::text::jsonb) a`,
+      );
+      return { answer: row.answer as string, statuses: JSON.parse(row.statuses as string) };
+    },
+    async pull(claims, payloadJson) {
+      // One snapshot, so a page never mixes states.
+      const [row] = await asUser(
+        "isolation level repeatable read read only",
+        claims,
+        (tx) => tx`select public.sync_pull(${payloadJson}::text::jsonb)::text as answer`,
       );
       return row.answer as string;
     },

@@ -1,32 +1,32 @@
-// Request-level errors of the protocol: an HTTP status and a stable code clients can act on.
+// Request-level errors of the protocol: a stable code clients can act on, answered with the HTTP
+// status the registry (error_codes.ts) gives it, so no code can travel with another status.
+import { PROTOCOLS } from "./contract.ts";
+import { REQUEST_ERRORS, type RequestErrorCode, requestErrorOfSqlstate } from "./error_codes.ts";
+
 export class HttpError extends Error {
+  readonly status: number;
   constructor(
-    readonly status: number,
-    readonly code: string,
+    readonly code: RequestErrorCode,
     message: string,
     readonly details?: unknown,
     readonly extra: Record<string, unknown> = {},
   ) {
     super(message);
+    this.status = REQUEST_ERRORS[code].status;
   }
 }
 
-// SQLSTATEs the SQL API raises for request-level problems (see migration sync_settings).
-const SQLSTATE_TO_HTTP: Record<string, [number, string]> = {
-  SYRQ1: [400, "invalid_request"],
-  SYCR1: [400, "invalid_cursor"],
-  SYPR1: [426, "unsupported_protocol"],
-  SYLM1: [413, "too_large"],
-  SYAU1: [401, "missing_token"],
-  // A valid token of someone sync does not serve: no staff profile, or an account no longer active.
-  SYST1: [403, "not_staff"],
-  SYST2: [403, "account_inactive"],
-};
+/** The refusal of a protocol outside PROTOCOLS, with the list clients may fall back to. */
+export function unsupportedProtocol(message: string): HttpError {
+  return new HttpError("unsupported_protocol", message, undefined, { supported: PROTOCOLS });
+}
 
+// The SQL API raises its request-level errors with the SQLSTATEs of the same registry
+// (sync.request_error); they reach the client as the function's own would.
 export function fromDatabaseError(err: unknown): HttpError | null {
   const e = err as { code?: string; message?: string; detail?: string };
-  const mapped = e?.code ? SQLSTATE_TO_HTTP[e.code] : undefined;
-  if (!mapped) return null;
+  const code = typeof e?.code === "string" ? requestErrorOfSqlstate(e.code) : undefined;
+  if (!code) return null;
   let details: unknown;
   try {
     details = e.detail ? JSON.parse(e.detail) : undefined;
@@ -34,6 +34,6 @@ export function fromDatabaseError(err: unknown): HttpError | null {
   } catch {
     details = undefined;
   }
-  const extra = mapped[1] === "unsupported_protocol" ? { supported: [1, 2] } : {};
-  return new HttpError(mapped[0], mapped[1], e.message ?? mapped[1], details, extra);
+  const message = e.message ?? code;
+  return code === "unsupported_protocol" ? unsupportedProtocol(message) : new HttpError(code, message, details);
 }

@@ -5,19 +5,9 @@ import type { Config } from "./config.ts";
 import type { Database } from "./db.ts";
 import { fromDatabaseError, HttpError } from "./errors.ts";
 import { markUnstorableNumbers } from "./numbers.ts";
-import { issuesOf, pull, pushV1, pushV2, scanText, type TextScan, unstorableIssues } from "./schemas.ts";
+import { checkPull, checkPush, scanText, type TextScan, unstorableIssues } from "./schemas.ts";
 
 const ROUTES: Record<string, string> = { "/health": "GET", "/push": "POST", "/pull": "POST" };
-
-// The log line counts a push's results by status without parsing its answer (350 KB for 500 ops).
-// The answer is jsonb's text, whose objects list their keys by length, then bytewise: a result's
-// "op_id" is followed by its "status", and a quote inside a value is escaped, so no value matches.
-const RESULT_STATUS = /"op_id": "[^"]*", "status": "([a-z_]+)"/g;
-export function countStatuses(answer: string): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const m of answer.matchAll(RESULT_STATUS)) counts[m[1]] = (counts[m[1]] ?? 0) + 1;
-  return counts;
-}
 
 interface LogLine {
   route: string;
@@ -61,7 +51,7 @@ export function makeHandler(config: Config, db: Database) {
   async function readJson(req: Request): Promise<{ body: unknown; text: string; scan: TextScan }> {
     const declared = Number(req.headers.get("content-length") ?? "0");
     if (declared > config.maxBodyBytes) {
-      throw new HttpError(413, "too_large", `the body is larger than ${config.maxBodyBytes} bytes`);
+      throw new HttpError("too_large", `the body is larger than ${config.maxBodyBytes} bytes`);
     }
     const reader = req.body?.getReader();
     const chunks: Uint8Array[] = [];
@@ -72,7 +62,7 @@ export function makeHandler(config: Config, db: Database) {
       size += value.byteLength;
       if (size > config.maxBodyBytes) {
         await reader.cancel();
-        throw new HttpError(413, "too_large", `the body is larger than ${config.maxBodyBytes} bytes`);
+        throw new HttpError("too_large", `the body is larger than ${config.maxBodyBytes} bytes`);
       }
       chunks.push(value);
     }
@@ -88,55 +78,33 @@ export function makeHandler(config: Config, db: Database) {
       text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
       body = JSON.parse(text);
     } catch {
-      throw new HttpError(400, "invalid_request", "the body is not valid JSON");
+      throw new HttpError("invalid_request", "the body is not valid JSON");
     }
     const scan = scanText(text);
     const unstorable = unstorableIssues(body, scan);
     if (unstorable.length) {
-      throw new HttpError(400, "invalid_request", "the body holds JSON the database cannot store", unstorable);
+      throw new HttpError("invalid_request", "the body holds JSON the database cannot store", unstorable);
     }
     return { body, text, scan };
-  }
-
-  function checkProtocol(body: unknown, served: number[]) {
-    const protocol = (body as { protocol?: unknown })?.protocol;
-    if (typeof protocol === "number" && !served.includes(protocol)) {
-      throw new HttpError(426, "unsupported_protocol", `protocol ${protocol} is not served`, undefined, {
-        supported: served,
-      });
-    }
   }
 
   async function push(req: Request, log: LogLine): Promise<Response> {
     const caller = await verify(req.headers.get("authorization"));
     log.user = caller.userId;
     const { body, text, scan } = await readJson(req);
-    checkProtocol(body, [1, 2]);
-    // The list the protocol reads is the one counted: protocol 1's items whatever else the body
-    // holds (an empty "ops" beside them let any number through). Only a real array counts: a string
-    // or an object with a length is the schema's 400, not a 413.
-    const { protocol, ops, items } = (body ?? {}) as { protocol?: unknown; ops?: unknown; items?: unknown };
-    const list = protocol === 1 ? items : ops;
-    const count = Array.isArray(list) ? list.length : undefined;
-    if (count !== undefined && count > config.maxOps) {
-      throw new HttpError(413, "too_large", `a push carries at most ${config.maxOps} ops; this one has ${count}`);
-    }
-    const parsed = protocol === 1 ? pushV1.safeParse(body) : pushV2.safeParse(body);
-    if (!parsed.success) {
-      throw new HttpError(400, "invalid_request", "the push request is not valid", issuesOf(parsed.error));
-    }
+    const request = checkPush(body, config.maxOps);
     // The schemas transform nothing, so the text says what the checked value says, digits included;
     // only a number the database cannot hold is replaced by its text, its op naming where it was.
     let payload = text;
     if (scan.numbers) {
-      const marked = markUnstorableNumbers(text, parsed.data.protocol);
+      const marked = markUnstorableNumbers(text, request.protocol);
       if (marked.issues.length) {
-        throw new HttpError(400, "invalid_request", "the body holds a number the database cannot hold", marked.issues);
+        throw new HttpError("invalid_request", "the body holds a number the database cannot hold", marked.issues);
       }
       payload = marked.text;
     }
-    const answer = await db.callAsUser("sync_push", caller.claims, payload);
-    log.ops = countStatuses(answer);
+    const { answer, statuses } = await db.push(caller.claims, payload);
+    log.ops = statuses;
     return json(200, answer);
   }
 
@@ -144,13 +112,9 @@ export function makeHandler(config: Config, db: Database) {
     const caller = await verify(req.headers.get("authorization"));
     log.user = caller.userId;
     const { body } = await readJson(req);
-    checkProtocol(body, [1, 2]);
-    const parsed = pull.safeParse(body);
-    if (!parsed.success) {
-      throw new HttpError(400, "invalid_request", "the pull request is not valid", issuesOf(parsed.error));
-    }
-    const request = { ...parsed.data, limit: Math.min(parsed.data.limit ?? 500, config.maxPageSize) };
-    const answer = await db.callAsUser("sync_pull", caller.claims, JSON.stringify(request));
+    const parsed = checkPull(body);
+    const request = { ...parsed, limit: Math.min(parsed.limit ?? 500, config.maxPageSize) };
+    const answer = await db.pull(caller.claims, JSON.stringify(request));
     log.bytes = answer.length;
     return json(200, answer);
   }
@@ -166,9 +130,9 @@ export function makeHandler(config: Config, db: Database) {
       if (req.method === "OPTIONS") {
         res = new Response(null, { status: 204, headers: cors });
       } else if (!(route in ROUTES)) {
-        throw new HttpError(404, "not_found", `no route ${route}; use /sync/health, /sync/push or /sync/pull`);
+        throw new HttpError("not_found", `no route ${route}; use /sync/health, /sync/push or /sync/pull`);
       } else if (req.method !== ROUTES[route]) {
-        throw new HttpError(405, "method_not_allowed", `${route} takes ${ROUTES[route]}`, undefined, {
+        throw new HttpError("method_not_allowed", `${route} takes ${ROUTES[route]}`, undefined, {
           allow: ROUTES[route],
         });
       } else if (route === "/health") {
@@ -185,7 +149,7 @@ export function makeHandler(config: Config, db: Database) {
         log.error = known.code;
       } else {
         // Nothing of the failure reaches the client but its class; the log keeps the rest.
-        res = errorResponse(new HttpError(500, "internal", "the server failed; nothing of this request was applied"));
+        res = errorResponse(new HttpError("internal", "the server failed; nothing of this request was applied"));
         log.error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
       }
     }

@@ -1,19 +1,32 @@
 // Request bodies of the protocol (docs/protocol.md). The SQL API checks the same rules again for
-// RPC callers; here they produce 400s with the failing paths before a database round trip.
+// RPC callers (differential.test.ts holds the two to the same verdicts); here they produce 400s with
+// the failing paths before a database round trip. The descriptions travel into docs/openapi.json.
+// deno-lint-ignore no-import-prefix -- the function deploys on its own (supabase functions deploy), without the repository's package.json to resolve a bare name
 import { z } from "npm:zod@4.6.7";
+import { isServedProtocol, PROTOCOLS, UUID, UUID_PATTERN } from "./contract.ts";
+import { HttpError, unsupportedProtocol } from "./errors.ts";
 
-const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "expected a uuid");
-const row = z.record(z.string(), z.unknown());
+export const uuid = z.string().regex(UUID, "expected a uuid").meta({
+  description: `A uuid: 8-4-4-4-12 hex digits, either case (${UUID_PATTERN}).`,
+});
+const row = z.record(z.string(), z.unknown()).meta({
+  description: "Column values by column name, as the table's columns keep them (docs/protocol.md, Values).",
+});
 
-const op = z
+export const pushOp = z
   .strictObject({
-    op_id: uuid,
-    table: z.string().min(1).max(63),
+    op_id: uuid.meta({ description: "The op's idempotency key: unique per user, kept across retries." }),
+    table: z.string().min(1).max(63).meta({ description: "A syncable table." }),
     op: z.enum(["insert", "update", "delete"]),
-    id: uuid,
-    base_version: z.int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
-    data: row.nullable().optional(),
-    base: row.nullable().optional(),
+    id: uuid.meta({ description: "The row's id." }),
+    base_version: z.int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional().meta({
+      description: "The row version the edit was based on. Required for delete; an update without it is an " +
+        "explicit last-write-wins.",
+    }),
+    data: row.nullable().optional().meta({ description: "The values to write. Required for insert and update." }),
+    base: row.nullable().optional().meta({
+      description: "The values the edit started from, for the field merge of a stale update.",
+    }),
   })
   .superRefine((o, ctx) => {
     if (o.op !== "delete" && (o.data === undefined || o.data === null)) {
@@ -22,13 +35,20 @@ const op = z
     if (o.op === "delete" && (o.base_version === undefined || o.base_version === null)) {
       ctx.addIssue({ code: "custom", path: ["base_version"], message: "required for delete" });
     }
+  })
+  .meta({
+    description: "One queued edit. No other keys are accepted.",
+    // What the refinement above checks, said in JSON Schema for the OpenAPI description.
+    if: { properties: { op: { const: "delete" } } },
+    then: { required: ["base_version"], properties: { base_version: { type: "integer" } } },
+    else: { required: ["data"], properties: { data: { type: "object" } } },
   });
 
 export const pushV2 = z
   .strictObject({
     protocol: z.literal(2),
-    client_id: uuid,
-    ops: z.array(op),
+    client_id: uuid.meta({ description: "The device." }),
+    ops: z.array(pushOp).meta({ description: "The edits, in the order they were made; each op_id at most once." }),
   })
   .superRefine((body, ctx) => {
     const seen = new Map<string, number>();
@@ -42,34 +62,92 @@ export const pushV2 = z
         });
       } else seen.set(key, i);
     });
-  });
+  })
+  .meta({ description: "A push, protocol 2." });
 
 // The legacy queue items keep whatever else the old app stored beside them (retry counts, errors).
-const legacyItem = z.looseObject({
-  id: z.union([z.int(), z.string().min(1)]),
-  entityType: z.string().min(1).max(63),
-  entityId: uuid,
+export const legacyItem = z.looseObject({
+  id: z.union([z.int(), z.string().min(1)]).meta({ description: "The row id of the app's sync_queue." }),
+  entityType: z.string().min(1).max(63).meta({
+    description: "The registry's entity name (customer, keyPerson, ...), its snake_case form or the table name.",
+  }),
+  entityId: uuid.meta({ description: "The row's id." }),
   operation: z.enum(["create", "update", "delete"]),
-  payload: row.nullable().optional(),
-  createdAt: z.string().min(1),
+  payload: row.nullable().optional().meta({
+    description: "The entity as the device last saw it, camelCase keys. Required for create and update.",
+  }),
+  createdAt: z.string().min(1).meta({ description: "When the item was queued (with id, the item's identity)." }),
 }).superRefine((item, ctx) => {
   if (item.operation !== "delete" && !item.payload) {
     ctx.addIssue({ code: "custom", path: ["payload"], message: `required for ${item.operation}` });
   }
+}).meta({
+  description: "A legacy device queue item; other keys are kept by the app and ignored.",
+  // What the refinement above checks, said in JSON Schema for the OpenAPI description.
+  if: { properties: { operation: { const: "delete" } } },
+  else: { required: ["payload"], properties: { payload: { type: "object" } } },
 });
 
 export const pushV1 = z.looseObject({
   protocol: z.literal(1),
-  client_id: uuid,
+  client_id: uuid.meta({ description: "The device." }),
   items: z.array(legacyItem),
-});
+}).meta({ description: "A push of the legacy device queue, protocol 1." });
 
 export const pull = z.strictObject({
-  protocol: z.union([z.literal(1), z.literal(2)]),
-  cursor: z.string().max(4096).nullable().optional(),
-  tables: z.array(z.string().min(1).max(63)).max(100).optional(),
-  limit: z.int().min(1).max(1_000_000).optional(),
-});
+  protocol: z.literal(PROTOCOLS),
+  cursor: z.string().max(4096).nullable().optional().meta({
+    description: "The cursor of the last page, or null (or absent) for a first pull.",
+  }),
+  tables: z.array(z.string().min(1).max(63)).max(100).optional().meta({
+    description: "Syncable tables (and `conflicts`) to pull; all of them when absent. A cursor belongs to one set.",
+  }),
+  limit: z.int().min(1).max(1_000_000).optional().meta({
+    description: "Most changes on the page: 500 when absent, clamped to the server's maximum.",
+  }),
+}).meta({ description: "A pull." });
+
+export type PushRequest = z.infer<typeof pushV2> | z.infer<typeof pushV1>;
+export type PullRequest = z.infer<typeof pull>;
+
+function refuseUnservedProtocol(body: unknown) {
+  const protocol = (body as { protocol?: unknown })?.protocol;
+  if (typeof protocol === "number" && !isServedProtocol(protocol)) {
+    throw unsupportedProtocol(`protocol ${protocol} is not served`);
+  }
+}
+
+/**
+ * A push body as the function checks it before the database sees it: the protocol, the number of
+ * ops, the schema. Throws the HttpError the function answers with.
+ */
+export function checkPush(body: unknown, maxOps: number): PushRequest {
+  refuseUnservedProtocol(body);
+  // The list the protocol reads is the one counted: protocol 1's items whatever else the body
+  // holds (an empty "ops" beside them let any number through). Only a real array counts: a string
+  // or an object with a length is the schema's 400, not a 413.
+  const { protocol, ops, items } = (body ?? {}) as { protocol?: unknown; ops?: unknown; items?: unknown };
+  const list = protocol === 1 ? items : ops;
+  const count = Array.isArray(list) ? list.length : undefined;
+  if (count !== undefined && count > maxOps) {
+    throw new HttpError("too_large", `a push carries at most ${maxOps} ops; this one has ${count}`);
+  }
+  const parsed = protocol === 1 ? pushV1.safeParse(body) : pushV2.safeParse(body);
+  if (!parsed.success) {
+    throw new HttpError("invalid_request", "the push request is not valid", issuesOf(parsed.error));
+  }
+  return parsed.data;
+}
+
+/** A pull body as the function checks it before the database sees it. */
+export function checkPull(body: unknown): PullRequest {
+  refuseUnservedProtocol(body);
+  const parsed = pull.safeParse(body);
+  if (!parsed.success) {
+    throw new HttpError("invalid_request", "the pull request is not valid", issuesOf(parsed.error));
+  }
+  return parsed.data;
+}
 
 export type Issue = { path: (string | number)[]; message: string };
 
