@@ -102,8 +102,9 @@ export async function runScale(b) {
     // page of SCALE_PULL_ROWS, so per-row costs compare like with like.
     const pullRows = Math.min(SCALE_PULL_ROWS, visibleCustomers);
     log(`scale ${customers}: first page of ${pullRows} of ${visibleCustomers} customers`);
-    // Each read is timed nine times and the median kept: one sample of some 70 ms on this
-    // machine is as much noise as measurement (the first, with cold caches, is one of the nine).
+    // Each read is timed nine times and the median kept: a single read is short enough that
+    // scheduling, caches and the garbage collector move it as much as the work does (the first,
+    // with cold caches, is one of the nine).
     const full = await timed("full pull of customers", () =>
       medianOf(
         9,
