@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // The local stack without Docker: `start`, `status`, `reset`, `token <email> [--expires-in S]`.
 import { parseArgs } from "node:util";
 import postgres from "postgres";
@@ -37,12 +38,14 @@ async function statusLines() {
  * function's health route, which queries the database in turn). Returns what does not answer, and why.
  */
 async function probe() {
+  /** @type {string[]} */
   const problems = [];
   const dbUrl = process.env.DATABASE_URL ?? localUrl(LOCAL_DB_NAME);
   const db = postgres(dbUrl, { max: 1, connect_timeout: 3, onnotice: () => {} });
   try {
     await db`select 1`;
-  } catch (err) {
+  } catch (e) {
+    const err = /** @type {Error & { code?: string }} */ (e);
     const where = process.env.DATABASE_URL
       ? "the database named by DATABASE_URL"
       : `the database on 127.0.0.1:${DB_PORT}`;
@@ -54,7 +57,8 @@ async function probe() {
     const res = await fetch(`${apiUrl}/functions/v1/sync/health`, { signal: AbortSignal.timeout(3000) });
     await res.body?.cancel();
     if (!res.ok) problems.push(`the API on ${apiUrl} answers ${res.status} to /functions/v1/sync/health`);
-  } catch (err) {
+  } catch (e) {
+    const err = /** @type {Error & { cause?: { code?: string } }} */ (e);
     problems.push(`the API on ${apiUrl} does not answer (${err.cause?.code ?? err.name ?? err.message})`);
   }
   return problems;
@@ -72,8 +76,10 @@ async function status() {
   console.log((await statusLines()).join("\n"));
 }
 
+/** @param {{ reset: boolean }} options */
 async function start({ reset }) {
   const srv = server();
+  /** @type {import("./lib/stack.mjs").Api | undefined} */
   let api;
   const shutdown = async (code = 0) => {
     try {
@@ -102,11 +108,12 @@ async function start({ reset }) {
     console.log(`\nSeed users (password password123): admin@crm.test, bm.jakarta@crm.test, rm1.jakarta@crm.test, ...`);
     console.log(`A token: npm run token -- rm1.jakarta@crm.test\n`);
   } catch (err) {
-    log(err.message);
+    log(err instanceof Error ? err.message : err);
     await shutdown(1);
   }
 }
 
+/** @param {string[]} args */
 async function token(args) {
   const { values, positionals } = parseArgs({
     args,

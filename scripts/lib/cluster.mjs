@@ -1,3 +1,4 @@
+// @ts-check
 // The private PostgreSQL cluster of the local stack, or the server named by DATABASE_URL.
 // PostgreSQL refuses to run as root, so when invoked as root the server runs as an unprivileged
 // user (the system's `postgres` account, or a `supasync` account created for it). Its binaries are
@@ -16,12 +17,14 @@ export const DATA_DIR = path.join(LOCAL_DIR, "pgdata");
 export const DB_PORT = Number(process.env.SUPASYNC_DB_PORT ?? 54322);
 export const DB_PASSWORD = "postgres";
 
+/** @param {...unknown} args */
 export function log(...args) {
   console.error("[supasync]", ...args);
 }
 
 const isRoot = () => process.getuid?.() === 0;
 
+/** @returns {string | null} the account the server runs as, or null to run it as this process */
 function runUser() {
   if (!isRoot()) return null;
   for (const name of ["postgres", "supasync"]) {
@@ -31,6 +34,13 @@ function runUser() {
   return "supasync";
 }
 
+/**
+ * @param {string | null} user
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {Omit<import("node:child_process").SpawnSyncOptions, "encoding">} [opts]
+ * @returns {import("node:child_process").SpawnSyncReturns<string>}
+ */
 function asUser(user, cmd, args, opts = {}) {
   if (!user) return spawnSync(cmd, args, { encoding: "utf8", ...opts });
   return spawnSync("runuser", ["-u", user, "--", cmd, ...args], { encoding: "utf8", ...opts });
@@ -38,6 +48,10 @@ function asUser(user, cmd, args, opts = {}) {
 
 // The data directory lives inside the project; a checkout under a 0700 temp dir would hide it from
 // the server's account, so grant traverse-only (o+x) on the ancestors that lack it.
+/**
+ * @param {string} user
+ * @param {string} dir
+ */
 function ensureTraversable(user, dir) {
   const parts = path.resolve(dir).split(path.sep).filter(Boolean);
   let p = "/";
@@ -51,6 +65,10 @@ function ensureTraversable(user, dir) {
   }
 }
 
+/**
+ * @param {import("node:child_process").SpawnSyncReturns<string>} res
+ * @param {string} what
+ */
 function check(res, what) {
   if (res.status !== 0) {
     throw new Error(`${what} failed (exit ${res.status}):\n${res.stdout ?? ""}${res.stderr ?? ""}`);
@@ -58,10 +76,12 @@ function check(res, what) {
   return res;
 }
 
+/** @param {string} [db] */
 export function localUrl(db = "postgres") {
   return `postgresql://postgres:${DB_PASSWORD}@127.0.0.1:${DB_PORT}/${db}?sslmode=disable`;
 }
 
+/** @param {string} bin the directory of the PostgreSQL binaries */
 function isRunning(bin) {
   const pidFile = path.join(DATA_DIR, "postmaster.pid");
   if (!existsSync(pidFile)) return false;
@@ -76,13 +96,23 @@ function isRunning(bin) {
     process.kill(pid, 0);
   } catch (err) {
     // EPERM: the process exists but belongs to the server's account.
-    if (err.code !== "EPERM") return false;
+    if (/** @type {NodeJS.ErrnoException} */ (err).code !== "EPERM") return false;
   }
   return Number(lines[3]) === DB_PORT && lines[7]?.trim() === "ready";
 }
 
 /**
+ * A PostgreSQL server to use.
+ * @typedef {object} Server
+ * @property {string} url
+ * @property {() => void} stop stops the server if this process started it, else does nothing
+ * @property {boolean} startedHere
+ * @property {boolean} [external] named by DATABASE_URL
+ */
+
+/**
  * Creates (first time) and starts the private cluster. Returns { url, stop, startedHere }.
+ * @returns {Server}
  * stop() only stops a server this call started, so a test run never takes down a running `npm start`.
  */
 export function startCluster() {
@@ -190,7 +220,10 @@ export function restartCluster() {
   );
 }
 
-/** The server to use: DATABASE_URL when set, else the private cluster. */
+/**
+ * The server to use: DATABASE_URL when set, else the private cluster.
+ * @returns {Server}
+ */
 export function server() {
   if (process.env.DATABASE_URL) {
     return { url: process.env.DATABASE_URL, stop() {}, startedHere: false, external: true };
@@ -199,6 +232,10 @@ export function server() {
 }
 
 /** The same server URL pointing at another database name. */
+/**
+ * @param {string} url
+ * @param {string} db
+ */
 export function withDatabase(url, db) {
   const u = new URL(url);
   u.pathname = "/" + db;
