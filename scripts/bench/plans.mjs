@@ -16,11 +16,10 @@ export async function runPlans(b) {
   const sampleCustomer = (await b.customersOf(planUser))[0];
   const [sampleRow] = await sql`select id::text, version::int from public.customers where id = ${sampleCustomer}::uuid`;
   const newId = randomUUID();
-  // The engine's own write statements for customers, as sync.refresh_bulk_writers wrote them into
-  // sync.bulk_write, with literal arrays for its parameters.
-  const [{ writer }] = await sql`select prosrc as writer from pg_catalog.pg_proc
-    where oid = 'sync.bulk_write(text, text[], text, uuid[], integer[], jsonb[], jsonb[], bigint[], boolean[], uuid)'::regprocedure`;
-  const customersWriter = writer.slice(writer.indexOf("if p_table = 'customers' then"));
+  // The engine's own write statements for customers, as sync.refresh_bulk_writer wrote them into
+  // sync.bulk_write_customers, with literal arrays for its parameters.
+  const [{ writer: customersWriter }] = await sql`select prosrc as writer from pg_catalog.pg_proc
+    where oid = 'sync.bulk_write_customers(text[], text, uuid[], integer[], jsonb[], jsonb[], bigint[], boolean[], uuid)'::regprocedure`;
   /**
    * @param {string} kind
    * @param {Record<string, string>} values
@@ -29,7 +28,7 @@ export async function runPlans(b) {
     const m = customersWriter.match(new RegExp(`with w as \\(\\s*${kind}[\\s\\S]*?\\) x;`));
     if (!m) {
       throw new Error(
-        `could not find the ${kind} of customers in sync.bulk_write(); update writeStatement in scripts/bench/plans.mjs`,
+        `could not find the ${kind} of customers in sync.bulk_write_customers(); update writeStatement in scripts/bench/plans.mjs`,
       );
     }
     return m[0]

@@ -130,6 +130,7 @@ begin
   perform sync.attach_value_checks(p_table);
 
   perform sync.refresh_change_probes();
+  perform sync.refresh_bulk_writer(v_name);
   perform sync.refresh_bulk_writers();
   -- The review views name every registered table (they come in a later migration).
   if to_regprocedure('sync.define_conflict_review_views()') is not null then

@@ -16,7 +16,7 @@ revoke execute on function
   sync.register_table(regclass, text, sync.scope_kind, regclass, text, text, text, sync.conflict_strategy),
   sync.refresh_change_probes(), sync.refresh_bulk_writers(),
   sync.shape_problems(regclass, text, text, text), sync.has_leading_index(regclass, text[]),
-  sync.purge_expired(timestamptz), sync.attach_value_checks(regclass)
+  sync.purge_expired(timestamptz), sync.attach_value_checks(regclass), sync.refresh_bulk_writer(text)
   from sync_engine;
 
 grant execute on function

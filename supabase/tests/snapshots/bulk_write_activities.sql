@@ -1,0 +1,38 @@
+CREATE OR REPLACE FUNCTION sync.bulk_write_activities(p_columns text[], p_kind text, p_ids uuid[], p_ords integer[], p_ops jsonb[], p_datas jsonb[], p_versions bigint[], p_deletes boolean[], p_uid uuid, OUT o_written integer, OUT o_ords integer[], OUT o_results jsonb[])
+ RETURNS record
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+begin
+    if p_columns is distinct from '{customer_id,pipeline_id,activity_type,subject,scheduled_at,completed_at,notes}'::text[] then
+      raise exception using message = 'sync.bulk_write: the columns of public.activities are not those it was registered with; run sync.register_table again';
+    end if;
+    if p_kind = 'insert' then
+      with w as (
+        insert into public.activities as t (id, customer_id, pipeline_id, activity_type, subject, scheduled_at, completed_at, notes)
+        select o.id, case when o.data ? 'customer_id' then r.customer_id else null end, case when o.data ? 'pipeline_id' then r.pipeline_id else null end, case when o.data ? 'activity_type' then r.activity_type else null end, case when o.data ? 'subject' then r.subject else null end, case when o.data ? 'scheduled_at' then r.scheduled_at else null end, case when o.data ? 'completed_at' then r.completed_at else null end, case when o.data ? 'notes' then r.notes else null end
+          from unnest(p_ids, p_datas) o (id, data)
+         cross join lateral pg_catalog.jsonb_populate_record(null::public.activities, o.data) r
+        returning t.id, t.customer_id, t.pipeline_id, t.activity_type, t.subject, t.scheduled_at, t.completed_at, t.notes, t.version, t.created_at, t.updated_at, t.created_by, t.updated_by, t.deleted_at)
+      select (select count(*) from w), array_agg(g.ord), array_agg(to_jsonb(x))
+        into o_written, o_ords, o_results
+        from w join unnest(p_ids, p_ords, p_ops) g (id, ord, op) on g.id = w.id
+       cross join lateral (select g.op ->> 'op_id' as op_id, 'applied' as status, false as retryable, w as "row") x;
+    else
+      with w as (
+        update public.activities as t set deleted_at = case when o.is_delete then pg_catalog.now() else t.deleted_at end,
+               version = coalesce(-o.base_version, t.version), customer_id = case when o.data ? 'customer_id' then r.customer_id else t.customer_id end, pipeline_id = case when o.data ? 'pipeline_id' then r.pipeline_id else t.pipeline_id end, activity_type = case when o.data ? 'activity_type' then r.activity_type else t.activity_type end, subject = case when o.data ? 'subject' then r.subject else t.subject end, scheduled_at = case when o.data ? 'scheduled_at' then r.scheduled_at else t.scheduled_at end, completed_at = case when o.data ? 'completed_at' then r.completed_at else t.completed_at end, notes = case when o.data ? 'notes' then r.notes else t.notes end
+          from unnest(p_ids, p_versions, p_datas, p_deletes) o (id, base_version, data, is_delete)
+         cross join lateral pg_catalog.jsonb_populate_record(null::public.activities, o.data) r
+         where t.id = o.id and t.deleted_at is null
+           and case when o.base_version is null then t.updated_by = p_uid
+                    else t.version = o.base_version end
+        returning t.id, t.customer_id, t.pipeline_id, t.activity_type, t.subject, t.scheduled_at, t.completed_at, t.notes, t.version, t.created_at, t.updated_at, t.created_by, t.updated_by, t.deleted_at)
+      select (select count(*) from w), array_agg(g.ord), array_agg(to_jsonb(x))
+        into o_written, o_ords, o_results
+        from w join unnest(p_ids, p_ords, p_ops) g (id, ord, op) on g.id = w.id
+       cross join lateral (select g.op ->> 'op_id' as op_id, 'applied' as status, false as retryable, w as "row") x;
+    end if;
+end
+$function$

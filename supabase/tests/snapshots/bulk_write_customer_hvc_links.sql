@@ -1,0 +1,38 @@
+CREATE OR REPLACE FUNCTION sync.bulk_write_customer_hvc_links(p_columns text[], p_kind text, p_ids uuid[], p_ords integer[], p_ops jsonb[], p_datas jsonb[], p_versions bigint[], p_deletes boolean[], p_uid uuid, OUT o_written integer, OUT o_ords integer[], OUT o_results jsonb[])
+ RETURNS record
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+begin
+    if p_columns is distinct from '{customer_id,hvc_id,relationship}'::text[] then
+      raise exception using message = 'sync.bulk_write: the columns of public.customer_hvc_links are not those it was registered with; run sync.register_table again';
+    end if;
+    if p_kind = 'insert' then
+      with w as (
+        insert into public.customer_hvc_links as t (id, customer_id, hvc_id, relationship)
+        select o.id, case when o.data ? 'customer_id' then r.customer_id else null end, case when o.data ? 'hvc_id' then r.hvc_id else null end, case when o.data ? 'relationship' then r.relationship else null end
+          from unnest(p_ids, p_datas) o (id, data)
+         cross join lateral pg_catalog.jsonb_populate_record(null::public.customer_hvc_links, o.data) r
+        returning t.id, t.customer_id, t.hvc_id, t.relationship, t.version, t.created_at, t.updated_at, t.created_by, t.updated_by, t.deleted_at)
+      select (select count(*) from w), array_agg(g.ord), array_agg(to_jsonb(x))
+        into o_written, o_ords, o_results
+        from w join unnest(p_ids, p_ords, p_ops) g (id, ord, op) on g.id = w.id
+       cross join lateral (select g.op ->> 'op_id' as op_id, 'applied' as status, false as retryable, w as "row") x;
+    else
+      with w as (
+        update public.customer_hvc_links as t set deleted_at = case when o.is_delete then pg_catalog.now() else t.deleted_at end,
+               version = coalesce(-o.base_version, t.version), customer_id = case when o.data ? 'customer_id' then r.customer_id else t.customer_id end, hvc_id = case when o.data ? 'hvc_id' then r.hvc_id else t.hvc_id end, relationship = case when o.data ? 'relationship' then r.relationship else t.relationship end
+          from unnest(p_ids, p_versions, p_datas, p_deletes) o (id, base_version, data, is_delete)
+         cross join lateral pg_catalog.jsonb_populate_record(null::public.customer_hvc_links, o.data) r
+         where t.id = o.id and t.deleted_at is null
+           and case when o.base_version is null then t.updated_by = p_uid
+                    else t.version = o.base_version end
+        returning t.id, t.customer_id, t.hvc_id, t.relationship, t.version, t.created_at, t.updated_at, t.created_by, t.updated_by, t.deleted_at)
+      select (select count(*) from w), array_agg(g.ord), array_agg(to_jsonb(x))
+        into o_written, o_ords, o_results
+        from w join unnest(p_ids, p_ords, p_ops) g (id, ord, op) on g.id = w.id
+       cross join lateral (select g.op ->> 'op_id' as op_id, 'applied' as status, false as retryable, w as "row") x;
+    end if;
+end
+$function$
