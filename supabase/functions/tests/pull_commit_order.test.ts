@@ -65,8 +65,10 @@ test("out-of-order commit: T1 took its transaction id before B's transaction beg
     const second = await pullAll(token, idle.cursor);
     const got = about(second.changes, a);
     assert.equal(got.length, 1, "T1's edit arrives after it commits");
-    assert.equal(got[0].row.notes, "written by T1");
-    assert.equal(got[0].row.version, 2);
+    const [edit] = got;
+    assert.ok(edit.op === "upsert", "T1's edit arrives as the row");
+    assert.equal(edit.row.notes, "written by T1");
+    assert.equal(edit.row.version, 2);
   } finally {
     await t1.close();
   }

@@ -13,6 +13,7 @@ test("a cursor altered by one character, anywhere, is 400 invalid_cursor", async
   let cursor: string | null = null;
   for (;;) {
     const res = await pull(token, cursor, { limit: 60 });
+    assert.ok(res.body.cursor, `every page carries a cursor: ${res.text.slice(0, 200)}`);
     cursors.push(res.body.cursor);
     cursor = res.body.cursor;
     if (!res.body.has_more) break;
@@ -78,7 +79,7 @@ test("a cursor issued before the user's branch or role changed asks for a resync
   try {
     const token = await tokenFor(manager);
     const before = await pullAll(token, null, { tables: ["customers"], limit: 1000 });
-    assert.ok(before.changes.every((c) => c.row.branch_id === branches.jakarta));
+    assert.ok(before.changes.every((c) => c.op === "upsert" && c.row.branch_id === branches.jakarta));
 
     await sql`update public.profiles set branch_id = ${branches.surabaya} where id = ${manager.id}`;
     const res = await pull(token, before.cursor, { tables: ["customers"], limit: 1000 });
@@ -90,7 +91,7 @@ test("a cursor issued before the user's branch or role changed asks for a resync
     );
     const after = await pullAll(token, null, { tables: ["customers"], limit: 1000 });
     assert.deepEqual(after.changes.map(keyOf).sort(), await visibleKeys(manager, ["customers"]));
-    assert.ok(after.changes.every((c) => c.row.branch_id === branches.surabaya));
+    assert.ok(after.changes.every((c) => c.op === "upsert" && c.row.branch_id === branches.surabaya));
 
     await sql`update public.profiles set role = 'rm' where id = ${manager.id}`;
     const demoted = await pull(token, after.cursor, { tables: ["customers"] });

@@ -41,6 +41,7 @@ test("a delta after another user's push carries the upsert with the new version;
     row: await rowAs(users.rm1Jakarta, "customers", id),
   }]);
   const [edited] = about(delta.changes, id);
+  assert.ok(edited.op === "upsert");
   assert.equal(edited.row.version, 2);
   assert.equal(edited.row.phone, "+62 21 bm");
   assert.equal(edited.row.updated_by, users.bmJakarta.id);
@@ -62,6 +63,7 @@ test("a change made while a pull pages through its snapshot arrives in the next 
   const rest = await pullAll(token, first.body.cursor, { limit: 50 });
   const next = await pullAll(token, rest.cursor, { limit: 50 });
   const latest = [...first.body.changes, ...rest.changes, ...next.changes].filter((c) => idOf(c) === id).at(-1);
+  assert.ok(latest?.op === "upsert", "the row comes in one of the two cycles");
   assert.equal(latest.row.notes, "edited between pages", "the last word about the row is its latest version");
   assert.equal(about(next.changes, kp).length, 1, "the child added meanwhile comes in the next cycle");
 });

@@ -114,5 +114,6 @@ test("a tables filter returns only those tables, all of their rows, and an unkno
   const bad = await pull(token, null, { tables: ["customers", "salaries"] });
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error, "invalid_request");
+  assert.ok(bad.body.details, bad.text);
   assert.deepEqual(bad.body.details.map((d: { path: unknown[] }) => d.path), [["tables", 1]]);
 });

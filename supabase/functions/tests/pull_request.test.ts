@@ -29,6 +29,7 @@ test("a malformed pull is 400 invalid_request naming the field; a pull without a
     const res = await call("/pull", body, { token });
     assert.equal(res.status, 400, JSON.stringify(body));
     assert.equal(res.body.error, "invalid_request");
+    assert.ok(res.body.details, res.text);
     assert.ok(res.body.details.some((d: { path: unknown[] }) => d.path[0] === path), res.text);
   }
   const anon = await call("/pull", { protocol: 2, cursor: null });
