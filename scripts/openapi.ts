@@ -3,8 +3,7 @@
 // codes (error_codes.ts), for client code generators. `npm run openapi` writes it;
 // `npm run openapi -- --check` exits non-zero when the checked-in file is not what it would write
 // (openapi.test.ts checks the same in npm test).
-// deno-lint-ignore no-import-prefix -- the function's own zod, the one its schemas are made with
-import { z } from "npm:zod@4.6.7";
+import { z } from "zod"; // the function's own zod, the one its schemas are made with
 import { PROTOCOLS } from "../supabase/functions/sync/contract.ts";
 import { REQUEST_ERRORS, type RequestErrorCode } from "../supabase/functions/sync/error_codes.ts";
 import { legacyItem, pull, pushOp, pushV1, pushV2 } from "../supabase/functions/sync/schemas.ts";

@@ -1,7 +1,6 @@
 // Verifies the caller's Supabase access token: asymmetric signing keys through the project's JWKS
 // (cached by jose), and the legacy HS256 secret when one is configured.
-// deno-lint-ignore no-import-prefix -- the function deploys on its own (supabase functions deploy), without the repository's package.json to resolve a bare name
-import * as jose from "npm:jose@6.2.18";
+import * as jose from "jose";
 import type { Config } from "./config.ts";
 import { UUID } from "./contract.ts";
 import { HttpError } from "./errors.ts";

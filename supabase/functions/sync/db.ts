@@ -1,7 +1,6 @@
 // One transaction per request, as the caller: `authenticated` role and the verified claims, the way
 // PostgREST does it, so RLS, field rules and triggers see the same user on every path.
-// deno-lint-ignore no-import-prefix -- the function deploys on its own (supabase functions deploy), without the repository's package.json to resolve a bare name
-import postgres from "npm:postgres@3.4.9";
+import postgres from "postgres";
 import type { Config } from "./config.ts";
 
 type Sql = ReturnType<typeof postgres>;

@@ -1,8 +1,7 @@
 // The answers of the function, as zod schemas: what docs/openapi.json describes to client code
 // generators. The function sends the database's JSON text as it is and never parses it with these;
 // openapi.test.ts holds real answers, of every kind, to them.
-// deno-lint-ignore no-import-prefix -- the function deploys on its own (supabase functions deploy), without the repository's package.json to resolve a bare name
-import { z } from "npm:zod@4.6.7";
+import { z } from "zod";
 import { PROTOCOLS } from "./contract.ts";
 import { OP_RESULT_CODES, OP_STATUSES, REQUEST_ERRORS } from "./error_codes.ts";
 import { uuid } from "./schemas.ts";

@@ -1,8 +1,7 @@
 // Request bodies of the protocol (docs/protocol.md). The SQL API checks the same rules again for
 // RPC callers (differential.test.ts holds the two to the same verdicts); here they produce 400s with
 // the failing paths before a database round trip. The descriptions travel into docs/openapi.json.
-// deno-lint-ignore no-import-prefix -- the function deploys on its own (supabase functions deploy), without the repository's package.json to resolve a bare name
-import { z } from "npm:zod@4.6.7";
+import { z } from "zod";
 import { isServedProtocol, PROTOCOLS, UUID, UUID_PATTERN } from "./contract.ts";
 import { HttpError, unsupportedProtocol } from "./errors.ts";
 

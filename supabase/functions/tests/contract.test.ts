@@ -3,8 +3,7 @@
 // protocols sync.normalize_push, public.sync_pull and public.sync_health serve). These tests hold the
 // two to the same answers.
 import assert from "node:assert/strict";
-// deno-lint-ignore no-import-prefix -- pinned as the other property tests pin it
-import fc from "npm:fast-check@4.10.2";
+import fc from "fast-check";
 import { isServedProtocol, PROTOCOLS, UUID } from "../sync/contract.ts";
 import { uuid as uuidSchema } from "../sync/schemas.ts";
 import { call, sql, test, tokenFor, users, uuid } from "./_helpers.ts";

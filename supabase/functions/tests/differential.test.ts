@@ -12,8 +12,7 @@
 // the database cannot hold, the byte size) never reaches the SQL side as jsonb, and has its own
 // tests (hostile_input, unstorable_numbers, requests).
 import assert from "node:assert/strict";
-// deno-lint-ignore no-import-prefix -- pinned as the other property tests pin it
-import fc from "npm:fast-check@4.10.2";
+import fc from "fast-check";
 import { HttpError } from "../sync/errors.ts";
 import { checkPull, checkPush } from "../sync/schemas.ts";
 import { call, sql, test, tokenFor, users } from "./_helpers.ts";

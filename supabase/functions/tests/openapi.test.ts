@@ -2,12 +2,9 @@
 // (never stale), a valid OpenAPI 3.1 document, complete in its codes, and true of the function's real
 // answers and of the requests it takes and refuses.
 import assert from "node:assert/strict";
-// deno-lint-ignore no-import-prefix -- test-only tools, pinned like the function's own imports
-import { Validator } from "npm:@seriousme/openapi-schema-validator@2.11.0";
-// deno-lint-ignore no-import-prefix -- as above
-import { Ajv2020 } from "npm:ajv@8.20.0/dist/2020.js";
-// deno-lint-ignore no-import-prefix -- as above
-import addFormats from "npm:ajv-formats@3.0.1";
+import { Validator } from "@seriousme/openapi-schema-validator";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
 import { OPENAPI_PATH, openApiText } from "../../../scripts/openapi.ts";
 import { OP_RESULT_CODES, OP_STATUSES, REQUEST_ERRORS } from "../sync/error_codes.ts";
 import { healthResponse, pullResponse, pushResponse } from "../sync/responses.ts";
