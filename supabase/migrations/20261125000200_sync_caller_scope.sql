@@ -37,17 +37,31 @@ comment on function sync.app_valid_assignment(uuid, uuid) is
 -- while PL/pgSQL keeps its plan for the session. Policies call them once per statement and the
 -- assignment check and the branch default once per written row. The caller's id goes into the
 -- query as a variable, not as auth.uid() written in it, for the same reason.
-create function sync.current_app_role() returns text
+-- The caller's role as a row of sync.roles, or null: no role, or not active. The helpers below each
+-- read one field of it.
+create function sync.caller_role() returns sync.roles
 language plpgsql stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_uid uuid := auth.uid();
-  v_role text;
+  v_role sync.roles;
 begin
-  select c.role into v_role from sync.app_caller(v_uid) c where c.active;
+  select r.* into v_role from sync.app_caller(v_uid) c join sync.roles r on r.role = c.role where c.active;
   return v_role;
+end
+$$;
+comment on function sync.caller_role() is
+  'The caller''s role (its row of sync.roles) as the app''s hook sync.app_caller says, or null (not one of the app''s users, or not active).';
+
+create function sync.current_app_role() returns text
+language plpgsql stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return (sync.caller_role()).role;
 end
 $$;
 comment on function sync.current_app_role() is
@@ -58,12 +72,8 @@ language plpgsql stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-  v_uid uuid := auth.uid();
-  v_reach sync.reach;
 begin
-  select r.reach into v_reach from sync.app_caller(v_uid) c join sync.roles r on r.role = c.role where c.active;
-  return v_reach;
+  return (sync.caller_role()).reach;
 end
 $$;
 comment on function sync.current_reach() is 'The reach of the caller''s role (own, branches, all), or null: policies ask it once per statement.';
@@ -103,12 +113,8 @@ language plpgsql stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-  v_uid uuid := auth.uid();
-  v_writes boolean;
 begin
-  select r.writes into v_writes from sync.app_caller(v_uid) c join sync.roles r on r.role = c.role where c.active;
-  return coalesce(v_writes, false);
+  return coalesce((sync.caller_role()).writes, false);
 end
 $$;
 comment on function sync.caller_writes() is 'Does the caller''s role write (false for a read-only role, or no role)? Write policies ask it once per statement.';
@@ -118,12 +124,8 @@ language plpgsql stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-  v_uid uuid := auth.uid();
-  v_resolves boolean;
 begin
-  select r.resolves_conflicts into v_resolves from sync.app_caller(v_uid) c join sync.roles r on r.role = c.role where c.active;
-  return coalesce(v_resolves, false);
+  return coalesce((sync.caller_role()).resolves_conflicts, false);
 end
 $$;
 comment on function sync.caller_resolves_conflicts() is 'May the caller''s role settle the conflicts it can see (resolve_conflict)?';
