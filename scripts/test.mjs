@@ -5,13 +5,21 @@
 // tests against the real function over HTTP, then the bench's smoke run.
 // Exits non-zero on any failure; the last line is "N passed, M failed".
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import postgres from "postgres";
 import { findPgBin, log, ROOT, server } from "./lib/cluster.mjs";
 import { embeddedPgBin, pgMajor, pgShareDir } from "./lib/pgbin.mjs";
-import { clientEnv, createDatabase, dropDatabase, localKeys, migrate, startApi } from "./lib/stack.mjs";
+import {
+  applyTestMigrations,
+  clientEnv,
+  createDatabase,
+  dropDatabase,
+  localKeys,
+  migrate,
+  startApi,
+} from "./lib/stack.mjs";
 import { runHabits } from "./lib/habits.mjs";
 
 const argv = process.argv.slice(2);
@@ -250,19 +258,7 @@ async function runSuites(total) {
   try {
     dbUrl = await createDatabase(srv.url, dbName);
     await migrate(dbUrl, { seed: true });
-    // Migrations that only tests apply, after the seed: an app's additions the engine must take as
-    // they come (supabase/tests/migrations: a regional manager and an auditor).
-    const testMigrations = path.join(ROOT, "supabase/tests/migrations");
-    if (existsSync(testMigrations)) {
-      const tdb = postgres(dbUrl, { max: 1, onnotice: () => {} });
-      try {
-        for (const f of readdirSync(testMigrations).filter((f) => f.endsWith(".sql")).sort()) {
-          await tdb.begin((tx) => tx.unsafe(readFileSync(path.join(testMigrations, f), "utf8")));
-        }
-      } finally {
-        await tdb.end();
-      }
-    }
+    await applyTestMigrations(dbUrl);
     const db = postgres(dbUrl, { max: 1, onnotice: () => {} });
     await db`create extension if not exists pgtap with schema extensions`;
     // As on hosted Supabase, the tests call pgTAP while acting as the API roles.

@@ -396,6 +396,25 @@ export function clientEnv({ api, dbUrl, keys }) {
 }
 
 /**
+ * Applies the migrations only tests use (supabase/tests/migrations), after the seed: an app's
+ * additions the engine must take as they come (a regional manager and an auditor). For the test
+ * runner and the runs that build a stack of their own (soak, load), never for `npm start`.
+ * @param {string} dbUrl
+ */
+export async function applyTestMigrations(dbUrl) {
+  const dir = path.join(ROOT, "supabase/tests/migrations");
+  if (!existsSync(dir)) return;
+  const db = postgres(dbUrl, { max: 1, onnotice: () => {} });
+  try {
+    for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+      await db.begin((tx) => tx.unsafe(readFileSync(path.join(dir, f), "utf8")));
+    }
+  } finally {
+    await db.end();
+  }
+}
+
+/**
  * Runs a Deno script against a stack of its own: a fresh database (migrations and seed) on the
  * server, the function on `apiPort`, the script with clientEnv and `env`. Drops the database after.
  * `around` may observe the function process ({ before, after } hooks). Returns the script's exit code.
@@ -406,6 +425,7 @@ export function clientEnv({ api, dbUrl, keys }) {
 export async function runOwnStack({ serverUrl, dbName, apiPort, script, args = [], env = {}, around = {} }) {
   const dbUrl = await createDatabase(serverUrl, dbName, { reset: true });
   await migrate(dbUrl, { seed: true });
+  await applyTestMigrations(dbUrl);
   const keys = await localKeys();
   const api = await startApi({
     dbUrl,
