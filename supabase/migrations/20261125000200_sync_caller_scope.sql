@@ -119,17 +119,6 @@ end
 $$;
 comment on function sync.caller_writes() is 'Does the caller''s role write (false for a read-only role, or no role)? Write policies ask it once per statement.';
 
-create function sync.caller_resolves_conflicts() returns boolean
-language plpgsql stable
-security definer
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-  return coalesce((sync.caller_role()).resolves_conflicts, false);
-end
-$$;
-comment on function sync.caller_resolves_conflicts() is 'May the caller''s role settle the conflicts it can see (resolve_conflict)?';
-
 -- The scope rule as a function, for code that asks about other values than a row's own (the pull
 -- asks whether the caller could see a row's previous owner and branch). Policies spell the same
 -- rule out instead (see sync.scope_condition): a function with sub-selects is not inlined.
@@ -167,5 +156,5 @@ comment on function sync.valid_assignment(uuid, uuid) is
   'May a row of an owned table belong to p_owner in p_branch? No owner is always valid; otherwise the app''s hook sync.app_valid_assignment decides.';
 
 grant execute on function sync.current_app_role(), sync.current_reach(), sync.current_branch_ids(), sync.current_branch_id(),
-  sync.caller_writes(), sync.caller_resolves_conflicts(), sync.in_scope(uuid, uuid),
+  sync.caller_writes(), sync.in_scope(uuid, uuid),
   sync.in_branch(uuid), sync.valid_assignment(uuid, uuid) to authenticated, service_role;

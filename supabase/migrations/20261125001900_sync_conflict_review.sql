@@ -115,7 +115,7 @@ begin
     -- a banned or departed reviewer resolves nothing, like they sync nothing
     perform sync.require_staff('resolving a conflict');
   end if;
-  if current_user in ('authenticated', 'sync_engine') and not sync.caller_resolves_conflicts() then
+  if current_user in ('authenticated', 'sync_engine') and not coalesce((sync.caller_role()).resolves_conflicts, false) then
     raise exception using errcode = '42501', message = 'your role may not resolve conflicts (sync.roles.resolves_conflicts)';
   end if;
   select * into v_conflict from sync.conflicts c where c.id = p_conflict_id;
