@@ -1,4 +1,4 @@
-// Request-level behaviour of the sync function over real HTTP (shared/sync-protocol.md, "Transport"
+// Request-level behaviour of the sync function over real HTTP (docs/protocol.md, "Routes"
 // and "Request-level errors"): routes, CORS, authentication, body and schema checks, limits. After
 // every refused request nothing of it is written and the next valid request is served normally.
 import assert from "node:assert/strict";
