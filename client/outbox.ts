@@ -63,8 +63,9 @@ export async function opsOfRow(tx: Tx, table: string, id: string): Promise<Outbo
   return (await tx.getAll("outbox")).filter((o) => o.table === table && o.id === id);
 }
 
-async function nextSeq(tx: Tx): Promise<number> {
-  const seq = (await getMeta<number>(tx, "next_seq")) ?? 1;
+/** The next op's seq: after every op in the outbox, whichever version of the kit stored it. */
+async function nextSeq(tx: Tx, outbox: OutboxRecord[]): Promise<number> {
+  const seq = Math.max((await getMeta<number>(tx, "next_seq")) ?? 1, ...outbox.map((o) => o.seq + 1));
   await setMeta(tx, "next_seq", seq + 1);
   return seq;
 }
@@ -131,7 +132,7 @@ export async function queueEdit(tx: Tx, edit: Edit, newOpId: () => string): Prom
     return [];
   }
   const op: OutboxRecord = {
-    seq: await nextSeq(tx),
+    seq: await nextSeq(tx, all),
     format: OUTBOX_FORMAT,
     op_id: newOpId(),
     table: edit.table,

@@ -3,7 +3,18 @@
 // the function's tests (tokens, the database, the seed users) through _server.ts.
 import { SyncClient, type SyncClientOptions } from "../mod.ts";
 import { MemoryStorage } from "../memory.ts";
+import { IndexedDbStorage } from "../indexeddb.ts";
 import type { OutboxRecord, Storage } from "../store.ts";
+import { IDBKeyRange, indexedDB } from "fake-indexeddb";
+
+/** The two adapters, each a fresh store per call; IndexedDB is fake-indexeddb's, as in Node. */
+export const adapters: { name: string; open: (name?: string) => Storage }[] = [
+  { name: "memory", open: (name?: string) => new MemoryStorage(name) },
+  {
+    name: "indexeddb",
+    open: (name = `test-${crypto.randomUUID()}`) => new IndexedDbStorage(name, { indexedDB, IDBKeyRange }),
+  },
+];
 
 /** Deno's sanitizers would flag the shared database pool and the clients' channels; the tests share them on purpose. */
 export function test(name: string, fn: () => void | Promise<void>) {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { env, users } from "../../supabase/functions/tests/_helpers.ts";
 import type { OpIssue } from "../mod.ts";
-import { deviceOf, Net, recorded, serverRow, Session, sql, test, tokenFor } from "./_server.ts";
+import { deviceOf, recorded, serverRow, Session, sql, test, tokenFor } from "./_server.ts";
 
 const RESTART = Deno.env.get("SIM_PG_RESTART");
 
