@@ -8,7 +8,7 @@ import { SyncClient } from "../mod.ts";
 import type { Storage, Tx } from "../store.ts";
 import { adapters, offlineClient, outbox, test } from "./_kit.ts";
 
-/** A store whose transactions fail, as a crash would end them, once `crash` is set and they write the cursor. */
+/** A store whose transactions fail, as a crash would end them, once `crash` is set and they write a row. */
 function crashing(storage: Storage) {
   const state = { crash: false };
   const wrapped: Storage = {
@@ -20,7 +20,7 @@ function crashing(storage: Storage) {
         const t: Tx = {
           ...tx,
           put: (store, value) => {
-            if (state.crash && store === "meta" && (value as { key: string }).key === "cursor") {
+            if (state.crash && store === "rows") {
               throw new Error("the app was killed");
             }
             return tx.put(store, value);
