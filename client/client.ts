@@ -387,7 +387,12 @@ export class SyncClient {
       await this.#changed();
       return { pushed, pulled, status: "idle" };
     } catch (err) {
-      if (!(err instanceof SyncFailure)) throw err;
+      if (!(err instanceof SyncFailure)) {
+        // The store failed (another tab upgraded it, the disk is full): the sync stops and says so.
+        const code = err instanceof Error ? err.name : "error";
+        this.#setState({ status: "error", error: { code, message: errorText(err) }, progress: null });
+        throw err;
+      }
       const f = err.failure;
       if (f.kind === "signed_out") {
         this.#setState({ status: "signed_out", error: { code: f.code, message: f.message }, progress: null });

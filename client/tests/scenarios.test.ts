@@ -46,6 +46,21 @@ test("create then update offline reaches the server as one create with both edit
   assert.deepEqual((await client.get("customers", id))?.version, 1, "the device holds the server's row");
 });
 
+test("the first sync reports its progress, page by page, in rows received", async () => {
+  const { client, net } = await deviceOf(users.rm1Jakarta, { pullLimit: 100 });
+  const seen: number[] = [];
+  client.subscribe((s) => {
+    if (s.progress && seen.at(-1) !== s.progress.received) seen.push(s.progress.received);
+  });
+  await client.sync();
+  const pages = net.sent.filter((s) => s.route === "/pull");
+  const counts = pages.map((p) => (p.answer?.changes as unknown[]).length);
+  assert.ok(pages.length > 2, `several pages: ${counts}`);
+  const totals = counts.map((_, i) => counts.slice(0, i + 1).reduce((a, b) => a + b, 0));
+  assert.deepEqual(seen, [...new Set(totals)]);
+  assert.equal(client.state.progress, null, "and no progress once it is done");
+});
+
 test("create then delete offline sends nothing, and the row is nowhere", async () => {
   const { client, net } = await deviceOf(users.rm1Jakarta);
   net.offline = true;
@@ -328,4 +343,18 @@ test("a conflict on both devices: the second edit is kept out, both devices hold
   assert.equal(Number((await rm.client.get("pipelines", pipeline))?.potential_value), 300, "the server's value shows");
   assert.equal(Number((await serverRow("pipelines", pipeline))?.potential_value), 300);
   assert.equal(rm.client.state.pending, 0);
+
+  // The bm settles it, so that the other tests' first pulls as rm1 (which bring open conflicts) meet
+  // the seed's state; both devices hear of the settlement.
+  await sql.begin(async (tx) => {
+    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
+      JSON.stringify({ sub: users.bmJakarta.id, role: "authenticated" })
+    }, true)`;
+    await tx`select public.resolve_conflict(${conflict.id}::uuid, 'server')`;
+  });
+  await rm.client.sync();
+  await bm.client.sync();
+  for (const device of [rm, bm]) {
+    assert.deepEqual(device.client.state.conflicts.map((c) => c.resolution), ["manual_resolved"]);
+  }
 });

@@ -112,3 +112,44 @@ test("with autoSync, local edits start a sync after the debounce, once for a bur
   assert.equal(client.state.pending, 0);
   client.close();
 });
+
+test("after a network failure the client asks /sync/health, and syncs on its own once it answers", async () => {
+  let down = true;
+  const routes: string[] = [];
+  const client = await offlineClient(new MemoryStorage(), {
+    autoSync: true,
+    intervalMs: 0,
+    debounceMs: 1,
+    backoff: { baseMs: 5, maxMs: 20 },
+    fetch: (input, init) => {
+      const route = String(input).replace(/^.*\/sync/, "");
+      routes.push(route);
+      if (down) return Promise.reject(new TypeError("network down"));
+      if (route === "/health") {
+        return json(200, { status: "ok", server_time: "2026-01-01T00:00:00Z", protocols: [1, 2] });
+      }
+      if (route === "/pull") return json(200, emptyPull);
+      const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
+      return json(200, {
+        server_time: "2026-01-01T00:00:00Z",
+        results: ops.map((o) => ({
+          op_id: o.op_id,
+          status: "applied",
+          retryable: false,
+          row: { id: o.id, version: 1 },
+        })),
+      });
+    },
+  });
+  await client.insert("customers", { name: "PT Sinyal" });
+  for (let i = 0; i < 50 && !routes.includes("/health"); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(client.state.status, "offline");
+  assert.ok(routes.includes("/health"), `health was asked: ${routes}`);
+  down = false;
+  for (let i = 0; i < 100 && client.state.pending; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(client.state.pending, 0);
+  assert.equal(client.state.status, "idle");
+  const firstPushAfter = routes.lastIndexOf("/health");
+  assert.ok(routes.indexOf("/push", firstPushAfter) > firstPushAfter, "the push followed a health answer");
+  client.close();
+});
