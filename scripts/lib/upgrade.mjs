@@ -43,10 +43,17 @@ export function schemaDump(dbUrl) {
 }
 
 /**
- * The tables whose rows the migrations declare (the engine's registry): a later migration may
- * revise them, so after an upgrade they must equal a fresh build's rather than what the release had.
+ * The tables whose rows the migrations declare (the engine's registry and its settings, whose
+ * schema_epoch a migration bumps): a later migration may revise them, so after an upgrade they must
+ * equal a fresh build's, except what each build draws for itself (the cursor secret, timestamps).
  */
-const DECLARED = new Set(["sync.tables", "sync.field_rules", "sync.column_conflict_rules", "sync.roles"]);
+const DECLARED = new Set([
+  "sync.tables",
+  "sync.field_rules",
+  "sync.column_conflict_rules",
+  "sync.roles",
+  "sync.settings",
+]);
 
 /**
  * Every row of every table outside the system schemas, as the JSON text of its columns (those the
