@@ -186,7 +186,11 @@ async function serverState(copy: Copy) {
 }
 
 /** Pushes ops and returns the results, failing on anything but a 200. */
-async function pushOps(token: string, ops: WireOp[], clientId: ReturnType<typeof crypto.randomUUID>): Promise<OpResult[]> {
+async function pushOps(
+  token: string,
+  ops: WireOp[],
+  clientId: ReturnType<typeof crypto.randomUUID>,
+): Promise<OpResult[]> {
   const res = await push(token, ops, clientId);
   if (res.status !== 200) throw new Error(`push answered ${res.status}: ${res.text}`);
   return res.body.results;

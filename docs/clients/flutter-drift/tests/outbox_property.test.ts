@@ -49,6 +49,7 @@ const MUTANTS: [string, string, string][] = [
 for (const [name, from, to] of MUTANTS) {
   test(`the property fails an outbox with a wrong rule: ${name}`, async () => {
     const verdict = await checkOutboxProperty(mutant(from, to), { runs: Math.max(RUNS, 50) });
+    // SHOW_MUTANTS=1 prints why the property failed each mutant.
     if (Deno.env.get("SHOW_MUTANTS")) console.log(String(verdict.errorInstance).slice(0, 600));
     assert.ok(verdict.failed, `the property passed ${verdict.numRuns} runs of an outbox with ${name}`);
   });
