@@ -94,7 +94,8 @@ $$;
 
 comment on function sync.sign_cursor(sync.pull_position) is
   'A cursor for a pull position: base64url(its text form).base64url(hmac-sha256(that text, sync.settings.cursor_secret)).';
--- The position in a cursor this server issued to the caller; anything else is invalid_cursor.
+-- The position in a cursor this server issued to the caller, or null for one it signed in a form it
+-- no longer reads; anything else is invalid_cursor.
 create function sync.read_cursor(p_cursor text) returns sync.pull_position
 language plpgsql stable
 security definer
