@@ -20,6 +20,22 @@ $$;
 
 comment on function sync.is_uuid(jsonb) is
   'Is a JSON value a uuid string (8-4-4-4-12 hex digits)? False, never null, for a missing value. Inlined.';
+
+-- A whole number by its value, as the database keeps it: 1.0 is one (a client that writes its numbers
+-- as doubles sends it), 1.5 is not. Inlined like sync.is_uuid, for the same reason; the cast is
+-- taken only for a number.
+create function sync.is_whole_number(p_value jsonb, p_min numeric, p_max numeric) returns boolean
+language sql immutable parallel safe
+as $$
+  select case when pg_catalog.jsonb_typeof(p_value) operator(pg_catalog.=) 'number'
+              then (p_value)::pg_catalog.numeric operator(pg_catalog.=) pg_catalog.trunc((p_value)::pg_catalog.numeric)
+                   and (p_value)::pg_catalog.numeric operator(pg_catalog.>=) p_min
+                   and (p_value)::pg_catalog.numeric operator(pg_catalog.<=) p_max
+              else false end
+$$;
+
+comment on function sync.is_whole_number(jsonb, numeric, numeric) is
+  'Is a JSON value a number whose value is whole and within [p_min, p_max] (1.0 is, 1.5 is not)? False, never null, for a missing value. Inlined.';
 -- camelCase -> snake_case, as the mobile app's payload keys map to columns.
 create function sync.snake_case(p_name text) returns text
 language sql immutable parallel safe
@@ -63,10 +79,7 @@ as $$
          where sync.snake_case(p.key) not in ('is_pending_sync', 'last_sync_at', 'synced_at', 'sync_status', 'retry_count')
       ) end,
       'legacy_item_id', i.item -> 'id'
-    -- where the Edge Function found a number the database cannot hold (sync.refused_value)
-    ) || case when i.item ? 'unstorable_numbers' then jsonb_build_object('unstorable_numbers', i.item -> 'unstorable_numbers')
-              else '{}' end
-    order by i.ord), '[]')
+    ) order by i.ord), '[]')
     from jsonb_array_elements(p_items) with ordinality i (item, ord)
 $$;
 
@@ -185,13 +198,12 @@ begin
       case when coalesce(jsonb_typeof(op.o -> 'base'), 'null') not in ('null', 'object') then
           jsonb_build_object('path', jsonb_build_array('ops', op.i, 'base'), 'message', 'expected an object') end,
       -- Unknown keys are refused as the Edge Function refuses them: a misspelt base_version would
-      -- otherwise turn a checked update into a silent last-write-wins. unstorable_numbers is the
-      -- Edge Function's own: where it found a number the database cannot hold (sync.refused_value).
-      case when op.o - array['op_id', 'table', 'op', 'id', 'base_version', 'data', 'base', 'unstorable_numbers'] <> '{}' then (
+      -- otherwise turn a checked update into a silent last-write-wins.
+      case when op.o - array['op_id', 'table', 'op', 'id', 'base_version', 'data', 'base'] <> '{}' then (
           select jsonb_build_object('path', jsonb_build_array('ops', op.i),
                    'message', format('Unrecognized key%s: %s', case when count(*) > 1 then 's' else '' end,
                                      string_agg(format('"%s"', k), ', ')))
-            from jsonb_object_keys(op.o - array['op_id', 'table', 'op', 'id', 'base_version', 'data', 'base', 'unstorable_numbers']) k) end
+            from jsonb_object_keys(op.o - array['op_id', 'table', 'op', 'id', 'base_version', 'data', 'base']) k) end
     ] end, null) as issues
       from op
       left join first_use f on f.i = op.i
@@ -216,3 +228,51 @@ comment on function sync.normalize_push(jsonb) is
   'Validates a push request (protocol 1 or 2) and returns it in protocol 2 form; raises SYRQ1, SYPR1 or SYLM1 with the paths at fault.';
 grant execute on function sync.is_uuid(jsonb), sync.snake_case(text), sync.legacy_items_to_ops(text, jsonb),
   sync.normalize_push(jsonb) to authenticated, service_role;
+
+-- Where the Edge Function found a number the database cannot hold, marked on the op that holds it.
+-- Such a number would fail the cast of the whole request text, on every retry: the function sends
+-- it on as its text and names its place apart from the request (sync.apply_push's second argument),
+-- as paths within the request: ["ops", 3, "data", "potential_value"], or for a legacy item
+-- ["items", 3, "payload", "potentialValue"]. Each op so named carries the paths within it as
+-- unstorable_numbers, and sync.refused_value refuses that op alone, naming the field. The key is the
+-- engine's own: normalize_push refuses it in a client's op, and a legacy item's is not copied, so no
+-- client has an op refused this way but through the function's finding.
+create function sync.mark_unstorable_numbers(p_request jsonb, p_paths jsonb) returns jsonb
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_list text := case when p_request ->> 'protocol' = '1' then 'items' else 'ops' end;
+  v_own text[] := case when p_request ->> 'protocol' = '1' then array['payload'] else array['data', 'base'] end;
+  v_marks jsonb;
+begin
+  if p_paths = '[]' then
+    return p_request;
+  end if;
+  -- The function's own argument: a path that names no value of an op is its mistake, not the
+  -- client's, and fails as one (XX000, the function's 500 internal).
+  if jsonb_typeof(p_paths) is distinct from 'array' or exists (
+       select 1 from jsonb_array_elements(p_paths) p
+        where case when jsonb_typeof(p) <> 'array' then true
+                   else jsonb_array_length(p) < 4 or p ->> 0 is distinct from v_list
+                        or not sync.is_whole_number(p -> 1, 0, jsonb_array_length(p_request -> 'ops') - 1)
+                        or p ->> 2 is null or not (p ->> 2 = any (v_own)) end) then
+    raise exception using errcode = 'XX000',
+      message = format('sync.mark_unstorable_numbers: %s does not name values of the ops of a protocol %s request',
+                       left(p_paths::text, 200), p_request ->> 'protocol');
+  end if;
+  select jsonb_object_agg(x.i, x.paths) into v_marks
+    from (select (p.path ->> 1)::numeric::integer as i, jsonb_agg((p.path - 0) - 0 order by p.n) as paths
+            from jsonb_array_elements(p_paths) with ordinality p (path, n)
+           group by 1) x;
+  return jsonb_set(p_request, '{ops}', (
+    select jsonb_agg(case when v_marks ? (e.n - 1)::text
+                          then e.o || jsonb_build_object('unstorable_numbers', v_marks -> (e.n - 1)::text)
+                          else e.o end order by e.n)
+      from jsonb_array_elements(p_request -> 'ops') with ordinality e (o, n)));
+end
+$$;
+
+comment on function sync.mark_unstorable_numbers(jsonb, jsonb) is
+  'A normalized push request with each op that holds a number the database cannot hold (paths within the request, found by the Edge Function) marked: unstorable_numbers, the paths within the op. Raises XX000 for paths that name no value of an op.';
+
