@@ -118,6 +118,7 @@ export function markUnstorableNumbers(
     }
   }
   if (issues.length) return { text, unstorable: [], issues: issues.slice(0, 50) };
+  // The edits are in the text's order: the scan found the numbers from left to right.
   const parts: string[] = [];
   let from = 0;
   for (const e of edits) {
