@@ -38,6 +38,21 @@ $$;
 comment on function sync.request_error_codes() is
   'The request-level error codes the SQL API raises and the SQLSTATE of each (the registry: supabase/functions/sync/error_codes.ts): SYRQ1 invalid_request, SYCR1 invalid_cursor, SYPR1 unsupported_protocol, SYLM1 too_large, SYAU1 missing_token (no user in the claims), SYST1 not_staff, SYST2 account_inactive.';
 
+-- The bounds of a request's values, the protocol's and not a DBA's to tune: the same numbers as the
+-- function's schemas (REQUEST_LIMITS in supabase/functions/sync/contract.ts; contract.test.ts holds
+-- the two together), so a body is refused alike at either door. Names and cursors are counted in
+-- bytes of UTF-8, as PostgreSQL counts an identifier (63 bytes at most) and as JavaScript and SQL
+-- count alike; whole numbers go up to 2^53 - 1, the largest JavaScript reads exactly.
+create function sync.request_limits(out name_bytes integer, out cursor_bytes integer, out whole_number_max bigint,
+                                    out pull_limit_max integer, out pull_tables_max integer)
+language sql immutable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select 63, 4096, 9007199254740991, 1000000, 100
+$$;
+comment on function sync.request_limits() is
+  'The bounds of a request''s values, as the function''s schemas have them (contract.ts, REQUEST_LIMITS): a table or entity name of at most name_bytes bytes, a cursor of at most cursor_bytes, whole numbers (versions, legacy item ids) up to whole_number_max (2^53 - 1), a pull limit up to pull_limit_max and at most pull_tables_max tables.';
+
 -- Volatile: it exists to raise. Declared immutable, a call with constant arguments was evaluated by
 -- the planner, so a query that called it in a branch no row takes raised while being planned.
 -- A code outside the map is the engine's own mistake, not the client's: it fails as one (XX000,
@@ -75,4 +90,4 @@ $$;
 
 comment on function sync.limits() is
   'The engine''s limits from sync.settings (push ops, pull page sizes and bytes, schema epoch, purge horizon), readable without the settings'' secret.';
-grant execute on function sync.request_error(text, text, jsonb), sync.limits() to authenticated, service_role;
+grant execute on function sync.request_error(text, text, jsonb), sync.limits(), sync.request_limits() to authenticated, service_role;

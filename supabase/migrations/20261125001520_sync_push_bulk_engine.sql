@@ -112,7 +112,7 @@ begin
     return null;
   end if;
   select array_agg(row(o.ord, o.op, o.op ->> 'table', o.op ->> 'op', (o.op ->> 'id')::uuid,
-                       (o.op ->> 'base_version')::bigint, o.data,
+                       (o.op ->> 'base_version')::numeric::bigint, o.data,
                        p_earlier -> lower(o.op ->> 'op_id'), o.wave,
                        t.sync_order, t.parent_table, t.parent_column, t.owner_column, t.branch_column,
                        case when sync.is_uuid(o.data -> t.parent_column) then (o.data ->> t.parent_column)::uuid end

@@ -59,22 +59,33 @@ begin
   elsif p_payload -> 'protocol' not in ('1', '2') then
     perform sync.request_error('unsupported_protocol', format('protocol %s is not served; supported: [1,2]', p_payload -> 'protocol'));
   end if;
+  -- The rules of the function's schema (supabase/functions/sync/schemas.ts), with the bounds of
+  -- sync.request_limits(): no other keys, and null for the cursor alone (an absent limit or tables
+  -- has its default; null is no value of either). differential.test.ts holds the two doors to it.
+  v_issues := v_issues || coalesce(sync.unrecognized_keys(p_payload, array['protocol', 'cursor', 'tables', 'limit'], '[]'), '[]');
   if coalesce(jsonb_typeof(p_payload -> 'cursor'), 'null') not in ('null', 'string') then
     v_issues := v_issues || jsonb_build_object('path', '["cursor"]'::jsonb, 'message', 'expected a string or null');
+  elsif octet_length(p_payload ->> 'cursor') > (sync.request_limits()).cursor_bytes then
+    v_issues := v_issues || jsonb_build_object('path', '["cursor"]'::jsonb,
+      'message', format('expected a cursor of at most %s bytes', (sync.request_limits()).cursor_bytes));
   end if;
-  if coalesce(jsonb_typeof(p_payload -> 'limit'), 'null') <> 'null'
-     and (jsonb_typeof(p_payload -> 'limit') <> 'number' or (p_payload ->> 'limit') !~ '^[0-9]{1,9}$'
-          or (p_payload ->> 'limit')::integer < 1) then
-    v_issues := v_issues || jsonb_build_object('path', '["limit"]'::jsonb, 'message', 'expected a whole number of at least 1');
+  if p_payload ? 'limit' and not sync.is_whole_number(p_payload -> 'limit', 1, (sync.request_limits()).pull_limit_max) then
+    v_issues := v_issues || jsonb_build_object('path', '["limit"]'::jsonb,
+      'message', format('expected a whole number from 1 to %s', (sync.request_limits()).pull_limit_max));
   end if;
-  if coalesce(jsonb_typeof(p_payload -> 'tables'), 'null') not in ('null', 'array') then
+  if p_payload ? 'tables' and jsonb_typeof(p_payload -> 'tables') <> 'array' then
     v_issues := v_issues || jsonb_build_object('path', '["tables"]'::jsonb, 'message', 'expected an array of table names');
   elsif jsonb_typeof(p_payload -> 'tables') = 'array' then
     -- An empty list would select no table at all (and used to fail the request with a raw error).
     if jsonb_array_length(p_payload -> 'tables') = 0 then
       v_issues := v_issues || jsonb_build_object('path', '["tables"]'::jsonb, 'message', 'expected at least one table');
+    elsif jsonb_array_length(p_payload -> 'tables') > (sync.request_limits()).pull_tables_max then
+      v_issues := v_issues || jsonb_build_object('path', '["tables"]'::jsonb,
+        'message', format('expected at most %s table names', (sync.request_limits()).pull_tables_max));
     end if;
-    for v_row in select t.value, t.ordinality - 1 as i from jsonb_array_elements(p_payload -> 'tables') with ordinality t loop
+    -- The names are looked up as far as the bound, however long the list.
+    for v_row in select t.value, t.ordinality - 1 as i from jsonb_array_elements(p_payload -> 'tables') with ordinality t
+                  limit (sync.request_limits()).pull_tables_max loop
       if jsonb_typeof(v_row.value) <> 'string'
          or (v_row.value #>> '{}' <> 'conflicts' and not exists (select 1 from sync.tables r where r.table_name = v_row.value #>> '{}')) then
         v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('tables', v_row.i), 'message', 'not a syncable table');
@@ -85,7 +96,7 @@ begin
     perform sync.request_error('invalid_request', 'the pull request is not valid', v_issues);
   end if;
 
-  v_limit := least(coalesce((p_payload ->> 'limit')::integer, v_limits.default_pull_limit), v_limits.max_pull_limit);
+  v_limit := least(coalesce((p_payload ->> 'limit')::numeric::integer, v_limits.default_pull_limit), v_limits.max_pull_limit);
   v_max_bytes := v_limits.max_pull_bytes;
   select array_agg(t.table_name order by t.sync_order) into v_tables
     from (select r.table_name, r.sync_order from sync.tables r

@@ -75,12 +75,12 @@ select throws_ok(
 );
 select is(
   tests.sync_error('sync_pull', '{"protocol": 2, "cursor": 5, "limit": 0, "tables": "customers"}'),
-  '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["cursor"], "message": "expected a string or null"}, {"path": ["limit"], "message": "expected a whole number of at least 1"}, {"path": ["tables"], "message": "expected an array of table names"}]}',
+  '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["cursor"], "message": "expected a string or null"}, {"path": ["limit"], "message": "expected a whole number from 1 to 1000000"}, {"path": ["tables"], "message": "expected an array of table names"}]}',
   'a cursor that is not a string, a limit of 0 and tables that is not an array are SYRQ1 naming each'
 );
 select is(
   tests.sync_error('sync_pull', '{"protocol": 2, "cursor": null, "limit": 1.5, "tables": ["customers", "no_such_table", 3]}'),
-  '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["limit"], "message": "expected a whole number of at least 1"}, {"path": ["tables", 1], "message": "not a syncable table"}, {"path": ["tables", 2], "message": "not a syncable table"}]}',
+  '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["limit"], "message": "expected a whole number from 1 to 1000000"}, {"path": ["tables", 1], "message": "not a syncable table"}, {"path": ["tables", 2], "message": "not a syncable table"}]}',
   'a fractional limit and unknown tables are SYRQ1 naming each'
 );
 
