@@ -14,7 +14,7 @@ create table sync.settings (
   max_pull_bytes integer not null default 4194304 check (max_pull_bytes >= 1024)
 );
 comment on table sync.settings is
-  'Sync engine settings. cursor_secret signs pull cursors (rotate it, or bump schema_epoch, to send every device back to a full pull); purged_through_xid is the newest change the retention purge removed: older cursors must resync.';
+  'Sync engine settings. cursor_secret signs pull cursors (rotate it after a leak: every cursor then answers invalid_cursor); bump schema_epoch to send every device back to a full pull (resync_required); purged_through_xid is the newest change the retention purge removed: older cursors must resync.';
 comment on column sync.settings.max_pull_bytes is
   'Most bytes of JSON the changes of one pull page add up to (4 MiB); a single larger change travels alone on its page.';
 insert into sync.settings default values;
@@ -48,7 +48,7 @@ create function sync.request_limits(out name_bytes integer, out cursor_bytes int
 language sql immutable parallel safe
 set search_path = pg_catalog, pg_temp
 as $$
-  select 63, 4096, 9007199254740991, 1000000, 100
+  select 63, 65536, 9007199254740991, 1000000, 100
 $$;
 comment on function sync.request_limits() is
   'The bounds of a request''s values, as the function''s schemas have them (contract.ts, REQUEST_LIMITS): a table or entity name of at most name_bytes bytes, a cursor of at most cursor_bytes, whole numbers (versions, legacy item ids) up to whole_number_max (2^53 - 1), a pull limit up to pull_limit_max and at most pull_tables_max tables.';

@@ -126,19 +126,19 @@ select is(
   'a limit written 1.0 is a limit of 1'
 );
 select is(
-  tests.sync_error('sync_pull', jsonb_build_object('protocol', 2, 'cursor', repeat('c', 4097))),
-  '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["cursor"], "message": "expected a cursor of at most 4096 bytes"}]}',
-  'a cursor longer than 4096 bytes is SYRQ1 naming the cursor'
+  tests.sync_error('sync_pull', jsonb_build_object('protocol', 2, 'cursor', repeat('c', 65537))),
+  '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["cursor"], "message": "expected a cursor of at most 65536 bytes"}]}',
+  'a cursor longer than 65536 bytes is SYRQ1 naming the cursor'
 );
 select is(
-  tests.sync_error('sync_pull', jsonb_build_object('protocol', 2, 'cursor', repeat('é', 2049))),
-  '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["cursor"], "message": "expected a cursor of at most 4096 bytes"}]}',
-  'so is one of 2049 characters that take 4098 bytes'
+  tests.sync_error('sync_pull', jsonb_build_object('protocol', 2, 'cursor', repeat('é', 32769))),
+  '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["cursor"], "message": "expected a cursor of at most 65536 bytes"}]}',
+  'so is one of 32769 characters that take 65538 bytes'
 );
 select is(
-  tests.sync_error('sync_pull', jsonb_build_object('protocol', 2, 'cursor', repeat('é', 2048))) ->> 'sqlstate',
+  tests.sync_error('sync_pull', jsonb_build_object('protocol', 2, 'cursor', repeat('é', 32768))) ->> 'sqlstate',
   'SYCR1',
-  'a cursor of 4096 bytes passes the request''s checks, to be refused by its signature'
+  'a cursor of 65536 bytes passes the request''s checks, to be refused by its signature'
 );
 select is(
   tests.sync_error('sync_pull', jsonb_build_object('protocol', 2, 'cursor', null,

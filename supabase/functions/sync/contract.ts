@@ -27,8 +27,12 @@ export const UUID = new RegExp(UUID_PATTERN);
 export const REQUEST_LIMITS = {
   /** A table or legacy entity name: PostgreSQL's longest identifier. */
   nameBytes: 63,
-  /** A pull cursor; the ones this server issues are far shorter. */
-  cursorBytes: 4096,
+  /**
+   * A pull cursor. Its two snapshots list the writing transactions open when each was taken (one at
+   * most per connection), about 15 bytes each once encoded: this leaves room for some 2 000 at once,
+   * where 4096 bytes was passed with about 128 open and refused cursors this server had issued.
+   */
+  cursorBytes: 65536,
   /** Versions and legacy queue ids: the largest whole number JavaScript reads exactly (2^53 - 1). */
   wholeNumberMax: Number.MAX_SAFE_INTEGER,
   /** The most changes a pull may ask for (the server clamps it to its page size). */

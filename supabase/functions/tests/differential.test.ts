@@ -341,7 +341,7 @@ const pullFaults: Record<string, [fc.Arbitrary<unknown>, Fault]> = {
   "protocol missing": [fc.constant(0), (b) => drop(b, "protocol")],
   "a key of its own": [unknownKey(["protocol", "cursor", "tables", "limit"]), (b, _, key) => set(b, String(key), 0)],
   "cursor neither a string nor null": [fc.constantFrom(0, true, [], {}, ["c"]), (b, _, bad) => set(b, "cursor", bad)],
-  "a cursor longer than 4096 bytes": [
+  "a cursor longer than its limit in bytes": [
     fc.constantFrom("c".repeat(cursorBytes + 1), "é".repeat(cursorBytes / 2 + 1), "😀".repeat(cursorBytes / 4 + 1)),
     (b, _, bad) => set(b, "cursor", bad),
   ],

@@ -3,7 +3,7 @@
 // earlier release in a form this one no longer reads asks for a resync.
 import assert from "node:assert/strict";
 import { branches, pull, pullAll, sql, test, tokenFor, type User, users, uuid } from "./_helpers.ts";
-import { keyOf, rm1, rm2, visibleKeys } from "./_pull.ts";
+import { asUser, keyOf, rm1, rm2, visibleKeys } from "./_pull.ts";
 
 const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -138,4 +138,35 @@ test("a cursor this server signed before the position type asks for a resync, ne
   }
   const fresh = await pullAll(token, null, { tables: ["customers"], limit: 1000 });
   assert.deepEqual(fresh.changes.map(keyOf).sort(), await visibleKeys(users.rm1Jakarta, ["customers"]));
+});
+
+test("a cursor whose snapshots list a thousand open writing transactions is served at both doors", async () => {
+  const token = await rm1();
+  const first = await pullAll(token, null, { tables: ["customers"], limit: 1000 });
+  // Transactions enough below the cursor's snapshot to list a thousand of them as open in it (each
+  // of these statements is a transaction of its own that takes a transaction id).
+  for (let i = 0; i < 1100; i++) await sql`select pg_current_xact_id()`;
+  const [{ cursor }] = await sql`
+    with p as (
+      select (convert_from(sync.b64url_decode(split_part(${first.cursor}, '.', 1)), 'UTF8'))::sync.pull_position as p
+    ), widened as (
+      select (p).*, pg_snapshot_xmin((p).since_snapshot) as xmin, pg_snapshot_xmax((p).since_snapshot) as xmax from p
+    )
+    select sync.sign_cursor(row(user_id, schema_epoch, tables_key, scope_key,
+             ((xmin::text::bigint - 1000) || ':' || xmax || ':' ||
+              (select string_agg(x::text, ',') from generate_series(xmin::text::bigint - 1000, xmin::text::bigint - 1) x))::pg_snapshot,
+             until_snapshot, phase, table_name, after_xid, after_id, entry_xid, entry_id, below_order, below_id)::sync.pull_position) as cursor
+      from widened`;
+  assert.ok(cursor.length > 4096 && cursor.length < 65536, `a cursor of ${cursor.length} characters`);
+  const res = await pull(token, cursor, { tables: ["customers"] });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.body.resync_required, false);
+  const [{ answer }] = await asUser(
+    users.rm1Jakarta,
+    (tx) =>
+      tx`select public.sync_pull(${
+        JSON.stringify({ protocol: 2, cursor, tables: ["customers"] })
+      }::text::jsonb)::text as answer`,
+  );
+  assert.equal(JSON.parse(answer).resync_required, false, "through the RPC door too");
 });
