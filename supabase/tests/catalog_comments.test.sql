@@ -23,10 +23,13 @@ select is_empty(
 );
 
 select is_empty(
-  $$ select a.attname from pg_attribute a
-      where a.attrelid = (select typrelid from pg_type where oid = 'sync.pull_position'::regtype)
-        and a.attnum > 0 and not a.attisdropped and col_description(a.attrelid, a.attnum) is null $$,
-  'every attribute of sync.pull_position, what a pull cursor holds, has a comment'
+  $$ select t.oid::regtype::text || '.' || a.attname
+       from pg_type t
+       join pg_namespace n on n.oid = t.typnamespace
+       join pg_class c on c.oid = t.typrelid and c.relkind = 'c'
+       join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+      where n.nspname = 'sync' and col_description(a.attrelid, a.attnum) is null $$,
+  'every attribute of every composite type of the sync schema (what a cursor holds, what the bulk engine plans) has a comment'
 );
 
 select * from finish();
