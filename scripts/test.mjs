@@ -21,6 +21,7 @@ import {
   startApi,
 } from "./lib/stack.mjs";
 import { runHabits } from "./lib/habits.mjs";
+import { checkUpgrades } from "./lib/upgrade.mjs";
 
 const argv = process.argv.slice(2);
 const args = new Set(argv.filter((a) => a.startsWith("--")));
@@ -32,12 +33,14 @@ const only = {
   deno: args.has("--deno"),
   bench: args.has("--bench"),
   habits: args.has("--habits"),
+  upgrade: args.has("--upgrade"),
 };
-const some = only.sql || only.deno || only.bench || only.habits;
+const some = only.sql || only.deno || only.bench || only.habits || only.upgrade;
 const runSql = !some || only.sql;
 const runDeno = !some || only.deno;
 const runBench = !some || only.bench;
 const runHabitChecks = !some || only.habits;
+const runUpgrade = !some || only.upgrade;
 
 /** @typedef {{ passed: number, failed: number }} Counts */
 
@@ -162,7 +165,7 @@ async function runDenoTests(dbUrl) {
           "--no-check",
           ...(named.some((n) => n.endsWith(".ts"))
             ? named.filter((n) => n.endsWith(".ts"))
-            : ["supabase/functions/tests/", "client/tests/"]),
+            : ["supabase/functions/tests/", "client/tests/", "docs/clients/flutter-drift/tests/"]),
         ],
         {
           cwd: ROOT,
@@ -193,6 +196,26 @@ async function runDenoTests(dbUrl) {
   } finally {
     await api.stop();
   }
+}
+
+/**
+ * @param {Counts} a
+ * @param {Counts} b
+ */
+const add = (a, b) => ({ passed: a.passed + b.passed, failed: a.failed + b.failed });
+
+/**
+ * Each release in supabase/releases.json, built, seeded and upgraded to HEAD (scripts/lib/upgrade.mjs).
+ * @param {string} serverUrl
+ * @returns {Promise<Counts>}
+ */
+async function runUpgradeChecks(serverUrl) {
+  const checks = await checkUpgrades(serverUrl);
+  for (const c of checks) {
+    console.log(`${c.ok ? "ok" : "not ok"} - ${c.name}`);
+    if (!c.ok && c.detail) console.log(c.detail.split("\n").map((l) => `    ${l}`).join("\n"));
+  }
+  return { passed: checks.filter((c) => c.ok).length, failed: checks.filter((c) => !c.ok).length };
 }
 
 // The bench's smoke mode (issue 5): a few hundred ops, a tiny pull, 5 devices x 2 rounds, no scale
@@ -234,13 +257,13 @@ async function main() {
       total.failed += 1;
     }
   }
-  if (runSql || runDeno || runBench) total = await runSuites(total);
+  if (runSql || runDeno || runBench || runUpgrade) total = await runSuites(total);
   console.log(`\n${total.passed} passed, ${total.failed} failed`);
   process.exit(total.failed ? 1 : 0);
 }
 
 /**
- * The suites that need a database: pgTAP, the Deno tests, the bench's smoke run.
+ * The suites that need a database: pgTAP, the Deno tests, the bench's smoke run, the upgrade check.
  * @param {Counts} total
  * @returns {Promise<Counts>}
  */
@@ -256,14 +279,12 @@ async function runSuites(total) {
   const dbName = `supasync_test_${Date.now().toString(36)}_${process.pid}`;
   let dbUrl;
   try {
+    // In databases of its own: before the others, so that a schema a release cannot reach shows first.
+    if (runUpgrade) total = add(total, await runUpgradeChecks(srv.url));
+    if (!(runSql || runDeno || runBench)) return total;
     dbUrl = await createDatabase(srv.url, dbName);
     await migrate(dbUrl, { seed: true });
     await applyTestMigrations(dbUrl);
-    const db = postgres(dbUrl, { max: 1, onnotice: () => {} });
-    await db`create extension if not exists pgtap with schema extensions`;
-    // As on hosted Supabase, the tests call pgTAP while acting as the API roles.
-    await db`grant execute on all functions in schema extensions to anon, authenticated, service_role`;
-    await db.end();
     if (runSql) {
       const db = postgres(dbUrl, { max: 1, onnotice: () => {} });
       await db`create extension if not exists pgtap with schema extensions`;

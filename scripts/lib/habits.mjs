@@ -2,12 +2,14 @@
 // The habits `npm test` enforces, one counted test each: the TypeScript and the Node scripts are
 // formatted as deno.json says and lint clean, every TypeScript file type-checks under Deno, the Node
 // scripts type-check under tsc (`// @ts-check` in each, scripts/tsconfig.json), and the import maps
-// (deno.json, supabase/functions/sync/deno.json) pin the versions package.json pins. A failing test
+// (deno.json, supabase/functions/sync/deno.json) pin the versions package.json pins, the released
+// migrations are unchanged, and no file points outside the repository. A failing test
 // prints the problems it found.
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { freezeProblems, RELEASES_FILE } from "./releases.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -200,6 +202,33 @@ function importMap() {
   return verdict("deno.json and the function's deno.json pin the versions package.json pins", problems);
 }
 
+/** Released migrations unchanged, new ones after them (scripts/lib/releases.mjs). */
+function frozenMigrations() {
+  return verdict(
+    `the migrations released in ${RELEASES_FILE} are unchanged and every later one sorts after them`,
+    freezeProblems().map((text) => ({ file: RELEASES_FILE, text })),
+  );
+}
+
+/**
+ * The project stands alone: no file of it points at the notes its authors worked from, which live
+ * outside the repository and are not shipped with it.
+ */
+function standsAlone() {
+  /** @type {Problem[]} */
+  const problems = [];
+  const outside = /\.\.\/shared\b|\bshared\/(sync-protocol|pitfalls-research)\.md|pitfalls-research/;
+  for (const file of filesEndingWith([".md", ".ts", ".mjs", ".js", ".sql", ".json", ".toml", ".yaml", ".yml"])) {
+    if (file === "scripts/lib/habits.mjs" || file.endsWith("deno.lock") || file.endsWith("package-lock.json")) continue;
+    readFileSync(path.join(ROOT, file), "utf8").split("\n").forEach((line, i) => {
+      if (outside.test(line)) {
+        problems.push({ file, text: `${file}:${i + 1} points outside the project: ${line.trim()}` });
+      }
+    });
+  }
+  return verdict("no file points at notes outside the repository", problems);
+}
+
 /**
  * Runs every habit check and prints one TAP-like line each (with the problems under a failure, and
  * what is left in pending files under any). Returns the counts.
@@ -207,7 +236,7 @@ function importMap() {
 export function runHabits() {
   if (!existsSync(deno)) throw new Error("node_modules/.bin/deno is missing: run npm ci");
   let passed = 0, failed = 0;
-  for (const habit of [fmt, lint, check, tsc, importMap]) {
+  for (const habit of [fmt, lint, check, tsc, importMap, frozenMigrations, standsAlone]) {
     const v = habit();
     const ok = v.problems.length === 0;
     console.log(`${ok ? "ok" : "not ok"} - ${v.name}`);

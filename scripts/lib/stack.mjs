@@ -86,7 +86,7 @@ export async function isSupabaseDatabase(dbUrl) {
  * then `supabase db push` (history in supabase_migrations.schema_migrations), then the seed.
  * @param {string} dbUrl
  */
-export async function migrate(dbUrl, { seed = true } = {}) {
+export async function migrate(dbUrl, { seed = true, workdir = ROOT } = {}) {
   if (!(await isSupabaseDatabase(dbUrl))) {
     const db = sql(dbUrl);
     try {
@@ -95,7 +95,7 @@ export async function migrate(dbUrl, { seed = true } = {}) {
       await db.end();
     }
   }
-  const args = ["db", "push", "--db-url", dbUrl, "--yes", "--workdir", ROOT];
+  const args = ["db", "push", "--db-url", dbUrl, "--yes", "--workdir", workdir];
   if (seed) args.push("--include-seed");
   const res = spawnSync(bin("supabase"), args, { encoding: "utf8", cwd: ROOT });
   if (res.status !== 0) {
@@ -104,7 +104,10 @@ export async function migrate(dbUrl, { seed = true } = {}) {
   const output = res.stdout + res.stderr;
   const applied = output.match(/Applying migration/g)?.length ?? 0;
   log(applied ? `applied ${applied} migration(s)` : "schema is up to date");
-  checkAppliedMigrations(dbUrl, [...output.matchAll(/Applying migration (\S+?)\.\.\./g)].map((m) => m[1]));
+  // Another project directory (a release's, in the upgrade check) is not the checkout this remembers.
+  if (workdir === ROOT) {
+    checkAppliedMigrations(dbUrl, [...output.matchAll(/Applying migration (\S+?)\.\.\./g)].map((m) => m[1]));
+  }
 }
 
 const APPLIED_MIGRATIONS_FILE = path.join(LOCAL_DIR, "applied-migrations.json");

@@ -14,7 +14,7 @@ create table sync.settings (
   max_pull_bytes integer not null default 4194304 check (max_pull_bytes >= 1024)
 );
 comment on table sync.settings is
-  'Sync engine settings. cursor_secret signs pull cursors (rotate it, or bump schema_epoch, to send every device back to a full pull); purged_through_xid is the newest change the retention purge removed: older cursors must resync.';
+  'Sync engine settings. cursor_secret signs pull cursors (rotate it after a leak: every cursor then answers invalid_cursor); bump schema_epoch to send every device back to a full pull (resync_required); purged_through_xid is the newest change the retention purge removed: older cursors must resync.';
 comment on column sync.settings.max_pull_bytes is
   'Most bytes of JSON the changes of one pull page add up to (4 MiB); a single larger change travels alone on its page.';
 insert into sync.settings default values;
@@ -37,6 +37,21 @@ as $$
 $$;
 comment on function sync.request_error_codes() is
   'The request-level error codes the SQL API raises and the SQLSTATE of each (the registry: supabase/functions/sync/error_codes.ts): SYRQ1 invalid_request, SYCR1 invalid_cursor, SYPR1 unsupported_protocol, SYLM1 too_large, SYAU1 missing_token (no user in the claims), SYST1 not_staff, SYST2 account_inactive.';
+
+-- The bounds of a request's values, the protocol's and not a DBA's to tune: the same numbers as the
+-- function's schemas (REQUEST_LIMITS in supabase/functions/sync/contract.ts; contract.test.ts holds
+-- the two together), so a body is refused alike at either door. Names and cursors are counted in
+-- bytes of UTF-8, as PostgreSQL counts an identifier (63 bytes at most) and as JavaScript and SQL
+-- count alike; whole numbers go up to 2^53 - 1, the largest JavaScript reads exactly.
+create function sync.request_limits(out name_bytes integer, out cursor_bytes integer, out whole_number_max bigint,
+                                    out pull_limit_max integer, out pull_tables_max integer)
+language sql immutable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select 63, 65536, 9007199254740991, 1000000, 100
+$$;
+comment on function sync.request_limits() is
+  'The bounds of a request''s values, as the function''s schemas have them (contract.ts, REQUEST_LIMITS): a table or entity name of at most name_bytes bytes, a cursor of at most cursor_bytes, whole numbers (versions, legacy item ids) up to whole_number_max (2^53 - 1), a pull limit up to pull_limit_max and at most pull_tables_max tables.';
 
 -- Volatile: it exists to raise. Declared immutable, a call with constant arguments was evaluated by
 -- the planner, so a query that called it in a branch no row takes raised while being planned.
@@ -75,4 +90,4 @@ $$;
 
 comment on function sync.limits() is
   'The engine''s limits from sync.settings (push ops, pull page sizes and bytes, schema epoch, purge horizon), readable without the settings'' secret.';
-grant execute on function sync.request_error(text, text, jsonb), sync.limits() to authenticated, service_role;
+grant execute on function sync.request_error(text, text, jsonb), sync.limits(), sync.request_limits() to authenticated, service_role;

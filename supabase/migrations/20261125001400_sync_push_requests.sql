@@ -20,6 +20,38 @@ $$;
 
 comment on function sync.is_uuid(jsonb) is
   'Is a JSON value a uuid string (8-4-4-4-12 hex digits)? False, never null, for a missing value. Inlined.';
+
+-- A whole number by its value, as the database keeps it: 1.0 is one (a client that writes its numbers
+-- as doubles sends it), 1.5 is not. Inlined like sync.is_uuid, for the same reason; the cast is
+-- taken only for a number.
+create function sync.is_whole_number(p_value jsonb, p_min numeric, p_max numeric) returns boolean
+language sql immutable parallel safe
+as $$
+  select case when pg_catalog.jsonb_typeof(p_value) operator(pg_catalog.=) 'number'
+              then (p_value)::pg_catalog.numeric operator(pg_catalog.=) pg_catalog.trunc((p_value)::pg_catalog.numeric)
+                   and (p_value)::pg_catalog.numeric operator(pg_catalog.>=) p_min
+                   and (p_value)::pg_catalog.numeric operator(pg_catalog.<=) p_max
+              else false end
+$$;
+
+comment on function sync.is_whole_number(jsonb, numeric, numeric) is
+  'Is a JSON value a number whose value is whole and within [p_min, p_max] (1.0 is, 1.5 is not)? False, never null, for a missing value. Inlined.';
+
+-- The issue for an object's keys outside p_known, worded as the function's schemas word it (its
+-- strict objects), or null when there is none.
+create function sync.unrecognized_keys(p_object jsonb, p_known text[], p_path jsonb) returns jsonb
+language sql immutable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select jsonb_build_object('path', p_path,
+           'message', format('Unrecognized key%s: %s', case when count(*) > 1 then 's' else '' end,
+                             string_agg(format('"%s"', k), ', ')))
+    from jsonb_object_keys(p_object - p_known) k
+  having count(*) > 0
+$$;
+
+comment on function sync.unrecognized_keys(jsonb, text[], jsonb) is
+  'The request issue {path, message} for the keys of an object outside the known ones ("Unrecognized keys: ..."), or null.';
 -- camelCase -> snake_case, as the mobile app's payload keys map to columns.
 create function sync.snake_case(p_name text) returns text
 language sql immutable parallel safe
@@ -63,23 +95,25 @@ as $$
          where sync.snake_case(p.key) not in ('is_pending_sync', 'last_sync_at', 'synced_at', 'sync_status', 'retry_count')
       ) end,
       'legacy_item_id', i.item -> 'id'
-    -- where the Edge Function found a number the database cannot hold (sync.refused_value)
-    ) || case when i.item ? 'unstorable_numbers' then jsonb_build_object('unstorable_numbers', i.item -> 'unstorable_numbers')
-              else '{}' end
-    order by i.ord), '[]')
+    ) order by i.ord), '[]')
     from jsonb_array_elements(p_items) with ordinality i (item, ord)
 $$;
 
 comment on function sync.legacy_items_to_ops(text, jsonb) is
   'Protocol 1 queue items as protocol 2 ops: table from the entity name, snake_case columns, no base version, a derived op_id.';
 -- Validates a push request and returns {client_id, ops} in protocol 2 form. Request-level problems
--- raise SYRQ1 (invalid_request, details: [{path, message}]), SYPR1 or SYLM1.
+-- raise SYRQ1 (invalid_request, details: [{path, message}]), SYPR1 or SYLM1. The rules are the
+-- function's schemas' (supabase/functions/sync/schemas.ts), path for path, with their bounds from
+-- sync.request_limits(): an RPC caller is refused what the function refuses, and
+-- differential.test.ts holds the two doors to it. A protocol 2 body and its ops take no other keys;
+-- a protocol 1 body and its items keep whatever else the old app stored beside them.
 create function sync.normalize_push(p_payload jsonb) returns jsonb
 language plpgsql stable
 set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_limits record := sync.limits();
+  v_bounds record := sync.request_limits();
   v_issues jsonb := '[]';
   v_protocol jsonb := p_payload -> 'protocol';
   v_ops jsonb;
@@ -97,6 +131,9 @@ begin
   end if;
   if v_protocol not in ('1', '2') then
     perform sync.request_error('unsupported_protocol', format('protocol %s is not served; supported: [1,2]', v_protocol));
+  end if;
+  if v_protocol = '2' then
+    v_issues := v_issues || coalesce(sync.unrecognized_keys(p_payload, array['protocol', 'client_id', 'ops'], '[]'), '[]');
   end if;
   if not sync.is_uuid(p_payload -> 'client_id') then
     v_issues := v_issues || jsonb_build_object('path', '["client_id"]'::jsonb, 'message', 'expected a uuid');
@@ -117,12 +154,19 @@ begin
       if jsonb_typeof(v_op) <> 'object' then
         v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i), 'message', 'expected object');
       else
-        -- coalesce: a missing id must be reported too (without one no op id can be derived).
-        if coalesce(jsonb_typeof(v_op -> 'id'), 'null') not in ('number', 'string') then
-          v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'id'), 'message', 'expected the queue item id');
+        -- A row id of the app's queue or a non-empty string: the op id is derived from it, so a
+        -- missing one is reported too.
+        if not (sync.is_whole_number(v_op -> 'id', -v_bounds.whole_number_max, v_bounds.whole_number_max)
+                or (jsonb_typeof(v_op -> 'id') is not distinct from 'string' and v_op ->> 'id' <> '')) then
+          v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'id'),
+            'message', format('expected the queue item id: a whole number (at most %s either way) or a non-empty string',
+                              v_bounds.whole_number_max));
         end if;
         if jsonb_typeof(v_op -> 'entityType') is distinct from 'string' then
           v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'entityType'), 'message', 'expected a string');
+        elsif octet_length(v_op ->> 'entityType') not between 1 and v_bounds.name_bytes then
+          v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'entityType'),
+            'message', format('expected an entity name of 1 to %s bytes', v_bounds.name_bytes));
         end if;
         if not coalesce(sync.is_uuid(v_op -> 'entityId'), false) then
           v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'entityId'), 'message', 'expected a uuid');
@@ -130,11 +174,16 @@ begin
         if coalesce(v_op ->> 'operation', '') not in ('create', 'update', 'delete') then
           v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'operation'), 'message', 'expected create, update or delete');
         end if;
-        if v_op ->> 'operation' <> 'delete' and jsonb_typeof(v_op -> 'payload') is distinct from 'object' then
+        -- A payload, when there is one, is an object whatever the operation (a delete ignores it);
+        -- a create or update needs one. An unknown operation is reported as that alone.
+        if coalesce(jsonb_typeof(v_op -> 'payload'), 'null') not in ('null', 'object') then
           v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'payload'), 'message', 'expected an object');
+        elsif v_op ->> 'operation' in ('create', 'update') and jsonb_typeof(v_op -> 'payload') is distinct from 'object' then
+          v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'payload'),
+            'message', format('required for %s', v_op ->> 'operation'));
         end if;
-        if jsonb_typeof(v_op -> 'createdAt') is distinct from 'string' then
-          v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'createdAt'), 'message', 'expected an ISO-8601 string');
+        if jsonb_typeof(v_op -> 'createdAt') is distinct from 'string' or v_op ->> 'createdAt' = '' then
+          v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('items', v_i, 'createdAt'), 'message', 'expected a non-empty string');
         end if;
       end if;
       v_i := v_i + 1;
@@ -169,29 +218,35 @@ begin
         when f.first_i < op.i then
           jsonb_build_object('path', jsonb_build_array('ops', op.i, 'op_id'),
                              'message', format('duplicate op_id (also ops[%s])', f.first_i)) end,
+      -- a name no table can have (PostgreSQL's identifiers hold 63 bytes) is the request's fault;
+      -- a table that could exist but is not syncable is the op's (rejected / invalid)
       case when jsonb_typeof(op.o -> 'table') is distinct from 'string' then
-          jsonb_build_object('path', jsonb_build_array('ops', op.i, 'table'), 'message', 'expected a string') end,
+          jsonb_build_object('path', jsonb_build_array('ops', op.i, 'table'), 'message', 'expected a string')
+        when octet_length(op.o ->> 'table') not between 1 and v_bounds.name_bytes then
+          jsonb_build_object('path', jsonb_build_array('ops', op.i, 'table'),
+                             'message', format('expected a table name of 1 to %s bytes', v_bounds.name_bytes)) end,
       case when coalesce(op.o ->> 'op', '') not in ('insert', 'update', 'delete') then
           jsonb_build_object('path', jsonb_build_array('ops', op.i, 'op'), 'message', 'expected insert, update or delete') end,
       case when not op.id_ok then
           jsonb_build_object('path', jsonb_build_array('ops', op.i, 'id'), 'message', 'expected a uuid') end,
       case when coalesce(jsonb_typeof(op.o -> 'base_version'), 'null') <> 'null'
-             and (jsonb_typeof(op.o -> 'base_version') <> 'number' or (op.o ->> 'base_version') !~ '^[0-9]{1,18}$') then
-          jsonb_build_object('path', jsonb_build_array('ops', op.i, 'base_version'), 'message', 'expected a whole number')
+             and not sync.is_whole_number(op.o -> 'base_version', 0, v_bounds.whole_number_max) then
+          jsonb_build_object('path', jsonb_build_array('ops', op.i, 'base_version'),
+                             'message', format('expected a whole number from 0 to %s', v_bounds.whole_number_max))
         when op.o ->> 'op' = 'delete' and coalesce(jsonb_typeof(op.o -> 'base_version'), 'null') = 'null' then
           jsonb_build_object('path', jsonb_build_array('ops', op.i, 'base_version'), 'message', 'required for delete') end,
-      case when op.o ->> 'op' in ('insert', 'update') and jsonb_typeof(op.o -> 'data') is distinct from 'object' then
-          jsonb_build_object('path', jsonb_build_array('ops', op.i, 'data'), 'message', 'expected an object') end,
+      -- data, when there is any, is an object whatever the op (a delete ignores it)
+      case when coalesce(jsonb_typeof(op.o -> 'data'), 'null') not in ('null', 'object') then
+          jsonb_build_object('path', jsonb_build_array('ops', op.i, 'data'), 'message', 'expected an object')
+        when op.o ->> 'op' in ('insert', 'update') and jsonb_typeof(op.o -> 'data') is distinct from 'object' then
+          jsonb_build_object('path', jsonb_build_array('ops', op.i, 'data'), 'message', format('required for %s', op.o ->> 'op')) end,
       case when coalesce(jsonb_typeof(op.o -> 'base'), 'null') not in ('null', 'object') then
           jsonb_build_object('path', jsonb_build_array('ops', op.i, 'base'), 'message', 'expected an object') end,
       -- Unknown keys are refused as the Edge Function refuses them: a misspelt base_version would
-      -- otherwise turn a checked update into a silent last-write-wins. unstorable_numbers is the
-      -- Edge Function's own: where it found a number the database cannot hold (sync.refused_value).
-      case when op.o - array['op_id', 'table', 'op', 'id', 'base_version', 'data', 'base', 'unstorable_numbers'] <> '{}' then (
-          select jsonb_build_object('path', jsonb_build_array('ops', op.i),
-                   'message', format('Unrecognized key%s: %s', case when count(*) > 1 then 's' else '' end,
-                                     string_agg(format('"%s"', k), ', ')))
-            from jsonb_object_keys(op.o - array['op_id', 'table', 'op', 'id', 'base_version', 'data', 'base', 'unstorable_numbers']) k) end
+      -- otherwise turn a checked update into a silent last-write-wins.
+      case when op.o - array['op_id', 'table', 'op', 'id', 'base_version', 'data', 'base'] <> '{}' then
+          sync.unrecognized_keys(op.o, array['op_id', 'table', 'op', 'id', 'base_version', 'data', 'base'],
+                                 jsonb_build_array('ops', op.i)) end
     ] end, null) as issues
       from op
       left join first_use f on f.i = op.i
@@ -216,3 +271,50 @@ comment on function sync.normalize_push(jsonb) is
   'Validates a push request (protocol 1 or 2) and returns it in protocol 2 form; raises SYRQ1, SYPR1 or SYLM1 with the paths at fault.';
 grant execute on function sync.is_uuid(jsonb), sync.snake_case(text), sync.legacy_items_to_ops(text, jsonb),
   sync.normalize_push(jsonb) to authenticated, service_role;
+-- Where the Edge Function found a number the database cannot hold, marked on the op that holds it.
+-- Such a number would fail the cast of the whole request text, on every retry: the function sends
+-- it on as its text and names its place apart from the request (sync.apply_push's second argument),
+-- as paths within the request: ["ops", 3, "data", "potential_value"], or for a legacy item
+-- ["items", 3, "payload", "potentialValue"]. Each op so named carries the paths within it as
+-- unstorable_numbers, and sync.refused_value refuses that op alone, naming the field. The key is the
+-- engine's own: normalize_push refuses it in a client's op, and a legacy item's is not copied, so no
+-- client has an op refused this way but through the function's finding.
+create function sync.mark_unstorable_numbers(p_request jsonb, p_paths jsonb) returns jsonb
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_list text := case when p_request ->> 'protocol' = '1' then 'items' else 'ops' end;
+  v_own text[] := case when p_request ->> 'protocol' = '1' then array['payload'] else array['data', 'base'] end;
+  v_marks jsonb;
+begin
+  if p_paths = '[]' then
+    return p_request;
+  end if;
+  -- The function's own argument: a path that names no value of an op is its mistake, not the
+  -- client's, and fails as one (XX000, the function's 500 internal).
+  if jsonb_typeof(p_paths) is distinct from 'array' or exists (
+       select 1 from jsonb_array_elements(p_paths) p
+        where case when jsonb_typeof(p) <> 'array' then true
+                   else jsonb_array_length(p) < 4 or p ->> 0 is distinct from v_list
+                        or not sync.is_whole_number(p -> 1, 0, jsonb_array_length(p_request -> 'ops') - 1)
+                        or p ->> 2 is null or not (p ->> 2 = any (v_own)) end) then
+    raise exception using errcode = 'XX000',
+      message = format('sync.mark_unstorable_numbers: %s does not name values of the ops of a protocol %s request',
+                       left(p_paths::text, 200), p_request ->> 'protocol');
+  end if;
+  select jsonb_object_agg(x.i, x.paths) into v_marks
+    from (select (p.path ->> 1)::numeric::integer as i, jsonb_agg((p.path - 0) - 0 order by p.n) as paths
+            from jsonb_array_elements(p_paths) with ordinality p (path, n)
+           group by 1) x;
+  return jsonb_set(p_request, '{ops}', (
+    select jsonb_agg(case when v_marks ? (e.n - 1)::text
+                          then e.o || jsonb_build_object('unstorable_numbers', v_marks -> (e.n - 1)::text)
+                          else e.o end order by e.n)
+      from jsonb_array_elements(p_request -> 'ops') with ordinality e (o, n)));
+end
+$$;
+
+comment on function sync.mark_unstorable_numbers(jsonb, jsonb) is
+  'A normalized push request with each op that holds a number the database cannot hold (paths within the request, found by the Edge Function) marked: unstorable_numbers, the paths within the op. Raises XX000 for paths that name no value of an op.';
+

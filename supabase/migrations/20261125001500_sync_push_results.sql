@@ -96,9 +96,10 @@ comment on function sync.check_parent(jsonb, sync.tables, text) is
   'The result for a child op whose parent is missing, out of scope or deleted; null when the parent is live and visible.';
 -- An op whose values its columns would not keep as sent: the first such value as the op's result
 -- (rejected / invalid, naming the field), or null. A number the database cannot hold never reaches
--- it as a number: the Edge Function sends its text and names where it was (unstorable_numbers,
--- paths within the op: data or base, or a legacy item's payload); the op is refused wherever it
--- was, since it cannot be checked or applied as sent. The others are the columns' value rules
+-- it as a number: the Edge Function sends its text and names where it was, and the op carries the
+-- paths within it (unstorable_numbers: data or base, or a legacy item's payload; set by
+-- sync.mark_unstorable_numbers alone); the op is refused wherever it was, since it cannot be
+-- checked or applied as sent. The others are the columns' value rules
 -- (sync.value_faults: finite numbers with no more decimals than the column keeps, ISO 8601 dates
 -- and timestamps from 1900 to 2200).
 create function sync.refused_value(p_op jsonb, p_table text, p_data jsonb) returns jsonb

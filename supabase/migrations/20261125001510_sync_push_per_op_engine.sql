@@ -11,7 +11,7 @@ declare
   v_table text := p_op ->> 'table';
   v_kind text := p_op ->> 'op';
   v_id uuid := (p_op ->> 'id')::uuid;
-  v_base_version bigint := (p_op ->> 'base_version')::bigint;
+  v_base_version bigint := (p_op ->> 'base_version')::numeric::bigint;  -- whole, though it may be written 1.0
   v_reg sync.tables;
   v_data jsonb;
   v_cols text[];

@@ -61,6 +61,21 @@ create type sync.bulk_op as (
   parent_id uuid        -- the parent its data names, when that is a uuid
 );
 comment on type sync.bulk_op is 'One op of a push as the bulk engine plans it (sync.apply_ops_in_bulk).';
+comment on column sync.bulk_op.ord is 'The op''s position in the request (0-based); results keep this order.';
+comment on column sync.bulk_op.op is 'The op as the request carried it, after sync.normalize_push.';
+comment on column sync.bulk_op.table_name is 'The table the op writes.';
+comment on column sync.bulk_op.kind is 'insert, update or delete.';
+comment on column sync.bulk_op.id is 'The id of the row the op writes.';
+comment on column sync.bulk_op.base_version is 'The version the op''s edit was based on (null for an insert).';
+comment on column sync.bulk_op.data is 'The columns the op writes and their values (empty for a delete).';
+comment on column sync.bulk_op.earlier is 'Its answer when it was processed before (a duplicate, or op_id_reused), or null.';
+comment on column sync.bulk_op.wave is '1 for the first op on its row in the batch, 2 for the second, ...: each wave is written after the one before.';
+comment on column sync.bulk_op.sync_order is 'The table''s sync_order from the registry, read once for the batch; null: not a registered table.';
+comment on column sync.bulk_op.parent_table is 'The registry''s parent table of a child table, or null.';
+comment on column sync.bulk_op.parent_column is 'The column that names the parent row, or null.';
+comment on column sync.bulk_op.owner_column is 'The registry''s owner column of an owned table, or null.';
+comment on column sync.bulk_op.branch_column is 'The registry''s branch column, or null.';
+comment on column sync.bulk_op.parent_id is 'The parent row its data names, when that is a uuid.';
 
 
 -- Returns the results of the batch, or null when it is not a bulk batch (see above). Raises when a
@@ -112,7 +127,7 @@ begin
     return null;
   end if;
   select array_agg(row(o.ord, o.op, o.op ->> 'table', o.op ->> 'op', (o.op ->> 'id')::uuid,
-                       (o.op ->> 'base_version')::bigint, o.data,
+                       (o.op ->> 'base_version')::numeric::bigint, o.data,
                        p_earlier -> lower(o.op ->> 'op_id'), o.wave,
                        t.sync_order, t.parent_table, t.parent_column, t.owner_column, t.branch_column,
                        case when sync.is_uuid(o.data -> t.parent_column) then (o.data ->> t.parent_column)::uuid end

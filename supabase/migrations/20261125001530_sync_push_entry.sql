@@ -35,7 +35,10 @@ $$;
 comment on function sync.with_current_rows(jsonb, jsonb) is
   'The earlier outcomes of a push''s ops, each duplicate with the row as the caller sees it now (none when they may not see it).';
 
-create function sync.apply_push(p_payload jsonb) returns jsonb
+-- The push's one entry, for both doors: public.sync_push (RPC) hands it the payload alone; the Edge
+-- Function, acting as sync_engine, also the paths where it found numbers the database cannot hold
+-- (sync.mark_unstorable_numbers), which no client can state.
+create function sync.apply_push(p_payload jsonb, p_unstorable_numbers jsonb) returns jsonb
 language plpgsql
 set search_path = pg_catalog, pg_temp
 -- The row-set estimates of jsonb and array functions are guesses far above a batch's size, so
@@ -55,7 +58,7 @@ declare
   v_failed boolean := false;
 begin
   perform sync.require_staff('a push');
-  v_request := sync.normalize_push(p_payload);
+  v_request := sync.mark_unstorable_numbers(sync.normalize_push(p_payload), p_unstorable_numbers);
   v_client_id := (v_request ->> 'client_id')::uuid;
 
   v_earlier := sync.claim_ops(v_request -> 'ops');
@@ -90,15 +93,15 @@ begin
   return jsonb_build_object('server_time', clock_timestamp(), 'results', v_results);
 end
 $$;
-comment on function sync.apply_push(jsonb) is
-  'Applies a push request (protocol 1 or 2) as the calling user: ops in order, idempotent by (user, op_id), conflict-checked by base_version, every conflict audited. Returns {server_time, results}.';
+comment on function sync.apply_push(jsonb, jsonb) is
+  'Applies a push request (protocol 1 or 2) as the calling user: ops in order, idempotent by (user, op_id), conflict-checked by base_version, every conflict audited; the ops at the paths of p_unstorable_numbers (the Edge Function''s, [] from RPC) are refused as holding a number the database cannot hold. Returns {server_time, results}.';
 
 create function public.sync_push(payload jsonb) returns jsonb
 language sql
 security invoker
 set search_path = pg_catalog, pg_temp
 as $$
-  select sync.apply_push(payload)
+  select sync.apply_push(payload, '[]')
 $$;
 comment on function public.sync_push(jsonb) is
   'Sync push (see docs/protocol.md): batched, idempotent, conflict-checked. Runs as sync_engine, under RLS by the caller''s claims.';

@@ -16,7 +16,7 @@ declare
   v_tables text[];
   v_tables_key text;
   v_scope_key text;
-  v_state jsonb;
+  v_state sync.pull_position;
   v_lo pg_snapshot;
   v_hi pg_snapshot;
   v_full boolean;
@@ -38,7 +38,7 @@ declare
   v_resume boolean;
   v_row record;
   v_has_more boolean := false;
-  v_next jsonb;
+  v_next sync.pull_position;
   v_entry record;
   v_change json;
   v_size integer;
@@ -59,22 +59,33 @@ begin
   elsif p_payload -> 'protocol' not in ('1', '2') then
     perform sync.request_error('unsupported_protocol', format('protocol %s is not served; supported: [1,2]', p_payload -> 'protocol'));
   end if;
+  -- The rules of the function's schema (supabase/functions/sync/schemas.ts), with the bounds of
+  -- sync.request_limits(): no other keys, and null for the cursor alone (an absent limit or tables
+  -- has its default; null is no value of either). differential.test.ts holds the two doors to it.
+  v_issues := v_issues || coalesce(sync.unrecognized_keys(p_payload, array['protocol', 'cursor', 'tables', 'limit'], '[]'), '[]');
   if coalesce(jsonb_typeof(p_payload -> 'cursor'), 'null') not in ('null', 'string') then
     v_issues := v_issues || jsonb_build_object('path', '["cursor"]'::jsonb, 'message', 'expected a string or null');
+  elsif octet_length(p_payload ->> 'cursor') > (sync.request_limits()).cursor_bytes then
+    v_issues := v_issues || jsonb_build_object('path', '["cursor"]'::jsonb,
+      'message', format('expected a cursor of at most %s bytes', (sync.request_limits()).cursor_bytes));
   end if;
-  if coalesce(jsonb_typeof(p_payload -> 'limit'), 'null') <> 'null'
-     and (jsonb_typeof(p_payload -> 'limit') <> 'number' or (p_payload ->> 'limit') !~ '^[0-9]{1,9}$'
-          or (p_payload ->> 'limit')::integer < 1) then
-    v_issues := v_issues || jsonb_build_object('path', '["limit"]'::jsonb, 'message', 'expected a whole number of at least 1');
+  if p_payload ? 'limit' and not sync.is_whole_number(p_payload -> 'limit', 1, (sync.request_limits()).pull_limit_max) then
+    v_issues := v_issues || jsonb_build_object('path', '["limit"]'::jsonb,
+      'message', format('expected a whole number from 1 to %s', (sync.request_limits()).pull_limit_max));
   end if;
-  if coalesce(jsonb_typeof(p_payload -> 'tables'), 'null') not in ('null', 'array') then
+  if p_payload ? 'tables' and jsonb_typeof(p_payload -> 'tables') <> 'array' then
     v_issues := v_issues || jsonb_build_object('path', '["tables"]'::jsonb, 'message', 'expected an array of table names');
   elsif jsonb_typeof(p_payload -> 'tables') = 'array' then
     -- An empty list would select no table at all (and used to fail the request with a raw error).
     if jsonb_array_length(p_payload -> 'tables') = 0 then
       v_issues := v_issues || jsonb_build_object('path', '["tables"]'::jsonb, 'message', 'expected at least one table');
+    elsif jsonb_array_length(p_payload -> 'tables') > (sync.request_limits()).pull_tables_max then
+      v_issues := v_issues || jsonb_build_object('path', '["tables"]'::jsonb,
+        'message', format('expected at most %s table names', (sync.request_limits()).pull_tables_max));
     end if;
-    for v_row in select t.value, t.ordinality - 1 as i from jsonb_array_elements(p_payload -> 'tables') with ordinality t loop
+    -- The names are looked up as far as the bound, however long the list.
+    for v_row in select t.value, t.ordinality - 1 as i from jsonb_array_elements(p_payload -> 'tables') with ordinality t
+                  limit (sync.request_limits()).pull_tables_max loop
       if jsonb_typeof(v_row.value) <> 'string'
          or (v_row.value #>> '{}' <> 'conflicts' and not exists (select 1 from sync.tables r where r.table_name = v_row.value #>> '{}')) then
         v_issues := v_issues || jsonb_build_object('path', jsonb_build_array('tables', v_row.i), 'message', 'not a syncable table');
@@ -85,7 +96,7 @@ begin
     perform sync.request_error('invalid_request', 'the pull request is not valid', v_issues);
   end if;
 
-  v_limit := least(coalesce((p_payload ->> 'limit')::integer, v_limits.default_pull_limit), v_limits.max_pull_limit);
+  v_limit := least(coalesce((p_payload ->> 'limit')::numeric::integer, v_limits.default_pull_limit), v_limits.max_pull_limit);
   v_max_bytes := v_limits.max_pull_bytes;
   select array_agg(t.table_name order by t.sync_order) into v_tables
     from (select r.table_name, r.sync_order from sync.tables r
@@ -95,30 +106,32 @@ begin
   v_tables_key := md5(array_to_string(v_tables, ','));
   -- What the caller may see follows from their role and branches. When either changes, the
   -- rows they gain or lose did not change themselves, so no delta would carry them: such a cursor resyncs.
-  v_scope_key := coalesce(sync.current_app_role(), '') || '/'
-                 || array_to_string(array(select b from unnest(sync.current_branch_ids()) b order by b), ',');
+  -- A digest, so a cursor stays as short for a caller of many branches as for one of one.
+  v_scope_key := md5(coalesce(sync.current_app_role(), '') || '/'
+                     || array_to_string(array(select b from unnest(sync.current_branch_ids()) b order by b), ','));
 
-  if p_payload ->> 'cursor' is null then
-    v_state := '{}';
-  else
+  -- A first pull starts from the empty position (every attribute null).
+  if p_payload ->> 'cursor' is not null then
     v_state := sync.read_cursor(p_payload ->> 'cursor');
-    if (v_state ->> 'e')::integer is distinct from v_limits.schema_epoch
-       or v_state ->> 'k' is distinct from v_tables_key
-       or v_state ->> 's' is distinct from v_scope_key
-       or pg_snapshot_xmin((v_state ->> 'lo')::pg_snapshot) <= v_limits.purged_through_xid then
+    -- Null: a cursor this server signed in a form it no longer reads.
+    if v_state is null
+       or v_state.schema_epoch is distinct from v_limits.schema_epoch
+       or v_state.tables_key is distinct from v_tables_key
+       or v_state.scope_key is distinct from v_scope_key
+       or pg_snapshot_xmin(v_state.since_snapshot) <= v_limits.purged_through_xid then
       return json_build_object('server_time', clock_timestamp(), 'changes', '[]'::json, 'cursor', null,
                                'has_more', false, 'resync_required', true);
     end if;
   end if;
 
-  v_lo := (v_state ->> 'lo')::pg_snapshot;
-  v_hi := coalesce((v_state ->> 'hi')::pg_snapshot, pg_current_snapshot());
+  v_lo := v_state.since_snapshot;
+  v_hi := coalesce(v_state.until_snapshot, pg_current_snapshot());
   v_full := v_lo is null;
-  v_phase := coalesce(v_state ->> 'ph', 'rows');
-  v_start_table := v_state ->> 't';
+  v_phase := coalesce(v_state.phase, 'rows');
+  v_start_table := v_state.table_name;
   -- A new cycle of a delta first asks, in one query, whether anything in its window concerns the
   -- caller: the common pull of a device that is up to date costs that and the cursor.
-  if not v_full and not v_state ? 'hi' and not sync.visible_changes_exist(v_lo, v_hi, v_tables) then
+  if not v_full and v_state.until_snapshot is null and not sync.visible_changes_exist(v_lo, v_hi, v_tables) then
     v_phase := 'none';
   end if;
 
@@ -137,15 +150,18 @@ begin
       v_resume := v_table is not distinct from v_start_table;
       if not (v_resume and v_phase = 'own') then
         if v_resume then
-          v_after_xid := (v_state ->> 'x')::xid8;
-          v_after_id := (v_state ->> 'i')::uuid;
+          v_after_xid := v_state.after_xid;
+          v_after_id := v_state.after_id;
         else
           v_after_xid := '0';
           v_after_id := '00000000-0000-0000-0000-000000000000';
         end if;
         if v_count >= v_limit then
           v_has_more := true;
-          v_next := jsonb_build_object('ph', 'rows', 't', v_table, 'x', v_after_xid::text, 'i', v_after_id);
+          v_next.phase := 'rows';
+          v_next.table_name := v_table;
+          v_next.after_xid := v_after_xid;
+          v_next.after_id := v_after_id;
           exit;
         end if;
         select c.changes, c.row_count, c.last_xid, c.last_id, c.bytes, c.more
@@ -161,15 +177,18 @@ begin
         end if;
         if v_more then
           v_has_more := true;
-          v_next := jsonb_build_object('ph', 'rows', 't', v_table, 'x', v_after_xid::text, 'i', v_after_id);
+          v_next.phase := 'rows';
+          v_next.table_name := v_table;
+          v_next.after_xid := v_after_xid;
+          v_next.after_id := v_after_id;
           exit;
         end if;
       end if;
       if not v_full and v_table <> 'conflicts' then
         -- The table is done for this cycle: evict what the caller wrote but can no longer see.
         if v_resume and v_phase = 'own' then
-          v_after_xid := (v_state ->> 'x')::xid8;
-          v_after_id := (v_state ->> 'i')::uuid;
+          v_after_xid := v_state.after_xid;
+          v_after_id := v_state.after_id;
         else
           v_after_xid := '0';
           v_after_id := '00000000-0000-0000-0000-000000000000';
@@ -196,7 +215,10 @@ begin
         end loop;
         if v_more then
           v_has_more := true;
-          v_next := jsonb_build_object('ph', 'own', 't', v_table, 'x', v_after_xid::text, 'i', v_after_id);
+          v_next.phase := 'own';
+          v_next.table_name := v_table;
+          v_next.after_xid := v_after_xid;
+          v_next.after_id := v_after_id;
           exit;
         end if;
       end if;
@@ -205,33 +227,36 @@ begin
 
   -- A device that already holds data learns which rows left its scope and gets the child rows of rows
   -- that entered it. A first (full) pull needs neither. An entry gives at most one change, and the
-  -- entry of a row whose own scope changed, the rows below it that it did not list (a position 'sd'
-  -- within the entry in the cursor). Entries that do not concern the caller are passed over within
+  -- entry of a row whose own scope changed, the rows below it that it did not list (a position
+  -- within the entry in the cursor: below_order, below_id). Entries that do not concern the caller are passed over within
   -- the same page (they cost a lookup each), so a page is full unless the log's window has ended.
   if not v_has_more and not v_full and v_phase <> 'none' then
     if v_phase = 'scope' then
-      v_last_entry_xid := coalesce((v_state ->> 'sx')::xid8, '0');
-      v_last_entry_id := coalesce((v_state ->> 'si')::bigint, 0);
+      v_last_entry_xid := coalesce(v_state.entry_xid, '0');
+      v_last_entry_id := coalesce(v_state.entry_id, 0);
     else
       v_last_entry_xid := '0';
       v_last_entry_id := 0;
     end if;
-    if v_phase = 'scope' and v_state ? 'sd' then
+    if v_phase = 'scope' and v_state.below_order is not null then
       -- The page before stopped within the rows below this entry's row.
       select * into v_entry
         from sync.scope_change_entries(v_lo, v_hi, v_last_entry_xid, v_last_entry_id - 1, v_tables, 1) e;
       if v_entry.entry_id = v_last_entry_id and v_entry.expand is not null then
         select * into v_x
           from sync.scope_expansion(v_entry.expand, v_entry.entry_table, v_entry.entry_row, v_entry.change_xid, v_tables,
-                                    (v_state #>> '{sd,0}')::integer, (v_state #>> '{sd,1}')::uuid,
+                                    v_state.below_order, v_state.below_id,
                                     v_limit - v_count, v_max_bytes - v_bytes, v_count = 0);
         v_changes := v_changes || v_x.changes;
         v_count := v_count + v_x.row_count;
         v_bytes := v_bytes + v_x.bytes;
         if v_x.more then
           v_has_more := true;
-          v_next := jsonb_build_object('ph', 'scope', 'sx', v_last_entry_xid::text, 'si', v_last_entry_id,
-                                       'sd', jsonb_build_array(v_x.last_order, v_x.last_id));
+          v_next.phase := 'scope';
+          v_next.entry_xid := v_last_entry_xid;
+          v_next.entry_id := v_last_entry_id;
+          v_next.below_order := v_x.last_order;
+          v_next.below_id := v_x.last_id;
         end if;
       end if;
     end if;
@@ -246,7 +271,9 @@ begin
           v_size := octet_length(v_change::text);
           if not sync.fits_on_page(v_count, v_limit, v_bytes, v_size, v_max_bytes, true) then
             v_has_more := true;
-            v_next := jsonb_build_object('ph', 'scope', 'sx', v_last_entry_xid::text, 'si', v_last_entry_id);
+            v_next.phase := 'scope';
+            v_next.entry_xid := v_last_entry_xid;
+            v_next.entry_id := v_last_entry_id;
             exit entries;
           end if;
           v_changes := v_changes || v_change;
@@ -264,8 +291,11 @@ begin
           v_bytes := v_bytes + v_x.bytes;
           if v_x.more then
             v_has_more := true;
-            v_next := jsonb_build_object('ph', 'scope', 'sx', v_last_entry_xid::text, 'si', v_last_entry_id,
-                                         'sd', jsonb_build_array(v_x.last_order, v_x.last_id));
+            v_next.phase := 'scope';
+            v_next.entry_xid := v_last_entry_xid;
+            v_next.entry_id := v_last_entry_id;
+            v_next.below_order := v_x.last_order;
+            v_next.below_id := v_x.last_id;
             exit entries;
           end if;
         end if;
@@ -274,13 +304,18 @@ begin
     end loop;
   end if;
 
+  -- A page that ends its cycle leaves only where the device's data now stands (v_next is still
+  -- empty then); one within a cycle leaves the cycle's window and where the next page resumes.
   if v_has_more then
-    v_next := v_next || jsonb_build_object('lo', v_lo::text, 'hi', v_hi::text);
+    v_next.since_snapshot := v_lo;
+    v_next.until_snapshot := v_hi;
   else
-    v_next := jsonb_build_object('lo', v_hi::text);
+    v_next.since_snapshot := v_hi;
   end if;
-  v_next := jsonb_strip_nulls(v_next);
-  v_next := v_next || jsonb_build_object('u', v_uid, 'e', v_limits.schema_epoch, 'k', v_tables_key, 's', v_scope_key);
+  v_next.user_id := v_uid;
+  v_next.schema_epoch := v_limits.schema_epoch;
+  v_next.tables_key := v_tables_key;
+  v_next.scope_key := v_scope_key;
 
   -- json values are taken in as they are: neither a jsonb detour nor text cast to json, each of which
   -- would parse the pages again.

@@ -1,7 +1,8 @@
 -- The engine explains itself to a DBA: every function, table, view and type of the sync schema has
--- a COMMENT, so `\df+ sync.*` and `\d+ sync.*` say what each is for.
+-- a COMMENT, so `\df+ sync.*` and `\d+ sync.*` say what each is for; so has each attribute of what a
+-- pull cursor holds.
 begin;
-select plan(3);
+select plan(4);
 
 select is_empty(
   $$ select p.oid::regprocedure from pg_proc p join pg_namespace n on n.oid = p.pronamespace
@@ -19,6 +20,16 @@ select is_empty(
                                     and (select relkind from pg_class where oid = t.typrelid) = 'c'))
         and obj_description(t.oid, 'pg_type') is null $$,
   'every type of the sync schema has a comment'
+);
+
+select is_empty(
+  $$ select t.oid::regtype::text || '.' || a.attname
+       from pg_type t
+       join pg_namespace n on n.oid = t.typnamespace
+       join pg_class c on c.oid = t.typrelid and c.relkind = 'c'
+       join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+      where n.nspname = 'sync' and col_description(a.attrelid, a.attnum) is null $$,
+  'every attribute of every composite type of the sync schema (what a cursor holds, what the bulk engine plans) has a comment'
 );
 
 select * from finish();

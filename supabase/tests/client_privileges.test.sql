@@ -101,7 +101,7 @@ select throws_ok(
   'an rm cannot empty a table of every branch with TRUNCATE'
 );
 select throws_ok(
-  $$ select sync.sign_cursor('{"v": 1}') $$,
+  $$ select sync.sign_cursor(row(auth.uid(), 1, '', '', null, null, null, null, null, null, null, null, null, null)) $$,
   '42501', 'permission denied for function sign_cursor',
   'a client cannot mint a cursor'
 );

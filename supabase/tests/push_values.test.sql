@@ -105,7 +105,7 @@ grant select on valid_row, refused, accepted to authenticated;
 select plan(
   (select count(*)::int from refused) + 1
   + (select count(*)::int * 2 from accepted)
-  + 11
+  + 16
 );
 
 select tests.authenticate_as('rm1.jakarta@crm.test');
@@ -198,36 +198,76 @@ select is(
 );
 
 -- A number the database cannot hold never reaches it as a number: the Edge Function replaces it
--- by its text and names where it was (unstorable_numbers, paths within the op). The op is refused,
--- wherever the number was (data, base, a legacy payload); the rest of the batch is applied.
+-- by its text and names where it was, apart from the request: sync.apply_push's second argument,
+-- which only the engine's role may call. The op is refused, wherever the number was (data, base,
+-- a legacy payload); the rest of the batch is applied.
+select tests.engine_acting_for('rm1.jakarta@crm.test');
 select is(
   (select jsonb_agg(jsonb_build_array(r ->> 'status', r ->> 'code', r ->> 'field', r ->> 'message'))
-     from jsonb_array_elements(public.sync_push(tests.push_body(jsonb_build_array(
+     from jsonb_array_elements(sync.apply_push(tests.push_body(jsonb_build_array(
        tests.op(gen_random_uuid(), 'insert', 'pipelines', 'c7000000-0000-4000-8000-000000000021', null,
-                '{"customer_id": "00000000-0000-4000-8100-000000000004", "title": "Huge", "potential_value": "1e400000"}')
-         || '{"unstorable_numbers": [["data", "potential_value"]]}',
-       tests.op(gen_random_uuid(), 'update', 'customers', '00000000-0000-4000-8100-000000000004', null, '{"notes": "1e-400000"}')
-         || '{"unstorable_numbers": [["data", "notes"]]}',
+                '{"customer_id": "00000000-0000-4000-8100-000000000004", "title": "Huge", "potential_value": "1e400000"}'),
+       tests.op(gen_random_uuid(), 'update', 'customers', '00000000-0000-4000-8100-000000000004', null, '{"notes": "1e-400000"}'),
        tests.op(gen_random_uuid(), 'update', 'pipelines', '00000000-0000-4000-8300-000000000004', null, '{"notes": "fine"}')
-         || '{"base": {"potential_value": "1e400000"}, "unstorable_numbers": [["base", "potential_value"]]}',
+         || '{"base": {"potential_value": "1e400000"}}',
        tests.op(gen_random_uuid(), 'insert', 'customers', 'c7000000-0000-4000-8000-000000000022', null, '{"name": "PT Beside"}')
-     ))) -> 'results') r),
+     )), '[["ops", 0, "data", "potential_value"], ["ops", 1, "data", "notes"], ["ops", 2, "base", "potential_value"]]') -> 'results') r),
   '[["rejected", "invalid", "potential_value", "pipelines.potential_value: is a number the database cannot hold (at most 131072 digits before the decimal point and 16383 after)"],
     ["rejected", "invalid", "notes", "customers.notes: is a number the database cannot hold (at most 131072 digits before the decimal point and 16383 after)"],
     ["rejected", "invalid", "potential_value", "pipelines.potential_value: is a number the database cannot hold (at most 131072 digits before the decimal point and 16383 after)"],
     ["applied", null, null, null]]',
-  'ops marked as holding a number the database cannot hold are rejected naming the field; the op beside them is applied'
+  'ops the function names as holding a number the database cannot hold are rejected naming the field; the op beside them is applied'
 );
 select is(
   (select jsonb_agg(jsonb_build_array(r ->> 'status', r ->> 'field'))
-     from jsonb_array_elements(public.sync_push(jsonb_build_object('protocol', 1, 'client_id', 'c0000000-0000-4000-8000-000000000001',
+     from jsonb_array_elements(sync.apply_push(jsonb_build_object('protocol', 1, 'client_id', 'c0000000-0000-4000-8000-000000000001',
        'items', jsonb_build_array(
          jsonb_build_object('id', 3, 'entityType', 'pipeline', 'entityId', 'c7000000-0000-4000-8000-000000000031', 'operation', 'create',
-                            'createdAt', '2026-11-20T08:00:02Z', 'unstorable_numbers', '[["payload", "potentialValue"]]'::jsonb,
+                            'createdAt', '2026-11-20T08:00:02Z',
                             'payload', jsonb_build_object('customerId', '00000000-0000-4000-8100-000000000004', 'title', 'Legacy',
-                                                          'potentialValue', '1e400000'))))) -> 'results') r),
+                                                          'potentialValue', '1e400000')))),
+       '[["items", 0, "payload", "potentialValue"]]') -> 'results') r),
   '[["rejected", "potential_value"]]',
-  'a legacy item marked as holding such a number is rejected naming the column'
+  'a legacy item the function names so is rejected naming the column'
+);
+select throws_ok(
+  $$ select sync.apply_push(tests.push_body(jsonb_build_array(
+       tests.op(gen_random_uuid(), 'insert', 'customers', 'c7000000-0000-4000-8000-000000000023', null, '{"name": "PT Never"}'))),
+       '[["ops", 0, "id", "x"]]') $$,
+  'XX000', 'sync.mark_unstorable_numbers: [["ops", 0, "id", "x"]] does not name values of the ops of a protocol 2 request',
+  'paths that name no value of an op are the function''s mistake, not the client''s: an internal error, nothing applied'
+);
+select throws_ok(
+  $$ select sync.apply_push(tests.push_body('[]'), '[["ops", 0, "data", "notes"]]') $$,
+  'XX000', 'sync.mark_unstorable_numbers: [["ops", 0, "data", "notes"]] does not name values of the ops of a protocol 2 request',
+  'and so are paths to an op the request does not have'
+);
+
+-- No client states it: the RPC door refuses the key in an op like any key its schema does not
+-- know, and a legacy item's is one of the old app's own keys, ignored like the others.
+select tests.authenticate_as('rm1.jakarta@crm.test');
+select throws_ok(
+  $$ select sync.apply_push(tests.push_body('[]'), '[]') $$,
+  '42501', 'permission denied for function apply_push',
+  'a client role may not call the entry that takes the function''s findings'
+);
+select is(
+  tests.sync_error('sync_push', tests.push_body(jsonb_build_array(
+    tests.op(gen_random_uuid(), 'update', 'customers', '00000000-0000-4000-8100-000000000004', null, '{"notes": "fine"}')
+      || '{"unstorable_numbers": [["data", "notes"]]}'))),
+  '{"sqlstate": "SYRQ1", "message": "the push request is not valid", "details": [{"path": ["ops", 0], "message": "Unrecognized key: \"unstorable_numbers\""}]}',
+  'an op that states unstorable_numbers itself is SYRQ1, as through the function: no client has an op refused so'
+);
+select is(
+  (select jsonb_agg(jsonb_build_array(r ->> 'status', r -> 'row' ->> 'title'))
+     from jsonb_array_elements(public.sync_push(jsonb_build_object('protocol', 1, 'client_id', 'c0000000-0000-4000-8000-000000000001',
+       'items', jsonb_build_array(
+         jsonb_build_object('id', 4, 'entityType', 'pipeline', 'entityId', 'c7000000-0000-4000-8000-000000000032', 'operation', 'create',
+                            'createdAt', '2026-11-20T08:00:03Z', 'unstorable_numbers', '[["payload", "title"]]'::jsonb,
+                            'payload', jsonb_build_object('customerId', '00000000-0000-4000-8100-000000000004', 'title', 'Legacy Kept'))))
+     ) -> 'results') r),
+  '[["applied", "Legacy Kept"]]',
+  'a legacy item''s own unstorable_numbers key is ignored like the app''s other keys: the item is applied'
 );
 select tests.clear_authentication();
 select is_empty(

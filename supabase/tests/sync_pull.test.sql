@@ -2,7 +2,7 @@
 -- probe public.sync_health(). Request-level problems raise SYRQ1 (400 invalid_request), SYCR1
 -- (400 invalid_cursor), SYPR1 (426) or SYAU1 (401); a pull returns only what the caller may see.
 begin;
-select plan(46);
+select plan(52);
 
 
 -- Pulls until has_more is false, one row per page.
@@ -75,12 +75,12 @@ select throws_ok(
 );
 select is(
   tests.sync_error('sync_pull', '{"protocol": 2, "cursor": 5, "limit": 0, "tables": "customers"}'),
-  '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["cursor"], "message": "expected a string or null"}, {"path": ["limit"], "message": "expected a whole number of at least 1"}, {"path": ["tables"], "message": "expected an array of table names"}]}',
+  '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["cursor"], "message": "expected a string or null"}, {"path": ["limit"], "message": "expected a whole number from 1 to 1000000"}, {"path": ["tables"], "message": "expected an array of table names"}]}',
   'a cursor that is not a string, a limit of 0 and tables that is not an array are SYRQ1 naming each'
 );
 select is(
   tests.sync_error('sync_pull', '{"protocol": 2, "cursor": null, "limit": 1.5, "tables": ["customers", "no_such_table", 3]}'),
-  '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["limit"], "message": "expected a whole number of at least 1"}, {"path": ["tables", 1], "message": "not a syncable table"}, {"path": ["tables", 2], "message": "not a syncable table"}]}',
+  '{"sqlstate": "SYRQ1", "message": "the pull request is not valid", "details": [{"path": ["limit"], "message": "expected a whole number from 1 to 1000000"}, {"path": ["tables", 1], "message": "not a syncable table"}, {"path": ["tables", 2], "message": "not a syncable table"}]}',
   'a fractional limit and unknown tables are SYRQ1 naming each'
 );
 
@@ -238,6 +238,102 @@ select throws_ok(
   $$ select public.sync_pull(jsonb_build_object('protocol', 2, 'tables', '["customers"]'::jsonb, 'cursor', (select cursor from issued))) $$,
   'SYCR1', 'the cursor was issued to another user',
   'another user''s cursor is SYCR1: a cursor is bound to the user it was issued to'
+);
+
+-- What a cursor holds: the text form of a sync.pull_position (signed), named fields of real types.
+select tests.clear_authentication();
+create function tests.position_of(p_cursor text) returns sync.pull_position
+language sql stable
+as $$
+  select convert_from(sync.b64url_decode(split_part(p_cursor, '.', 1)), 'UTF8')::sync.pull_position
+$$;
+select is(
+  (select row(p.user_id, p.schema_epoch, p.tables_key, p.scope_key, p.since_snapshot is not null,
+              p.until_snapshot, p.phase, p.table_name, p.after_xid, p.after_id, p.entry_xid, p.entry_id, p.below_order, p.below_id)::text
+     from issued, tests.position_of(cursor) p),
+  row(tests.user_id('rm1.jakarta@crm.test'), (select schema_epoch from sync.settings), md5('customers'),
+      md5('rm/' || (select branch_id from public.profiles where id = tests.user_id('rm1.jakarta@crm.test'))),
+      true, null, null, null, null, null, null, null, null, null)::text,
+  'a cursor between cycles holds its user, schema epoch, tables, scope (digests) and the snapshot the device is complete up to, nothing else'
+);
+select is(
+  (select sync.sign_cursor(tests.position_of(cursor)) from issued),
+  (select cursor from issued),
+  'the position read back from a cursor signs to the same cursor: its text form is canonical'
+);
+select is(
+  (select row(p.phase, p.table_name, p.after_xid is not null, p.after_id is not null, p.since_snapshot, p.until_snapshot is not null)::text
+     from pulled, tests.position_of(answer ->> 'cursor') p
+    where name = 'paged' and page = 1),
+  row('rows', 'customers', true, true, null, true)::text,
+  'a first pull''s cursor within its cycle holds the phase, table and row it resumes after and the snapshot the cycle reads up to'
+);
+
+-- Devices hold cursors across an upgrade. One this server signed in a form it no longer reads (the
+-- JSON state of the cursors before sync.pull_position, or any other body) was not altered and not
+-- misused: its device resyncs, never an internal error. One with a wrong signature stays invalid.
+create function tests.signed(p_body bytea) returns text
+language sql stable
+as $$
+  select sync.b64url(p_body) || '.' || sync.b64url(extensions.hmac(p_body, s.cursor_secret, 'sha256')) from sync.settings s
+$$;
+create function tests.pull_outcome(p_cursor text) returns jsonb
+language plpgsql
+as $$
+declare
+  v_state text;
+  v_message text;
+begin
+  return public.sync_pull(jsonb_build_object('protocol', 2, 'tables', '["customers"]'::jsonb, 'cursor', p_cursor))::jsonb
+         - 'server_time';
+exception when others then
+  get stacked diagnostics v_state = returned_sqlstate, v_message = message_text;
+  return jsonb_build_object('sqlstate', v_state, 'message', v_message);
+end
+$$;
+grant execute on function tests.pull_outcome(text) to authenticated;
+create temp table unreadable (body text, cursor text) on commit drop;
+grant select on unreadable to authenticated;
+-- As the server before sync.pull_position signed them: after a cycle, and within one.
+insert into unreadable (body)
+  select jsonb_build_object('u', p.id, 'e', s.schema_epoch, 'k', md5('customers'), 's', p.role || '/' || p.branch_id,
+                            'lo', pg_current_snapshot()::text)::text
+    from public.profiles p, sync.settings s where p.id = tests.user_id('rm1.jakarta@crm.test')
+  union all
+  select jsonb_build_object('u', p.id, 'e', s.schema_epoch, 'k', md5('customers'), 's', p.role || '/' || p.branch_id,
+                            'lo', pg_current_snapshot()::text, 'hi', pg_current_snapshot()::text, 'ph', 'rows',
+                            't', 'customers', 'x', '0', 'i', '00000000-0000-0000-0000-000000000000')::text
+    from public.profiles p, sync.settings s where p.id = tests.user_id('rm1.jakarta@crm.test');
+update unreadable set cursor = tests.signed(convert_to(body, 'UTF8'));
+create temp table garbled (body bytea, cursor text) on commit drop;
+grant select on garbled to authenticated;
+-- Bodies no server ever signed: not a record, a record of another shape or types, not UTF-8.
+insert into garbled (body) values
+  (convert_to('garbage', 'UTF8')), (convert_to('(', 'UTF8')), (convert_to('()', 'UTF8')),
+  (convert_to('{}', 'UTF8')), (convert_to('null', 'UTF8')),
+  (convert_to(format('(%s,1,x,y,1:1:,,,,,,,,)', tests.user_id('rm1.jakarta@crm.test')), 'UTF8')),
+  (convert_to(format('(%s,1,x,y,1:1:,,,,,,,,,,)', tests.user_id('rm1.jakarta@crm.test')), 'UTF8')),
+  (convert_to('(rm1,1,x,y,1:1:,,,,,,,,,)', 'UTF8')),
+  (convert_to(format('(%s,one,x,y,not-a-snapshot,,,,,,,,,)', tests.user_id('rm1.jakarta@crm.test')), 'UTF8')),
+  ('\xff28'::bytea);
+update garbled set cursor = tests.signed(body);
+select tests.authenticate_as('rm1.jakarta@crm.test');
+select is(
+  (select jsonb_agg(tests.pull_outcome(cursor)) from unreadable),
+  '[{"changes": [], "cursor": null, "has_more": false, "resync_required": true},
+    {"changes": [], "cursor": null, "has_more": false, "resync_required": true}]',
+  'a cursor this server signed before the position type, after a cycle or within one, asks for a resync'
+);
+select is(
+  (select jsonb_agg(distinct tests.pull_outcome(cursor)) from garbled),
+  '[{"changes": [], "cursor": null, "has_more": false, "resync_required": true}]',
+  'so does any other body under this server''s signature that reads as no position: never an internal error'
+);
+select is(
+  (select jsonb_agg(distinct tests.pull_outcome(left(cursor, -1) || case when right(cursor, 1) = 'A' then 'B' else 'A' end))
+     from unreadable),
+  '[{"message": "the cursor was not issued by this server or was altered", "sqlstate": "SYCR1"}]',
+  'an old cursor with its signature altered is SYCR1, as any altered cursor'
 );
 
 -- A cursor for another set of tables, or from another schema epoch, asks for a full resync.

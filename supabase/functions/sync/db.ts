@@ -1,7 +1,12 @@
-// One transaction per request, as the caller: `authenticated` role and the verified claims, the way
-// PostgREST does it, so RLS, field rules and triggers see the same user on every path.
+// One transaction per request, as the caller: the verified claims, the way PostgREST sets them, so
+// RLS, field rules and triggers see the same user on every path. A pull runs as `authenticated`
+// through public.sync_pull, the RPC door; a push as `sync_engine` (the role the public API runs as,
+// which the migration role is a member of) through sync.apply_push, the entry behind
+// public.sync_push, which also takes what only the function can state: where it found numbers the
+// database cannot hold.
 import postgres from "postgres";
 import type { Config } from "./config.ts";
+import type { Path } from "./numbers.ts";
 
 type Sql = ReturnType<typeof postgres>;
 
@@ -32,10 +37,10 @@ export interface PushAnswer {
 
 export interface Database {
   /**
-   * Runs public.sync_push(payload) as the user in one transaction, the payload given as JSON text
-   * (the database parses it, numbers exactly).
+   * Runs the push as the user in one transaction, the payload given as JSON text (the database
+   * parses it, numbers exactly), with the paths of the numbers in it the database cannot hold.
    */
-  push(claims: Record<string, unknown>, payloadJson: string): Promise<PushAnswer>;
+  push(claims: Record<string, unknown>, payloadJson: string, unstorable: Path[]): Promise<PushAnswer>;
   /** Runs public.sync_pull(payload) as the user in one snapshot; returns the JSON text of the page. */
   pull(claims: Record<string, unknown>, payloadJson: string): Promise<string>;
   health(): Promise<string>;
@@ -81,14 +86,13 @@ export function openDatabase(config: Config): Database {
   // string.
   async function asUser(
     mode: string,
+    role: "authenticated" | "sync_engine",
     claims: Record<string, unknown>,
     call: (tx: postgres.TransactionSql) => postgres.PendingQuery<postgres.Row[]>,
   ): Promise<postgres.RowList<postgres.Row[]>> {
     const [, rows] = await run((db) =>
       db.begin(mode, (tx) => [
-        tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
-          JSON.stringify(claims)
-        }, true)`,
+        tx`select set_config('role', ${role}, true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`,
         call(tx),
       ])
     );
@@ -96,20 +100,21 @@ export function openDatabase(config: Config): Database {
   }
 
   return {
-    async push(claims, payloadJson) {
+    async push(claims, payloadJson, unstorable) {
       // READ COMMITTED, so that a copy of a racing push sees the other's committed outcome after
       // waiting for it. The statuses are counted from the answer's structure while the database
       // holds it: the function never parses the answer, and its text (jsonb's) says nothing
       // reliable about where a status is.
       const [row] = await asUser(
         "isolation level read committed",
+        "sync_engine",
         claims,
         (tx) =>
           tx`select a::text as answer,
                     (select coalesce(jsonb_object_agg(c.status, c.n), '{}')::text
                        from (select r ->> 'status' as status, count(*) as n
                                from jsonb_array_elements(a -> 'results') r group by 1) c) as statuses
-               from public.sync_push(${payloadJson}::text::jsonb) a`,
+               from sync.apply_push(${payloadJson}::text::jsonb, ${JSON.stringify(unstorable)}::text::jsonb) a`,
       );
       return { answer: row.answer as string, statuses: JSON.parse(row.statuses as string) };
     },
@@ -117,6 +122,7 @@ export function openDatabase(config: Config): Database {
       // One snapshot, so a page never mixes states.
       const [row] = await asUser(
         "isolation level repeatable read read only",
+        "authenticated",
         claims,
         (tx) => tx`select public.sync_pull(${payloadJson}::text::jsonb)::text as answer`,
       );

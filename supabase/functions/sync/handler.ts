@@ -1,10 +1,11 @@
-// The sync Edge Function: a thin, typed door over public.sync_push / public.sync_pull.
+// The sync Edge Function: a thin, typed door over the SQL API (public.sync_pull, and sync.apply_push,
+// the entry behind public.sync_push).
 // Auth, validation, limits and logging live here; the semantics live in SQL.
 import { makeVerifier } from "./auth.ts";
 import type { Config } from "./config.ts";
 import type { Database } from "./db.ts";
 import { fromDatabaseError, HttpError } from "./errors.ts";
-import { markUnstorableNumbers } from "./numbers.ts";
+import { markUnstorableNumbers, type Path } from "./numbers.ts";
 import { checkPull, checkPush, scanText, type TextScan, unstorableIssues } from "./schemas.ts";
 
 const ROUTES: Record<string, string> = { "/health": "GET", "/push": "POST", "/pull": "POST" };
@@ -94,16 +95,18 @@ export function makeHandler(config: Config, db: Database) {
     const { body, text, scan } = await readJson(req);
     const request = checkPush(body, config.maxOps);
     // The schemas transform nothing, so the text says what the checked value says, digits included;
-    // only a number the database cannot hold is replaced by its text, its op naming where it was.
+    // only a number the database cannot hold is replaced by its text, and the database told where.
     let payload = text;
+    let unstorable: Path[] = [];
     if (scan.numbers) {
       const marked = markUnstorableNumbers(text, request.protocol);
       if (marked.issues.length) {
         throw new HttpError("invalid_request", "the body holds a number the database cannot hold", marked.issues);
       }
       payload = marked.text;
+      unstorable = marked.unstorable;
     }
-    const { answer, statuses } = await db.push(caller.claims, payload);
+    const { answer, statuses } = await db.push(caller.claims, payload, unstorable);
     log.ops = statuses;
     return json(200, answer);
   }

@@ -3,9 +3,9 @@
 // number as a numeric: at most 131072 digits before the decimal point and 16383 after. A number
 // beyond that (1e400000, 1e-400000) fails the cast of the whole text, on every retry of the
 // request: one op would block a device's queue for good. Such a number in an op's own values (a
-// protocol 2 op's data or base, a legacy item's payload) is replaced by its text, and the op names
-// where it was (unstorable_numbers: paths within the op), so the database refuses that op alone;
-// anywhere else it is a 400 naming the path.
+// protocol 2 op's data or base, a legacy item's payload) is replaced by its text, and its path goes
+// to the database beside the request (sync.apply_push's second argument, which no client can
+// state), so the database refuses that op alone; anywhere else it is a 400 naming the path.
 import type { Issue } from "./schemas.ts";
 
 export const CANNOT_HOLD =
@@ -37,8 +37,6 @@ export interface UnstorableNumber {
   path: (string | number)[];
   start: number;
   end: number;
-  /** The offset of the opening bracket of each value that encloses it, outermost first. */
-  containers: number[];
 }
 
 /**
@@ -47,7 +45,7 @@ export interface UnstorableNumber {
  */
 export function unstorableNumbers(text: string): UnstorableNumber[] {
   const found: UnstorableNumber[] = [];
-  const stack: { key: string | number; start: number; array: boolean }[] = [];
+  const stack: { key: string | number; array: boolean }[] = [];
   let expectKey = false;
   let i = 0;
   while (i < text.length) {
@@ -62,7 +60,7 @@ export function unstorableNumbers(text: string): UnstorableNumber[] {
       }
       i = j;
     } else if (c === 0x7b || c === 0x5b) {
-      stack.push({ key: c === 0x5b ? 0 : "", start: i, array: c === 0x5b });
+      stack.push({ key: c === 0x5b ? 0 : "", array: c === 0x5b });
       expectKey = c === 0x7b;
       i++;
     } else if (c === 0x7d || c === 0x5d) {
@@ -78,7 +76,7 @@ export function unstorableNumbers(text: string): UnstorableNumber[] {
       let j = i + 1;
       while (j < text.length && isNumberChar(text.charCodeAt(j))) j++;
       if (!pgHoldsNumber(text.slice(i, j))) {
-        found.push({ path: stack.map((f) => f.key), start: i, end: j, containers: stack.map((f) => f.start) });
+        found.push({ path: stack.map((f) => f.key), start: i, end: j });
       }
       i = j;
     } else {
@@ -92,35 +90,35 @@ function isNumberChar(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2d || c === 0x2b || c === 0x65 || c === 0x45;
 }
 
+/** Where a number is within a request: ["ops", 3, "data", "potential_value"]. */
+export type Path = (string | number)[];
+
 /**
  * The push's JSON text with each number the database cannot hold in an op's own values replaced
- * by its text, and the op naming where (unstorable_numbers); or, when such a number is anywhere
+ * by its text, and the paths where they were (`unstorable`); or, when such a number is anywhere
  * else, the issues for a 400. Every other character of the text is kept, so every other number
  * keeps its digits.
  */
-export function markUnstorableNumbers(text: string, protocol: 1 | 2): { text: string; issues: Issue[] } {
+export function markUnstorableNumbers(
+  text: string,
+  protocol: 1 | 2,
+): { text: string; unstorable: Path[]; issues: Issue[] } {
   const list = protocol === 1 ? "items" : "ops";
   const own = protocol === 1 ? ["payload"] : ["data", "base"];
   const issues: Issue[] = [];
-  const ops = new Map<number, { start: number; paths: (string | number)[][] }>();
+  const unstorable: Path[] = [];
   const edits: { at: number; remove: number; insert: string }[] = [];
   for (const n of unstorableNumbers(text)) {
     const [top, index, where] = n.path;
     if (top === list && typeof index === "number" && own.includes(String(where)) && n.path.length >= 4) {
-      const op = ops.get(index) ?? { start: n.containers[2], paths: [] };
-      op.paths.push(n.path.slice(2));
-      ops.set(index, op);
+      unstorable.push(n.path);
       edits.push({ at: n.start, remove: n.end - n.start, insert: JSON.stringify(text.slice(n.start, n.end)) });
     } else {
       issues.push({ path: n.path, message: CANNOT_HOLD });
     }
   }
-  if (issues.length) return { text, issues: issues.slice(0, 50) };
-  // Right after the op's "{": the op has a member (the one holding the number), so a comma follows.
-  for (const { start, paths } of ops.values()) {
-    edits.push({ at: start + 1, remove: 0, insert: `"unstorable_numbers":${JSON.stringify(paths)},` });
-  }
-  edits.sort((a, b) => a.at - b.at);
+  if (issues.length) return { text, unstorable: [], issues: issues.slice(0, 50) };
+  // The edits are in the text's order: the scan found the numbers from left to right.
   const parts: string[] = [];
   let from = 0;
   for (const e of edits) {
@@ -128,5 +126,5 @@ export function markUnstorableNumbers(text: string, protocol: 1 | 2): { text: st
     from = e.at + e.remove;
   }
   parts.push(text.slice(from));
-  return { text: parts.join(""), issues: [] };
+  return { text: parts.join(""), unstorable, issues: [] };
 }

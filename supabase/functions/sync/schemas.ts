@@ -1,13 +1,27 @@
 // Request bodies of the protocol (docs/protocol.md). The SQL API checks the same rules again for
-// RPC callers (differential.test.ts holds the two to the same verdicts); here they produce 400s with
-// the failing paths before a database round trip. The descriptions travel into docs/openapi.json.
+// RPC callers, with the same bounds (REQUEST_LIMITS, sync.request_limits()), and differential.test.ts
+// holds the two to the same verdicts and paths; here they produce 400s with the failing paths before
+// a database round trip. The descriptions travel into docs/openapi.json.
 import { z } from "zod";
-import { isServedProtocol, PROTOCOLS, UUID, UUID_PATTERN } from "./contract.ts";
+import { fitsBytes, isServedProtocol, PROTOCOLS, REQUEST_LIMITS, UUID, UUID_PATTERN } from "./contract.ts";
 import { HttpError, unsupportedProtocol } from "./errors.ts";
 
 export const uuid = z.string().regex(UUID, "expected a uuid").meta({
   description: `A uuid: 8-4-4-4-12 hex digits, either case (${UUID_PATTERN}).`,
 });
+/**
+ * A string of at least `min` characters and at most `maxBytes` bytes of UTF-8, as the database
+ * counts it. The length in characters (never more than the bytes) is checked first, and is what the
+ * OpenAPI description can say (maxLength); the bytes then, for a string short in characters. Either
+ * way one issue, worded alike.
+ */
+function boundedString(min: number, maxBytes: number) {
+  const tooBig = `Too big: expected at most ${maxBytes} bytes of UTF-8`;
+  return (min > 0 ? z.string().min(min) : z.string()).max(maxBytes, tooBig)
+    .refine((s) => s.length > maxBytes || fitsBytes(s, maxBytes), tooBig);
+}
+const { nameBytes, cursorBytes, wholeNumberMax, pullLimitMax, pullTablesMax } = REQUEST_LIMITS;
+
 const row = z.record(z.string(), z.unknown()).meta({
   description: "Column values by column name, as the table's columns keep them (docs/protocol.md, Values).",
 });
@@ -15,10 +29,10 @@ const row = z.record(z.string(), z.unknown()).meta({
 export const pushOp = z
   .strictObject({
     op_id: uuid.meta({ description: "The op's idempotency key: unique per user, kept across retries." }),
-    table: z.string().min(1).max(63).meta({ description: "A syncable table." }),
+    table: boundedString(1, nameBytes).meta({ description: `A syncable table (at most ${nameBytes} bytes of UTF-8).` }),
     op: z.enum(["insert", "update", "delete"]),
     id: uuid.meta({ description: "The row's id." }),
-    base_version: z.int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional().meta({
+    base_version: z.int().min(0).max(wholeNumberMax).nullable().optional().meta({
       description: "The row version the edit was based on. Required for delete; an update without it is an " +
         "explicit last-write-wins.",
     }),
@@ -66,9 +80,12 @@ export const pushV2 = z
 
 // The legacy queue items keep whatever else the old app stored beside them (retry counts, errors).
 export const legacyItem = z.looseObject({
-  id: z.union([z.int(), z.string().min(1)]).meta({ description: "The row id of the app's sync_queue." }),
-  entityType: z.string().min(1).max(63).meta({
-    description: "The registry's entity name (customer, keyPerson, ...), its snake_case form or the table name.",
+  id: z.union([z.int().min(-wholeNumberMax).max(wholeNumberMax), z.string().min(1)]).meta({
+    description: "The row id of the app's sync_queue.",
+  }),
+  entityType: boundedString(1, nameBytes).meta({
+    description: "The registry's entity name (customer, keyPerson, ...), its snake_case form or the table name " +
+      `(at most ${nameBytes} bytes of UTF-8).`,
   }),
   entityId: uuid.meta({ description: "The row's id." }),
   operation: z.enum(["create", "update", "delete"]),
@@ -95,13 +112,13 @@ export const pushV1 = z.looseObject({
 
 export const pull = z.strictObject({
   protocol: z.literal(PROTOCOLS),
-  cursor: z.string().max(4096).nullable().optional().meta({
-    description: "The cursor of the last page, or null (or absent) for a first pull.",
+  cursor: boundedString(0, cursorBytes).nullable().optional().meta({
+    description: `The cursor of the last page, or null (or absent) for a first pull (at most ${cursorBytes} bytes).`,
   }),
-  tables: z.array(z.string().min(1).max(63)).max(100).optional().meta({
+  tables: z.array(boundedString(1, nameBytes)).max(pullTablesMax).optional().meta({
     description: "Syncable tables (and `conflicts`) to pull; all of them when absent. A cursor belongs to one set.",
   }),
-  limit: z.int().min(1).max(1_000_000).optional().meta({
+  limit: z.int().min(1).max(pullLimitMax).optional().meta({
     description: "Most changes on the page: 500 when absent, clamped to the server's maximum.",
   }),
 }).meta({ description: "A pull." });

@@ -1,10 +1,10 @@
-// The protocol versions and the uuid rule are defined once on the TypeScript side
-// (supabase/functions/sync/contract.ts); the SQL side spells them in its own terms (sync.is_uuid, the
-// protocols sync.normalize_push, public.sync_pull and public.sync_health serve). These tests hold the
-// two to the same answers.
+// The protocol versions, the uuid rule and the bounds of a request's values are defined once on the
+// TypeScript side (supabase/functions/sync/contract.ts); the SQL side spells them in its own terms
+// (sync.is_uuid, the protocols sync.normalize_push, public.sync_pull and public.sync_health serve,
+// sync.request_limits()). These tests hold the two to the same answers.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { isServedProtocol, PROTOCOLS, UUID } from "../sync/contract.ts";
+import { fitsBytes, isServedProtocol, PROTOCOLS, REQUEST_LIMITS, UUID } from "../sync/contract.ts";
 import { uuid as uuidSchema } from "../sync/schemas.ts";
 import { call, sql, test, tokenFor, users, uuid } from "./_helpers.ts";
 
@@ -105,7 +105,8 @@ async function sqlState(run: () => Promise<unknown>): Promise<string> {
 
 test("the SQL push serves exactly PROTOCOLS: sync.normalize_push takes them and refuses every other number with SYPR1", async () => {
   for (const protocol of candidates) {
-    const body = { protocol, client_id: uuid(), ops: [], items: [] };
+    // The list each protocol reads, and nothing else: protocol 2 takes no other keys.
+    const body = { protocol, client_id: uuid(), ...(protocol === 1 ? { items: [] } : { ops: [] }) };
     const state = await sqlState(() =>
       sql.begin(async (tx) => {
         await tx`set local role sync_engine`;
@@ -147,4 +148,30 @@ test("sync_health and GET /sync/health list PROTOCOLS, and a 426 names them as s
     assert.equal(refused.status, 426, refused.text);
     assert.deepEqual(refused.body.supported, PROTOCOLS, route);
   }
+});
+
+test("the SQL door's bounds are the schemas': sync.request_limits() is REQUEST_LIMITS", async () => {
+  const [row] = await sql`select to_jsonb(l) as limits from sync.request_limits() l`;
+  assert.deepEqual(row.limits, {
+    name_bytes: REQUEST_LIMITS.nameBytes,
+    cursor_bytes: REQUEST_LIMITS.cursorBytes,
+    whole_number_max: REQUEST_LIMITS.wholeNumberMax,
+    pull_limit_max: REQUEST_LIMITS.pullLimitMax,
+    pull_tables_max: REQUEST_LIMITS.pullTablesMax,
+  });
+});
+
+test("a string's bytes are counted as PostgreSQL's octet_length counts them, on either side of each bound", async () => {
+  const strings = fc.sample(fc.string({ unit: "binary", maxLength: 70 }), { numRuns: 20 * RUNS, seed: SEED })
+    .concat(["", "x".repeat(63), "x".repeat(64), "é".repeat(31), "é".repeat(32), "€".repeat(21), "€".repeat(22)])
+    .concat(["😀".repeat(15) + "xxx", "😀".repeat(16), "c".repeat(65536), "c".repeat(65537), "é".repeat(32768)])
+    .filter((s) => !s.includes("\u0000") && s.isWellFormed());
+  const rows = await sql`select octet_length(e.value #>> '{}') as bytes
+                           from jsonb_array_elements(${JSON.stringify(strings)}::text::jsonb) with ordinality e
+                          order by e.ordinality`;
+  const disagreements = strings.filter((s, i) =>
+    [REQUEST_LIMITS.nameBytes, REQUEST_LIMITS.cursorBytes].some((max) => fitsBytes(s, max) !== rows[i].bytes <= max)
+  );
+  assert.deepEqual(disagreements, []);
+  assert.ok(rows.some((r) => r.bytes > REQUEST_LIMITS.nameBytes) && rows.some((r, i) => r.bytes > strings[i].length));
 });

@@ -5,17 +5,22 @@
 // the same paths. A body with several faults gets the same verdict; the paths may then differ, as
 // each side stops at a different point.
 //
-// Where the two differ on purpose, or the SQL side is known to be looser, the difference is listed
-// below (DIFFERENCES) with its reason and a body that shows it; each entry is checked to still hold,
-// so one that no longer holds fails until it is taken off the list. What the function checks on the
-// body's text before any schema (JSON syntax, UTF-8, U+0000, unpaired surrogates, nesting, numbers
-// the database cannot hold, the byte size) never reaches the SQL side as jsonb, and has its own
-// tests (hostile_input, unstorable_numbers, requests).
+// The SQL side refuses all the function refuses, with the same bounds (REQUEST_LIMITS and
+// sync.request_limits(), held together by contract.test.ts). Where the two still differ, the function
+// is the looser because the rule is data in the database, which the function does not read: it passes
+// the body on and answers the database's refusal. Each such difference is listed below
+// (DIFFERENCES) with its reason and a body that shows it, and checked to still hold, so one that no
+// longer holds fails until it is taken off the list. What the function checks on the body's text
+// before any schema (JSON syntax, UTF-8, U+0000, unpaired surrogates, nesting, numbers the database
+// cannot hold, the byte size) never reaches the SQL side as jsonb, and has its own tests
+// (hostile_input, unstorable_numbers, requests); so do numbers whose digits JavaScript cannot keep
+// (the last test here).
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { REQUEST_LIMITS } from "../sync/contract.ts";
 import { HttpError } from "../sync/errors.ts";
 import { checkPull, checkPush } from "../sync/schemas.ts";
-import { call, sql, test, tokenFor, users } from "./_helpers.ts";
+import { call, sql, test, tokenFor, users, uuid } from "./_helpers.ts";
 
 const RUNS = Number(Deno.env.get("FC_RUNS") ?? 60);
 const SEED = Number(Deno.env.get("FC_SEED") ?? 20261125);
@@ -56,8 +61,7 @@ const rm1Claims = JSON.stringify({ sub: users.rm1Jakarta.id, role: "authenticate
  * passed every shape check first, so invalid_cursor counts as a valid shape: the cursor's signature
  * is the database's to check, and the function leaves it to it.
  */
-async function sqlVerdict(door: Door, body: unknown): Promise<Verdict> {
-  const text = JSON.stringify(body);
+async function sqlVerdict(door: Door, body: unknown, text = JSON.stringify(body)): Promise<Verdict> {
   try {
     await sql.begin(async (tx) => {
       if (door === "push") {
@@ -91,7 +95,11 @@ const value = fc.jsonValue({ maxDepth: 2 }).filter((v) => {
 });
 const record = fc.dictionary(text(1, 8), value, { maxKeys: 4 });
 const TABLES = ["branches", "profiles", "customers", "key_persons", "pipelines", "activities", "conflicts"];
-const tableName = fc.oneof(fc.constantFrom(...TABLES), text(1, 63));
+const { nameBytes, cursorBytes, wholeNumberMax, pullLimitMax, pullTablesMax } = REQUEST_LIMITS;
+// Names within the bound in bytes, and at it: 62 bytes of two-byte characters, 63 of ASCII.
+const name = fc.oneof(text(1, nameBytes), fc.constantFrom("é".repeat(31), "x".repeat(nameBytes), "€".repeat(21)));
+const tableName = fc.oneof(fc.constantFrom(...TABLES), name);
+const version = fc.oneof(fc.nat(), fc.constant(wholeNumberMax));
 
 const optional = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
 const withoutUndefined = (o: Body): Body => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
@@ -102,7 +110,7 @@ const v2Op = fc.oneof(
     table: tableName,
     op: fc.constantFrom("insert", "update"),
     id: uuidArb,
-    base_version: optional(fc.option(fc.nat(), { nil: null })),
+    base_version: optional(fc.option(version, { nil: null })),
     data: record,
     base: optional(fc.option(record, { nil: null })),
   }),
@@ -111,7 +119,7 @@ const v2Op = fc.oneof(
     table: tableName,
     op: fc.constant("delete"),
     id: uuidArb,
-    base_version: fc.nat(),
+    base_version: version,
     data: optional(fc.option(record, { nil: null })),
     base: optional(fc.option(record, { nil: null })),
   }),
@@ -123,41 +131,54 @@ const v2Body = fc.record({
   ops: fc.uniqueArray(v2Op, { maxLength: 4, selector: (o) => String(o.op_id).toLowerCase() }),
 });
 
+const queueId = fc.oneof(fc.integer(), fc.constantFrom(wholeNumberMax, -wholeNumberMax), text(1));
+// A legacy item keeps whatever else the old app stored beside it: the database ignores it, the
+// function's name for its own finding (unstorable_numbers) included.
+const itemExtras = {
+  retryCount: optional(fc.nat()),
+  lastError: optional(fc.option(text(), { nil: null })),
+  unstorable_numbers: optional(fc.constant([["payload", "name"]])),
+};
 const legacyItem = fc.oneof(
   fc.record({
-    id: fc.oneof(fc.integer(), text(1)),
-    entityType: text(1, 63),
+    id: queueId,
+    entityType: name,
     entityId: uuidArb,
     operation: fc.constantFrom("create", "update"),
     payload: record,
     createdAt: text(1, 30),
-    retryCount: optional(fc.nat()),
+    ...itemExtras,
   }),
   fc.record({
-    id: fc.oneof(fc.integer(), text(1)),
-    entityType: text(1, 63),
+    id: queueId,
+    entityType: name,
     entityId: uuidArb,
     operation: fc.constant("delete"),
     payload: optional(fc.option(record, { nil: null })),
     createdAt: text(1, 30),
-    lastError: optional(fc.option(text(), { nil: null })),
+    ...itemExtras,
   }),
 ).map(withoutUndefined);
 
+// So does a legacy body (its app version, a list beside the items).
 const v1Body = fc.record({
   protocol: fc.constant(1),
   client_id: uuidArb,
   items: fc.array(legacyItem, { maxLength: 4 }),
   appVersion: optional(text()),
+  ops: optional(fc.constant([])),
 }).map(withoutUndefined);
 
 // A pull from no cursor is a real pull: it asks for a few rows. Any other cursor is one the database
 // did not issue, refused after the shape checks.
 const pullBody = fc.record({
   protocol: fc.constantFrom(1, 2),
-  cursor: optional(fc.oneof(fc.constant(null), text(0, 4096))),
-  tables: optional(fc.uniqueArray(fc.constantFrom(...TABLES), { minLength: 1 })),
-  limit: optional(fc.integer({ min: 1, max: 1_000_000 })),
+  cursor: optional(fc.oneof(fc.constant(null), text(0, cursorBytes), fc.constant("é".repeat(cursorBytes / 2)))),
+  tables: optional(fc.oneof(
+    fc.uniqueArray(fc.constantFrom(...TABLES), { minLength: 1 }),
+    fc.constant(Array(pullTablesMax).fill("customers")),
+  )),
+  limit: optional(fc.oneof(fc.integer({ min: 1, max: pullLimitMax }), fc.constant(pullLimitMax))),
 }).map((b) => withoutUndefined(b.cursor == null ? { ...b, limit: Math.min(b.limit ?? 5, 5) } : b));
 
 /** Values no rule takes where a uuid, a string, an object, an array or a number is expected. */
@@ -169,7 +190,12 @@ const notUuid = fc.oneof(
 const notString = fc.constantFrom(null, false, 7, 1.5, [], {}, ["customers"]);
 const notObject = fc.constantFrom(null, true, 0, "x", [], [{}]);
 const notArray = fc.constantFrom(null, true, 0, "x", {}, { length: 1 });
-const notWholeNumber = fc.constantFrom(-1, 1.5, "3", true, [], {}, 1e19, -0.5);
+const notWholeNumber = fc.constantFrom(-1, 1.5, "3", true, [], {}, 1e19, -0.5, wholeNumberMax + 1, 1e17);
+/** Names no table can have: empty, or longer than PostgreSQL's identifiers in bytes if not in characters. */
+const notName = fc.constantFrom("", "x".repeat(nameBytes + 1), "é".repeat(32), "€".repeat(22), "😀".repeat(16));
+/** A key no schema knows of (a misspelling, a key of another protocol). */
+const unknownKey = (known: string[]) =>
+  fc.oneof(fc.constantFrom("items", "since", "base_verison", "ops_"), text(1, 10)).filter((k) => !known.includes(k));
 const notProtocolNumber = fc.constantFrom("2", "1", null, true, [], {});
 const unservedProtocol = fc.constantFrom(0, 3, -1, 1.5, 99);
 
@@ -198,6 +224,10 @@ const topFaults = (listKey: string): Record<string, [fc.Arbitrary<unknown>, Faul
 
 const pushV2Faults: Record<string, [fc.Arbitrary<unknown>, Fault]> = {
   ...topFaults("ops"),
+  "a key of its own beside protocol, client_id and ops": [
+    unknownKey(["protocol", "client_id", "ops"]),
+    (b, _, key) => set(b, String(key), []),
+  ],
   "the body not an object": [notObject, (_, __, bad) => bad],
   "protocol not a number": [notProtocolNumber, (b, _, bad) => set(b, "protocol", bad)],
   "protocol missing": [fc.constant(0), (b) => drop(b, "protocol")],
@@ -211,6 +241,10 @@ const pushV2Faults: Record<string, [fc.Arbitrary<unknown>, Fault]> = {
     })],
   "table not a string": [notString, (b, p, bad) => inList(b, "ops", p, (o) => set(o, "table", bad))],
   "table missing": [fc.constant(0), (b, p) => inList(b, "ops", p, (o) => drop(o, "table"))],
+  "a table name empty or longer than 63 bytes": [
+    notName,
+    (b, p, bad) => inList(b, "ops", p, (o) => set(o, "table", bad)),
+  ],
   "op not insert, update or delete": [
     fc.constantFrom("upsert", "INSERT", "", null, 1, []),
     (b, p, bad) => inList(b, "ops", p, (o) => set(o, "op", bad)),
@@ -237,33 +271,47 @@ const pushV2Faults: Record<string, [fc.Arbitrary<unknown>, Fault]> = {
     (b, p, bad) =>
       inList(b, "ops", p, (o) => o.op === "delete" ? undefined : bad === true ? drop(o, "data") : set(o, "data", bad)),
   ],
+  "data not an object, whatever the op": [
+    notObject.filter((v) => v !== null),
+    (b, p, bad) => inList(b, "ops", p, (o) => set(o, "data", bad)),
+  ],
   "base not an object": [
     notObject.filter((v) => v !== null),
     (b, p, bad) => inList(b, "ops", p, (o) => set(o, "base", bad)),
   ],
+  // unstorable_numbers is no exception: the function tells the database of its own findings apart.
   "an unknown key in an op": [
-    text(1, 10).filter((k) =>
-      !["op_id", "table", "op", "id", "base_version", "data", "base", "unstorable_numbers"].includes(k)
+    fc.oneof(
+      fc.constant("unstorable_numbers"),
+      unknownKey(["op_id", "table", "op", "id", "base_version", "data", "base"]),
     ),
-    (b, p, key) => inList(b, "ops", p, (o) => set(o, String(key), 1)),
+    (b, p, key) => inList(b, "ops", p, (o) => set(o, String(key), [["data", "name"]])),
   ],
 };
 
 const pushV1Faults: Record<string, [fc.Arbitrary<unknown>, Fault]> = {
   ...topFaults("items"),
-  "id neither a number nor a string": [
-    fc.constantFrom(null, true, [], {}),
+  "id neither a whole number nor a non-empty string": [
+    fc.constantFrom(null, true, [], {}, "", 1.5, -0.5, wholeNumberMax + 1, -wholeNumberMax - 1, 1e17),
     (b, p, bad) => inList(b, "items", p, (o) => set(o, "id", bad)),
   ],
   "id missing": [fc.constant(0), (b, p) => inList(b, "items", p, (o) => drop(o, "id"))],
   "entityType not a string": [notString, (b, p, bad) => inList(b, "items", p, (o) => set(o, "entityType", bad))],
   "entityType missing": [fc.constant(0), (b, p) => inList(b, "items", p, (o) => drop(o, "entityType"))],
+  "entityType empty or longer than 63 bytes": [
+    notName,
+    (b, p, bad) => inList(b, "items", p, (o) => set(o, "entityType", bad)),
+  ],
   "entityId not a uuid": [notUuid, (b, p, bad) => inList(b, "items", p, (o) => set(o, "entityId", bad))],
   "entityId missing": [fc.constant(0), (b, p) => inList(b, "items", p, (o) => drop(o, "entityId"))],
-  // With a payload: without one, the SQL side also reports the payload (see DIFFERENCES).
+  // With a payload or without: an unknown operation asks for none.
   "operation not create, update or delete": [
-    fc.constantFrom("insert", "CREATE", "", null, 2),
-    (b, p, bad) => inList(b, "items", p, (o) => set(set(o, "payload", o.payload ?? {}), "operation", bad)),
+    fc.tuple(fc.constantFrom("insert", "CREATE", "", null, 2, "remove"), fc.boolean()),
+    (b, p, bad) =>
+      inList(b, "items", p, (o) => {
+        const [operation, withoutPayload] = bad as [unknown, boolean];
+        return set(withoutPayload ? drop(o, "payload") : o, "operation", operation);
+      }),
   ],
   "operation missing": [fc.constant(0), (b, p) => inList(b, "items", p, (o) => drop(o, "operation"))],
   "a create or update without a payload object": [
@@ -276,7 +324,14 @@ const pushV1Faults: Record<string, [fc.Arbitrary<unknown>, Fault]> = {
         (o) => o.operation === "delete" ? undefined : bad === true ? drop(o, "payload") : set(o, "payload", bad),
       ),
   ],
-  "createdAt not a string": [notString, (b, p, bad) => inList(b, "items", p, (o) => set(o, "createdAt", bad))],
+  "a payload not an object, whatever the operation": [
+    notObject.filter((v) => v !== null),
+    (b, p, bad) => inList(b, "items", p, (o) => set(o, "payload", bad)),
+  ],
+  "createdAt not a non-empty string": [
+    fc.oneof(notString, fc.constant("")),
+    (b, p, bad) => inList(b, "items", p, (o) => set(o, "createdAt", bad)),
+  ],
   "createdAt missing": [fc.constant(0), (b, p) => inList(b, "items", p, (o) => drop(o, "createdAt"))],
 };
 
@@ -284,14 +339,24 @@ const pullFaults: Record<string, [fc.Arbitrary<unknown>, Fault]> = {
   "the body not an object": [notObject, (_, __, bad) => bad],
   "protocol not a number": [notProtocolNumber, (b, _, bad) => set(b, "protocol", bad)],
   "protocol missing": [fc.constant(0), (b) => drop(b, "protocol")],
+  "a key of its own": [unknownKey(["protocol", "cursor", "tables", "limit"]), (b, _, key) => set(b, String(key), 0)],
   "cursor neither a string nor null": [fc.constantFrom(0, true, [], {}, ["c"]), (b, _, bad) => set(b, "cursor", bad)],
-  "tables not a list": [fc.constantFrom(0, true, "customers", {}), (b, _, bad) => set(b, "tables", bad)],
+  "a cursor longer than its limit in bytes": [
+    fc.constantFrom("c".repeat(cursorBytes + 1), "é".repeat(cursorBytes / 2 + 1), "😀".repeat(cursorBytes / 4 + 1)),
+    (b, _, bad) => set(b, "cursor", bad),
+  ],
+  "tables not a list": [fc.constantFrom(0, true, "customers", {}, null), (b, _, bad) => set(b, "tables", bad)],
+  "more than 100 tables": [fc.constant(0), (b) => set(b, "tables", Array(pullTablesMax + 1).fill("customers"))],
   "a table name not a string": [
     fc.constantFrom(null, 0, true, [], {}),
     (b, p, bad) => b.tables ? inList(b, "tables", p, () => bad) : set(b, "tables", [bad]),
   ],
-  "limit not a whole number of at least 1": [
-    fc.constantFrom(0, -1, 1.5, "5", true, [], {}, 1e9, 1e20),
+  "a table name empty or longer than 63 bytes": [
+    notName,
+    (b, p, bad) => b.tables ? inList(b, "tables", p, () => bad) : set(b, "tables", [bad]),
+  ],
+  "limit not a whole number from 1 to 1 000 000": [
+    fc.constantFrom(0, -1, 1.5, "5", true, [], {}, null, pullLimitMax + 1, 1e9, 1e20),
     (b, _, bad) => set(b, "limit", bad),
   ],
 };
@@ -422,18 +487,6 @@ interface Difference {
   sql: Verdict;
   reason: string;
 }
-const U = "6f1c2b1e-8a0e-4a56-9a51-3c1f3f6f0a01";
-const v2 = (op: Body, extra: Body = {}): Body => ({
-  protocol: 2,
-  client_id: U,
-  ops: [{ op_id: U, table: "customers", op: "update", id: U, base_version: 1, data: { name: "x" }, ...op }],
-  ...extra,
-});
-const v1 = (item: Body): Body => ({
-  protocol: 1,
-  client_id: U,
-  items: [{ id: 1, entityType: "customer", entityId: U, operation: "update", payload: {}, createdAt: "x", ...item }],
-});
 const valid: Verdict = { code: "valid", paths: [] };
 const invalid = (...paths: unknown[][]): Verdict => ({
   code: "invalid_request",
@@ -441,111 +494,6 @@ const invalid = (...paths: unknown[][]): Verdict => ({
 });
 
 const DIFFERENCES: Record<string, Difference> = {
-  // The SQL side looser than the function: an RPC caller is answered where the function says 400.
-  "a key of its own beside protocol, client_id and ops": {
-    door: "push",
-    body: v2({}, { opz: [] }),
-    function: invalid([]),
-    sql: valid,
-    reason: "normalize_push checks the ops' keys but not the body's own; the function's schema is strict.",
-  },
-  "unstorable_numbers in a protocol 2 op": {
-    door: "push",
-    body: v2({ unstorable_numbers: [["data", "name"]] }),
-    function: invalid(["ops", 0]),
-    sql: valid,
-    reason: "the key is the function's own channel to the database (where it found a number the database " +
-      "cannot hold); a client may not send it. The database takes it from anyone and refuses that op alone.",
-  },
-  "an empty table name, or one longer than PostgreSQL's 63 bytes": {
-    door: "push",
-    body: v2({ table: "" }),
-    function: invalid(["ops", 0, "table"]),
-    sql: valid,
-    reason: "the engine answers a table it does not know per op (rejected/invalid, field table); the function " +
-      "refuses a name no table can have before the round trip.",
-  },
-  "a base_version beyond 2^53 - 1": {
-    door: "push",
-    body: v2({ base_version: 1e17 }),
-    function: invalid(["ops", 0, "base_version"]),
-    sql: valid,
-    reason: "JavaScript reads no whole number beyond 2^53 - 1 exactly; the database's bigint versions never get there.",
-  },
-  "data that is not an object on a delete": {
-    door: "push",
-    body: v2({ op: "delete", data: 5 }),
-    function: invalid(["ops", 0, "data"]),
-    sql: valid,
-    reason:
-      "a delete writes no data, and the database ignores it; the function's schema types the key whatever the op.",
-  },
-  "a legacy item id that is empty, a fraction or beyond 2^53 - 1": {
-    door: "push",
-    body: v1({ id: 1.5 }),
-    function: invalid(["items", 0, "id"]),
-    sql: valid,
-    reason: "the app's queue ids are whole numbers or non-empty strings; the database only needs some id to " +
-      "derive the op_id from.",
-  },
-  "an empty legacy entityType, or one longer than 63": {
-    door: "push",
-    body: v1({ entityType: "" }),
-    function: invalid(["items", 0, "entityType"]),
-    sql: valid,
-    reason: "the engine answers an entity type it does not know per item (rejected/invalid).",
-  },
-  "an empty legacy createdAt": {
-    door: "push",
-    body: v1({ createdAt: "" }),
-    function: invalid(["items", 0, "createdAt"]),
-    sql: valid,
-    reason: "the app always stamps its items; the database only needs a string to derive the op_id from.",
-  },
-  "a legacy delete whose payload is not an object": {
-    door: "push",
-    body: v1({ operation: "delete", payload: 5 }),
-    function: invalid(["items", 0, "payload"]),
-    sql: valid,
-    reason: "a delete writes no payload, and the database ignores it; the function's schema types the key.",
-  },
-  "a legacy operation not create, update or delete, without a payload": {
-    door: "push",
-    body: v1({ operation: "remove", payload: undefined }),
-    function: invalid(["items", 0, "operation"]),
-    sql: invalid(["items", 0, "operation"], ["items", 0, "payload"]),
-    reason: "the database asks for a payload whenever the operation is not delete; the function's schema asks " +
-      "for it only once the operation is known.",
-  },
-  "a key of its own in a pull": {
-    door: "pull",
-    body: { protocol: 2, cursor: "c", since: 0 },
-    function: invalid([]),
-    sql: valid,
-    reason: "sync_pull reads the keys it knows and ignores the others; the function's schema is strict.",
-  },
-  "a null limit or tables in a pull": {
-    door: "pull",
-    body: { protocol: 2, cursor: "c", limit: null, tables: null },
-    function: invalid(["limit"], ["tables"]),
-    sql: valid,
-    reason: "sync_pull reads null as absent; the function's schema takes the keys absent, not null.",
-  },
-  "a pull limit above 1 000 000": {
-    door: "pull",
-    body: { protocol: 2, cursor: "c", limit: 5_000_000 },
-    function: invalid(["limit"]),
-    sql: valid,
-    reason: "both clamp the limit to the page size; the function refuses a number no device asks for, the " +
-      "database any up to nine digits.",
-  },
-  "a pull cursor longer than 4096 characters": {
-    door: "pull",
-    body: { protocol: 2, cursor: "c".repeat(4097) },
-    function: invalid(["cursor"]),
-    sql: valid, // invalid_cursor: no cursor this server issues is that long
-    reason: "the function refuses the length before the round trip; the database refuses the signature.",
-  },
   // The function looser than the database: it passes the request on and answers the database's 400.
   "an empty tables list in a pull": {
     door: "pull",
@@ -581,4 +529,57 @@ test("the listed differences between the doors hold, each as stated; through the
       );
     }
   }
+});
+
+// JavaScript reads a JSON number as the nearest double, so the function's schemas cannot tell 1.0
+// from 1, nor 1.0000000000000001 from 1; the database keeps every digit. Both doors take a number
+// that is whole by its value (1.0, as a client that keeps numbers as doubles writes 1). A fraction
+// JavaScript rounds away passes the function, which hands the push's text on: the database refuses
+// it, and its 400 is the answer. A pull's limit reaches the database as the function read it.
+test("numbers are whole by their value at both doors; what JavaScript rounds away, the database refuses", async () => {
+  const token = await tokenFor(users.rm1Jakarta);
+  const client_id = uuid();
+  const row = uuid();
+  const created = await call("/push", {
+    protocol: 2,
+    client_id,
+    ops: [{ op_id: uuid(), table: "customers", op: "insert", id: row, data: { name: "PT Doubles" } }],
+  }, { token });
+  assert.equal(created.body.results?.[0]?.status, "applied", created.text);
+  const update = (n: string) =>
+    JSON.stringify({
+      protocol: 2,
+      client_id,
+      ops: [{ op_id: uuid(), table: "customers", op: "update", id: row, base_version: "__N__", data: { notes: n } }],
+    }).replace('"__N__"', n);
+  const item = (n: string) =>
+    JSON.stringify({
+      protocol: 1,
+      client_id,
+      items: [{ id: "__N__", entityType: "customer", entityId: row, operation: "update", payload: {}, createdAt: n }],
+    }).replace('"__N__"', n);
+  const pull = (n: string) => `{"protocol": 2, "cursor": null, "tables": ["branches"], "limit": ${n}}`;
+  const cases: [Door, string, Verdict, number][] = [
+    ["push", update("1.0"), valid, 200],
+    ["push", update("1.0000000000000001"), invalid(["ops", 0, "base_version"]), 400],
+    ["push", item("7.0"), valid, 200],
+    ["push", item("7.0000000000000001"), invalid(["items", 0, "id"]), 400],
+    ["pull", pull("1.0"), valid, 200],
+    ["pull", pull("1.0000000000000001"), invalid(["limit"]), 200],
+  ];
+  for (const [door, text, sqlSays, status] of cases) {
+    assert.deepEqual(functionVerdict(door, JSON.parse(text)), valid, `the function: ${text}`);
+    assert.deepEqual(await sqlVerdict(door, undefined, text), sqlSays, `the SQL API: ${text}`);
+    const res = await call(`/${door}`, undefined, { token, rawBody: text });
+    assert.equal(res.status, status, `through the function: ${text}: ${res.text.slice(0, 300)}`);
+    if (status === 400) {
+      assert.deepEqual(
+        res.body.details?.map((i: { path: unknown[] }) => JSON.stringify(i.path)),
+        sqlSays.paths,
+        text,
+      );
+    }
+  }
+  const [{ version }] = await sql`select version::int from public.customers where id = ${row}`;
+  assert.equal(version, 2, "the update based on version 1.0 was applied as based on version 1");
 });

@@ -212,7 +212,7 @@ test("the log line's count of results by status is the answer's own, whatever th
     log: false,
   });
   const claims = { sub: users.rm1Jakarta.id, role: "authenticated", aud: "authenticated" };
-  const { answer, statuses } = await db.push(claims, JSON.stringify({ protocol: 2, client_id: uuid(), ops }));
+  const { answer, statuses } = await db.push(claims, JSON.stringify({ protocol: 2, client_id: uuid(), ops }), []);
   const parsed: Record<string, number> = {};
   for (const r of JSON.parse(answer).results) parsed[r.status] = (parsed[r.status] ?? 0) + 1;
   assert.ok(Object.keys(parsed).length >= 4, `statuses ${JSON.stringify(parsed)}`);

@@ -110,6 +110,45 @@ test("tiny, negative and long-digit numbers the database cannot hold, in numeric
   assert.deepEqual(after[0].row, before[0].row, "the pipeline is unchanged");
 });
 
+test("no client has an op refused so by saying it holds such a number: the key is refused in an op and ignored in a legacy item, at both doors", async () => {
+  const token = await tokenFor(users.rm1Jakarta);
+  const claims = JSON.stringify({ sub: users.rm1Jakarta.id, role: "authenticated" });
+  const rpc = (body: unknown) =>
+    sql.begin(async (tx) => {
+      await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claims}, true)`;
+      const [{ answer }] = await tx`select public.sync_push(${JSON.stringify(body)}::text::jsonb) as answer`;
+      return answer;
+    });
+  const refused = [{ path: ["ops", 0], message: 'Unrecognized key: "unstorable_numbers"' }];
+  const op = {
+    ...update("customers", seedCustomer(4), null, { notes: "a plain note" }),
+    unstorable_numbers: [["data", "notes"]],
+  };
+  const body = { protocol: 2, client_id: uuid(), ops: [op] };
+  const res = await call("/push", body, { token });
+  assert.equal(res.status, 400, res.text);
+  assert.deepEqual(res.body.details, refused);
+  const err = await rpc(body).then(() => null, (e) => e);
+  assert.equal(err?.code, "SYRQ1", String(err));
+  assert.deepEqual(JSON.parse(err.detail), refused);
+
+  // A legacy item keeps the old app's other keys, and this is one of them: the item is applied.
+  const item = (name: string) => ({
+    id: 1,
+    entityType: "customer",
+    entityId: uuid(),
+    operation: "create",
+    createdAt: new Date().toISOString(),
+    payload: { name },
+    unstorable_numbers: [["payload", "name"]],
+  });
+  const legacy = await call("/push", { protocol: 1, client_id: uuid(), items: [item("PT Says So")] }, { token });
+  assert.equal(legacy.status, 200, legacy.text);
+  assert.deepEqual(legacy.body.results.map(outcome), [["applied", null, null]]);
+  const answer = await rpc({ protocol: 1, client_id: uuid(), items: [item("PT Says So Too")] });
+  assert.deepEqual(answer.results.map(outcome), [["applied", null, null]]);
+});
+
 test("a legacy queue item (protocol 1) with such a number in its payload is rejected naming the column; the next item is applied", async () => {
   const token = await tokenFor(users.rm1Jakarta);
   const [pipeline, customer] = [uuid(), uuid()];
