@@ -165,7 +165,7 @@ async function runDenoTests(dbUrl) {
           "--no-check",
           ...(named.some((n) => n.endsWith(".ts"))
             ? named.filter((n) => n.endsWith(".ts"))
-            : ["supabase/functions/tests/", "docs/clients/flutter-drift/tests/"]),
+            : ["supabase/functions/tests/", "client/tests/", "docs/clients/flutter-drift/tests/"]),
         ],
         {
           cwd: ROOT,

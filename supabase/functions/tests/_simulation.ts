@@ -1,8 +1,9 @@
 // A seeded, reproducible simulation of devices that work offline and sync through the real function:
-// each holds a replica and a durable, coalescing queue as the sync contract describes, and the
-// network and the server misbehave at random. Used by convergence.test.ts (short) and the soak run.
+// each is the client kit (client/) with its own store and outbox, and the network and the server
+// misbehave at random. Used by convergence.test.ts (short), the soak run and the load run.
 import assert from "node:assert/strict";
-import { call, type Op, type OpResult, sql, tokenFor, type User, users } from "./_helpers.ts";
+import { env, sql, syncUrl, tokenFor, type User, users } from "./_helpers.ts";
+import { MemoryStorage, type OpResult, type OutboxRecord, SyncClient } from "../../../client/mod.ts";
 
 /** mulberry32: small, fast, reproducible. */
 export function rng(seed: number) {
@@ -27,11 +28,7 @@ export function rng(seed: number) {
 }
 type Rng = ReturnType<typeof rng>;
 
-type QueuedOp = Op;
-
-/** A row as a device holds it: as the server sent it, or as the device wrote it offline (version 0). */
-type LocalRow = { id: string; version: number; deleted_at?: string | null; [column: string]: unknown };
-
+/** An op's first permanent outcome, as its device heard it. */
 type Outcome = {
   status: string;
   code?: string;
@@ -61,6 +58,8 @@ export const defaultFaults: Faults = {
   expireToken: 0.1,
 };
 
+export const calm: Faults = { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expireToken: 0 };
+
 // How the run restarts the server (set by npm test and npm run soak for the private cluster only).
 const RESTART = Deno.env.get("SIM_PG_RESTART");
 
@@ -81,67 +80,147 @@ async function restartServer() {
 
 const jakarta = "00000000-0000-4000-8000-0000000000b1";
 
+/**
+ * A device: the client kit (client/) on a memory store, whose fetch is the faulty network. The
+ * kit keeps the queue, coalesces, retries and applies pulls; the device records each op's first
+ * permanent outcome as the kit hears it, and which ops it ever sent.
+ */
 export class Device {
-  replica = new Map<string, LocalRow>(); // "table/id" -> row
-  queue: QueuedOp[] = [];
-  cursor: string | null = null;
+  client!: SyncClient;
+  storage: MemoryStorage;
   ledger = new Map<string, Outcome>(); // op_id -> first permanent outcome
-  queued = new Set<string>(); // every op id ever queued
-  sent = new Set<string>(); // op ids sent at least once: their content is fixed (the server may have applied them)
+  sent = new Set<string>(); // op ids sent at least once (protocol 2)
   token = "";
-  tokenExpired = false;
-  readonly clientId: string;
+  faults: Faults = calm;
+  stats?: Stats;
+  restartNext = false;
+  requests = 0;
+  /** Called with each request's duration, for the load run. */
+  onRequest?: (ms: number) => void;
 
   constructor(readonly name: string, readonly user: User, readonly role: "rm" | "bm" | "admin", private r: Rng) {
-    this.clientId = r.uuid();
+    this.storage = new MemoryStorage(`sim-${name}-${r.uuid()}`);
+  }
+
+  async open(): Promise<this> {
+    this.token = await tokenFor(this.user);
+    this.client = await SyncClient.open({
+      url: syncUrl,
+      apikey: env.anonKey,
+      storage: this.storage,
+      accessToken: () => Promise.resolve(this.token),
+      refreshToken: async () => {
+        if (this.stats) this.stats.faults.expiredSeen++;
+        return this.token = await tokenFor(this.user);
+      },
+      fetch: this.fetch,
+      autoSync: false,
+      pullLimit: 500,
+      maxBatchOps: 200,
+      onResult: (op, result) => this.record(op, result),
+    });
+    return this;
+  }
+
+  get pending(): number {
+    return this.client.state.pending;
+  }
+
+  /** The network between this device and the function: each push meets the faults of the moment. */
+  private fetch: typeof fetch = async (input, init) => {
+    const started = performance.now();
+    this.requests++;
+    try {
+      const route = String(input).replace(/^.*\/sync/, "");
+      if (route !== "/push") return await fetch(input, init);
+      const body = JSON.parse(String(init?.body));
+      const r = this.r, f = this.faults, stats = this.stats!;
+      if (r.chance(f.drop)) {
+        stats.faults.drop++;
+        throw new TypeError("dropped");
+      }
+      if (body.protocol === 2) { for (const op of body.ops) this.sent.add(op.op_id); }
+      let res: Response;
+      if (this.restartNext || (RESTART && r.chance(f.restartServer ?? 0))) {
+        this.restartNext = false;
+        stats.faults.restartServer++;
+        const pushing = fetch(input, init);
+        pushing.catch(() => {});
+        await restartServer();
+        res = await pushing;
+      } else if (r.chance(f.duplicate)) {
+        stats.faults.duplicate++;
+        const [a, b] = await Promise.all([fetch(input, init), fetch(input, init)]);
+        const [kept, other] = r.chance(0.5) ? [a, b] : [b, a];
+        await other.body?.cancel();
+        res = kept;
+      } else if (r.chance(f.killConnection)) {
+        stats.faults.killConnection++;
+        const pushing = fetch(input, init);
+        pushing.catch(() => {});
+        await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'sync-function' and datname = current_database() and pid <> pg_backend_pid()`;
+        res = await pushing;
+      } else {
+        res = await fetch(input, init);
+      }
+      if (res.status >= 500) stats.serverErrors++; // a killed connection: the request rolled back
+      if (res.status === 200 && r.chance(f.lostResponse)) {
+        stats.faults.lostResponse++;
+        await res.body?.cancel();
+        throw new TypeError("the answer was lost");
+      }
+      return res;
+    } finally {
+      this.onRequest?.(performance.now() - started);
+    }
+  };
+
+  private record(op: OutboxRecord, result: OpResult) {
+    const status = result.status === "duplicate" ? result.original_status : result.status;
+    assert.ok(status, `${this.name}: op ${op.op_id}'s duplicate names its original status`);
+    if (status === "failed") return;
+    assert.notEqual(result.code, "op_id_reused", `${this.name}: op ${op.op_id} was only ever sent with one content`);
+    if (this.ledger.has(op.op_id)) return;
+    this.ledger.set(op.op_id, {
+      status,
+      code: result.code,
+      conflict: result.conflict,
+      version: result.row?.version,
+      op: op.op,
+      table: op.table,
+      row_id: op.id,
+      base_version: op.base_version,
+    });
+    if (this.stats) this.stats.outcomes[status] = (this.stats.outcomes[status] ?? 0) + 1;
+  }
+
+  /** One sync (push, then pull) through the faults given; whatever failed is retried at the next. */
+  async sync(faults: Faults, stats: Stats) {
+    this.faults = faults;
+    this.stats = stats;
+    if (this.pending && this.r.chance(faults.expireToken)) {
+      this.token = await tokenFor(this.user, { expiresIn: -30 }); // it expired offline
+    }
+    const report = await this.client.sync();
+    assert.notEqual(report.status, "signed_out", `${this.name}: ${JSON.stringify(this.client.state.error)}`);
+    assert.notEqual(report.status, "error", `${this.name}: ${JSON.stringify(this.client.state.error)}`);
+    this.faults = calm;
   }
 
   private rows(table: string) {
-    return [...this.replica.entries()].filter(([k, v]) => k.startsWith(table + "/") && !v.deleted_at).map(([, v]) => v);
+    return this.client.list(table);
   }
 
-  private enqueue(op: Omit<QueuedOp, "op_id">) {
-    // Coalesce as the research on the old queue says it must: create+update stays a create,
-    // create+delete vanishes, update+update merges, update+delete becomes the delete. Only into an
-    // op never sent: one whose response was lost may have been applied, and the same op_id with
-    // other content is another op (op_id_reused), so the edit is queued as an op of its own.
-    const pending = this.queue.find((q) => q.table === op.table && q.id === op.id && !this.sent.has(q.op_id));
-    if (pending) {
-      if (pending.op === "insert" && op.op === "update") return void Object.assign(pending.data!, op.data);
-      if (pending.op === "insert" && op.op === "delete") {
-        this.queue = this.queue.filter((q) => q !== pending);
-        this.queued.delete(pending.op_id);
-        return;
-      }
-      if (pending.op === "update" && op.op === "update") return void Object.assign(pending.data!, op.data);
-      if (pending.op === "update" && op.op === "delete") {
-        pending.op = "delete";
-        delete pending.data;
-        return;
-      }
-    }
-    const queued = { op_id: this.r.uuid(), ...op };
-    this.queue.push(queued);
-    this.queued.add(queued.op_id);
-  }
-
-  /** One random offline edit within what this user may do. */
-  edit() {
+  /** One random offline edit within what this user may do, through the kit. */
+  async edit() {
     const r = this.r;
-    const customers = this.rows("customers");
+    const customers = await this.rows("customers");
     const action = r.next();
     if (this.role === "bm" && action < 0.3 && customers.length) {
       // Reassign a customer of the branch to the other rm of the branch.
       const c = r.pick(customers);
       const to = c.assigned_rm_id === users.rm1Jakarta.id ? users.rm2Jakarta.id : users.rm1Jakarta.id;
-      this.enqueue({
-        table: "customers",
-        op: "update",
-        id: c.id,
-        base_version: c.version,
-        data: { assigned_rm_id: to },
-      });
-      c.assigned_rm_id = to;
+      await this.client.update("customers", c.id, { assigned_rm_id: to });
     } else if (action < 0.45 || !customers.length) {
       const id = r.uuid();
       const data: Record<string, unknown> = { name: `PT Sim ${this.name} ${r.int(1e6)}`, phone: `+62 ${r.int(1e8)}` };
@@ -149,136 +228,25 @@ export class Device {
         Object.assign(data, { assigned_rm_id: r.pick([users.rm1Jakarta.id, users.rm2Jakarta.id]), branch_id: jakarta });
       }
       if (this.role === "admin") data.branch_id = jakarta;
-      this.enqueue({ table: "customers", op: "insert", id, data });
-      this.replica.set(`customers/${id}`, { id, version: 0, ...data });
+      await this.client.insert("customers", data, id);
     } else if (action < 0.65) {
       const c = r.pick(customers);
-      const id = r.uuid();
       const data = { customer_id: c.id, name: `Contact ${r.int(1e6)}`, position: r.pick(["CEO", "CFO", "Buyer"]) };
-      this.enqueue({ table: "key_persons", op: "insert", id, data });
-      this.replica.set(`key_persons/${id}`, { id, version: 0, ...data });
+      await this.client.insert("key_persons", data, r.uuid());
     } else if (action < 0.9) {
       const pool = [
         ...customers.map((row) => ["customers", row] as const),
-        ...this.rows("key_persons").map((row) => ["key_persons", row] as const),
+        ...(await this.rows("key_persons")).map((row) => ["key_persons", row] as const),
       ];
       const [table, row] = r.pick(pool);
       const data = table === "customers"
         ? { [r.pick(["phone", "notes", "city"])]: `v${r.int(1e6)}` }
         : { position: `P${r.int(1e3)}` };
-      this.enqueue({ table, op: "update", id: row.id, base_version: row.version, data });
-      Object.assign(row, data);
+      await this.client.update(table, row.id, data);
     } else {
-      const pool = this.rows("key_persons");
+      const pool = await this.rows("key_persons");
       if (!pool.length) return;
-      const row = r.pick(pool);
-      this.enqueue({ table: "key_persons", op: "delete", id: row.id, base_version: row.version });
-      this.replica.delete(`key_persons/${row.id}`);
-    }
-  }
-
-  async ensureToken() {
-    if (!this.token || this.tokenExpired) {
-      this.token = await tokenFor(this.user);
-      this.tokenExpired = false;
-    }
-  }
-
-  private record(op: QueuedOp, result: OpResult, stats: Stats) {
-    const status = result.status === "duplicate" ? result.original_status : result.status;
-    assert.ok(status, `${this.name}: op ${op.op_id}'s duplicate names its original status`);
-    const outcome: Outcome = { status, code: result.code, conflict: result.conflict, version: result.row?.version };
-    if (outcome.status === "failed") return false; // stays queued, retried later
-    assert.notEqual(outcome.code, "op_id_reused", `${this.name}: op ${op.op_id} was only ever sent with one content`);
-    outcome.op = op.op;
-    outcome.table = op.table;
-    outcome.row_id = op.id;
-    outcome.base_version = op.base_version;
-    if (!this.ledger.has(op.op_id)) this.ledger.set(op.op_id, outcome);
-    stats.outcomes[outcome.status] = (stats.outcomes[outcome.status] ?? 0) + 1;
-    if (result.row && !result.row.deleted_at) this.replica.set(`${op.table}/${result.row.id}`, result.row);
-    if (result.row?.deleted_at) this.replica.delete(`${op.table}/${result.row.id}`);
-    if (outcome.status === "rejected" && outcome.code !== "deleted" && op.op === "insert") {
-      this.replica.delete(`${op.table}/${op.id}`);
-    }
-    return true;
-  }
-
-  async push(faults: Faults, stats: Stats) {
-    if (!this.queue.length) return;
-    const r = this.r;
-    if (r.chance(faults.expireToken)) this.token = await tokenFor(this.user, { expiresIn: -30 }); // it expired offline
-    await this.ensureToken();
-    const batch = this.queue.slice(0, 200);
-    const body = { protocol: 2, client_id: this.clientId, ops: batch };
-    if (r.chance(faults.drop)) return void stats.faults.drop++;
-    for (const op of batch) this.sent.add(op.op_id);
-    let res;
-    if (RESTART && r.chance(faults.restartServer ?? 0)) {
-      stats.faults.restartServer++;
-      const pushing = call("/push", body, { token: this.token });
-      await restartServer();
-      res = await pushing;
-    } else if (r.chance(faults.duplicate)) {
-      stats.faults.duplicate++;
-      const [a, b] = await Promise.all([
-        call("/push", body, { token: this.token }),
-        call("/push", body, { token: this.token }),
-      ]);
-      res = r.chance(0.5) ? a : b;
-    } else if (r.chance(faults.killConnection)) {
-      stats.faults.killConnection++;
-      const pushing = call("/push", body, { token: this.token });
-      await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'sync-function' and datname = current_database() and pid <> pg_backend_pid()`;
-      res = await pushing;
-    } else {
-      res = await call("/push", body, { token: this.token });
-    }
-    if (res.status === 401 && res.body?.error === "token_expired") {
-      stats.faults.expiredSeen++;
-      this.tokenExpired = true;
-      return; // refresh and retry on the next sync; nothing is lost
-    }
-    if (res.status >= 500) return void stats.serverErrors++; // a killed connection: the request rolled back
-    assert.equal(res.status, 200, `${this.name} push: ${res.status} ${res.text}`);
-    if (r.chance(faults.lostResponse)) return void stats.faults.lostResponse++;
-    assert.equal(res.body.results.length, batch.length);
-    const done = new Set<string>();
-    batch.forEach((op, i) => {
-      assert.equal(res.body.results[i].op_id, op.op_id);
-      if (this.record(op, res.body.results[i], stats)) done.add(op.op_id);
-    });
-    this.queue = this.queue.filter((q) => !done.has(q.op_id));
-  }
-
-  async pull(stats: Stats) {
-    await this.ensureToken();
-    for (let page = 0; page < 1000; page++) {
-      const res = await call("/pull", { protocol: 2, cursor: this.cursor, limit: 500 }, {
-        token: this.token,
-      });
-      if (res.status === 401) {
-        this.tokenExpired = true;
-        await this.ensureToken();
-        continue;
-      }
-      if (res.status >= 500) return void stats.serverErrors++;
-      assert.equal(res.status, 200, `${this.name} pull: ${res.text}`);
-      if (res.body.resync_required) {
-        this.cursor = null;
-        this.replica.clear();
-        continue;
-      }
-      for (const c of res.body.changes) {
-        if (c.table === "conflicts") continue;
-        const key = `${c.table}/${c.op === "upsert" ? c.row.id : c.id}`;
-        if (c.op === "upsert") {
-          const mine = this.replica.get(key);
-          if (!mine || (mine.version ?? 0) <= c.row.version) this.replica.set(key, c.row);
-        } else this.replica.delete(key);
-      }
-      this.cursor = res.body.cursor;
-      if (!res.body.has_more) return;
+      await this.client.delete("key_persons", r.pick(pool).id);
     }
   }
 }
@@ -296,7 +264,7 @@ export interface Stats {
   serverErrors: number;
 }
 
-export function fleet(seed: number): { devices: Device[]; r: Rng } {
+export async function fleet(seed: number): Promise<{ devices: Device[]; r: Rng }> {
   const r = rng(seed);
   const devices = [
     new Device("rm1-phone", users.rm1Jakarta, "rm", r),
@@ -306,12 +274,12 @@ export function fleet(seed: number): { devices: Device[]; r: Rng } {
     new Device("bm-phone", users.bmJakarta, "bm", r),
     new Device("admin-web", users.admin, "admin", r),
   ];
+  for (const d of devices) await d.open();
   return { devices, r };
 }
 
 /** `n` devices over the same users (several devices per user), for the load run. */
-export function manyDevices(seed: number, n: number): Device[] {
-  const r = rng(seed);
+export async function manyDevices(seed: number, n: number): Promise<Device[]> {
   const who: [User, "rm" | "bm" | "admin"][] = [
     [users.rm1Jakarta, "rm"],
     [users.rm2Jakarta, "rm"],
@@ -319,56 +287,45 @@ export function manyDevices(seed: number, n: number): Device[] {
     [users.bmJakarta, "bm"],
     [users.admin, "admin"],
   ];
-  return Array.from(
+  const devices = Array.from(
     { length: n },
     (_, i) => new Device(`device-${i}`, who[i % who.length][0], who[i % who.length][1], rng(seed + i)),
-  )
-    .map((d) => (r.next(), d));
+  );
+  for (const d of devices) await d.open();
+  return devices;
 }
 
-/** Runs `steps` random steps, then lets every device sync until quiet with no faults, and checks. */
-export async function simulate(seed: number, steps: number, faults: Faults = defaultFaults, deadline = Infinity) {
-  const { devices, r } = fleet(seed);
-  const stats: Stats = {
+export function newStats(): Stats {
+  return {
     outcomes: {},
     faults: { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expiredSeen: 0, restartServer: 0 },
     serverErrors: 0,
   };
-  for (const d of devices) await d.pull(stats);
+}
+
+/** Runs `steps` random steps, then lets every device sync until quiet with no faults, and checks. */
+export async function simulate(seed: number, steps: number, faults: Faults = defaultFaults, deadline = Infinity) {
+  const { devices, r } = await fleet(seed);
+  const stats = newStats();
+  for (const d of devices) await d.sync(calm, stats);
   for (let step = 0; step < steps && Date.now() < deadline; step++) {
     const d = r.pick(devices);
     if (
       RESTART && step === Math.floor(steps / 2) && stats.faults.restartServer === 0 && (faults.restartServer ?? 0) > 0
     ) {
       // Every run restarts the server at least once, in the middle of a device's push.
-      stats.faults.restartServer++;
-      d.edit();
-      const pushing = d.push({
-        ...faults,
-        restartServer: 0,
-        drop: 0,
-        lostResponse: 0,
-        duplicate: 0,
-        killConnection: 0,
-        expireToken: 0,
-      }, stats);
-      await restartServer();
-      await pushing;
+      await d.edit();
+      d.restartNext = true;
+      await d.sync(calm, stats);
       continue;
     }
-    const roll = r.next();
-    if (roll < 0.6) d.edit();
-    else if (roll < 0.85) await d.push(faults, stats);
-    else await d.pull(stats);
+    if (r.next() < 0.6) await d.edit();
+    else await d.sync(faults, stats);
   }
-  const calm: Faults = { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expireToken: 0 };
-  for (let round = 0; round < 10 && devices.some((d) => d.queue.length); round++) {
-    for (const d of devices) {
-      await d.push(calm, stats);
-      await d.pull(stats);
-    }
+  for (let round = 0; round < 10 && devices.some((d) => d.pending); round++) {
+    for (const d of devices) await d.sync(calm, stats);
   }
-  for (const d of devices) await d.pull(stats);
+  for (const d of devices) await d.sync(calm, stats);
   await check(devices);
   return stats;
 }
@@ -395,16 +352,24 @@ async function visibleAs(user: User) {
 
 export async function check(devices: Device[]) {
   for (const d of devices) {
-    assert.deepEqual(d.queue, [], `${d.name} synced until quiet`);
-    // Every op ever queued is accounted for exactly once, and the server agrees.
-    assert.deepEqual([...d.queued].filter((id) => !d.ledger.has(id)), [], `${d.name}: every queued op has an outcome`);
-    const ids = [...d.queued];
+    assert.equal(d.pending, 0, `${d.name} synced until quiet`);
+    const state = d.client.state;
+    // Ops the kit settled itself: dependants of a create the server rejected, never applied anywhere.
+    const local = new Set(state.rejected.filter((x) => x.code === "parent_rejected").map((x) => x.op_id));
+    // Every op ever sent is accounted for exactly once, and the server agrees.
+    assert.deepEqual(
+      [...d.sent].filter((id) => !d.ledger.has(id) && !local.has(id)),
+      [],
+      `${d.name}: every op sent has an outcome`,
+    );
+    const ids = [...d.sent];
     const server = ids.length
       ? await sql`select op_id, outcome from sync.applied_ops where user_id = ${d.user.id} and op_id = any(${ids}::uuid[])`
       : [];
-    assert.equal(server.length, ids.length, `${d.name}: the server recorded each op once`);
+    assert.equal(server.length, d.ledger.size, `${d.name}: the server recorded each settled op once`);
     for (const s of server) {
       const mine = d.ledger.get(s.op_id)!;
+      assert.ok(mine, `${d.name}: op ${s.op_id} recorded by the server has an outcome on the device`);
       assert.equal(s.outcome.status, mine.status, `${d.name}: op ${s.op_id} has one outcome`);
       if (mine.conflict) {
         const [audit] = await sql`select id from sync.conflicts where id = ${mine.conflict.id}`;
@@ -427,11 +392,11 @@ export async function check(devices: Device[]) {
         }
       }
     }
-    // The replica equals the server's rows in the user's scope, by id and version.
+    // The replica (the server's rows as the kit holds them) equals the server's rows in the
+    // user's scope, by id and version.
     const expected = await visibleAs(d.user);
-    const actual = new Map(
-      [...d.replica.entries()].filter(([, v]) => !v.deleted_at).map(([k, v]) => [k, Number(v.version)]),
-    );
+    const held = await d.storage.transaction("readonly", (tx) => tx.getAll("rows"));
+    const actual = new Map(held.filter((x) => !x.deleted).map((x) => [x.key, x.version]));
     const missing = [...expected.entries()].filter(([k, v]) => actual.get(k) !== v).slice(0, 5);
     const extra = [...actual.keys()].filter((k) => !expected.has(k)).slice(0, 5);
     assert.deepEqual(

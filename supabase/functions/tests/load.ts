@@ -2,7 +2,7 @@
 // against the running function (no injected faults), then sync until quiet and are checked like
 // the simulation: zero errors, zero lost ops. Prints throughput and latency percentiles.
 import { parseArgs } from "node:util";
-import { check, type Device, manyDevices, type Stats } from "./_simulation.ts";
+import { calm, check, type Device, manyDevices, newStats } from "./_simulation.ts";
 import { sql } from "./_helpers.ts";
 
 const { values } = parseArgs({
@@ -13,47 +13,35 @@ const { values } = parseArgs({
     seed: { type: "string", default: "7" },
   },
 });
-const devices = manyDevices(Number(values.seed), Number(values.devices));
-const stats: Stats = {
-  outcomes: {},
-  faults: { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expiredSeen: 0, restartServer: 0 },
-  serverErrors: 0,
-};
-const calm = { drop: 0, lostResponse: 0, duplicate: 0, killConnection: 0, expireToken: 0 };
-const latencies: number[] = [];
-let requests = 0;
+const devices = await manyDevices(Number(values.seed), Number(values.devices));
+const stats = newStats();
+let latencies: number[] = [];
 let errors = 0;
 
-async function timed(work: () => Promise<void>) {
-  const t = performance.now();
-  try {
-    await work();
-  } catch (err) {
-    errors++;
-    console.error(String(err).slice(0, 300));
-  }
-  latencies.push(performance.now() - t);
-  requests++;
-}
-
-for (const d of devices) await d.pull(stats);
+for (const d of devices) await d.sync(calm, stats);
+// Each request's duration, from the devices' network: the sync's pushes and pulls.
+for (const d of devices) d.onRequest = (ms) => latencies.push(ms);
+latencies = [];
 const deadline = Date.now() + Number(values.seconds) * 1000;
 const started = performance.now();
 await Promise.all(devices.map(async (d: Device) => {
   while (Date.now() < deadline) {
-    for (let i = 0; i < 5; i++) d.edit();
-    await timed(() => d.push(calm, stats));
-    await timed(() => d.pull(stats));
+    try {
+      for (let i = 0; i < 5; i++) await d.edit();
+      await d.sync(calm, stats);
+    } catch (err) {
+      errors++;
+      console.error(String(err).slice(0, 300));
+    }
   }
 }));
 const elapsed = (performance.now() - started) / 1000;
-for (let round = 0; round < 10 && devices.some((d) => d.queue.length); round++) {
-  for (const d of devices) {
-    await d.push(calm, stats);
-    await d.pull(stats);
-  }
+const requests = latencies.length;
+for (const d of devices) d.onRequest = undefined;
+for (let round = 0; round < 10 && devices.some((d) => d.pending); round++) {
+  for (const d of devices) await d.sync(calm, stats);
 }
-for (const d of devices) await d.pull(stats);
+for (const d of devices) await d.sync(calm, stats);
 let lost = "none";
 try {
   await check(devices);
