@@ -236,6 +236,24 @@ async function pushOps(
   return res.body.results;
 }
 
+/**
+ * Deletes the live rows of a copy, key persons first. The server keeps a key person of a deleted
+ * customer alive, a state the other tests sharing the database do not expect to find.
+ */
+async function cleanUp(token: string, copy: Copy) {
+  const { rows } = await serverState(copy);
+  const ops: WireOp[] = [...rows.entries()]
+    .sort(([, x], [, y]) => Number("customer_id" in y) - Number("customer_id" in x))
+    .map(([id, row]) => ({
+      op_id: crypto.randomUUID(),
+      table: "customer_id" in row ? "key_persons" : "customers",
+      op: "delete",
+      id,
+      base_version: row.version as number,
+    }));
+  if (ops.length) await pushOps(token, ops, crypto.randomUUID(), "the clean-up");
+}
+
 /** Fails with the property's counterexample and the error it met. */
 export function assertHolds<T>(verdict: fc.RunDetails<T>) {
   if (!verdict.failed) return;
@@ -255,105 +273,114 @@ export async function checkOutboxProperty(
   const token = await tokenFor(user);
   return await fc.check(
     fc.asyncProperty(steps, async (run) => {
-      const outbox = await make();
       const a = new Copy(), b = new Copy();
-      const clientA = crypto.randomUUID(), clientB = crypto.randomUUID();
-      // The rows that exist before the edits, on both copies; the outbox's device has pulled them.
-      const versions = new Map<string, number>();
-      for (const copy of [a, b]) {
-        const setup = await pushOps(
-          token,
-          [
-            {
-              op_id: crypto.randomUUID(),
-              table: "customers",
-              op: "insert",
-              id: copy.id(SLOTS[0]),
-              data: { name: "PT Awal", city: "Jakarta" },
-            },
-            {
-              op_id: crypto.randomUUID(),
-              table: "key_persons",
-              op: "insert",
-              id: copy.id(SLOTS[1]),
-              data: { name: "Ibu Awal", customer_id: copy.id(SLOTS[0]), position: "Owner" },
-            },
-          ],
-          crypto.randomUUID(),
-          "setup",
-        );
-        for (const [i, r] of setup.entries()) {
-          if (copy === a) await outbox.receive(SLOTS[i].table, r.row!);
-          else versions.set(r.row!.id, r.row!.version);
-        }
-      }
-      const model = new Map<string, ModelRow>(SLOTS.map((s) => [keyOf(s), { state: "absent", sent: false }]));
-      model.set("customers/0", { state: "live", sent: true });
-      model.set("key_persons/0", { state: "live", parent: 0, sent: true });
-
-      /** The reference: this edit alone, pushed now, on the version the last answer gave. */
-      const reference = async (e: LogicalEdit) => {
-        const op = b.concrete(e);
-        const wire: WireOp = { op_id: crypto.randomUUID(), table: op.table, op: op.op, id: op.id };
-        if (op.op !== "insert") wire.base_version = versions.get(op.id);
-        if (op.op !== "delete") wire.data = op.data;
-        const [r] = await pushOps(token, [wire], clientB, "the reference");
-        versions.set(op.id, r.row!.version);
-        applyToModel(e, model);
-      };
-
-      let unanswered: { results: OpResult[] } | null = null;
-      for (const s of run) {
-        if (s.kind === "edit") {
-          const { edit, cancelled, refused } = editOf(s, model);
-          if (refused) {
-            await assert.rejects(
-              Promise.resolve().then(() => outbox.edit(a.concrete(refused))),
-              `an edit of a deleted row is refused locally: ${JSON.stringify(refused)}`,
-            );
-          }
-          if (!edit) continue;
-          await outbox.edit(a.concrete(edit));
-          for (const e of cancelled) await reference(e);
-          await reference(edit);
-        } else if (s.kind === "send" && !unanswered) {
-          const ops = await outbox.pending();
-          // Every create queued so far goes now: it heads its row.
-          for (const row of model.values()) if (row.state === "live") row.sent = true;
-          if (ops.length) unanswered = { results: await pushOps(token, ops, clientA, "the outbox") };
-        } else if (s.kind === "answer") {
-          if (unanswered) await outbox.ack(unanswered.results);
-          unanswered = null;
-        } else if (s.kind === "lose") {
-          unanswered = null;
-        }
-      }
-      // The device comes online for good: it syncs until nothing is left.
-      if (unanswered) await outbox.ack((unanswered as { results: OpResult[] }).results);
-      for (let round = 0;; round++) {
-        assert.ok(round < 20, "the outbox empties within 20 pushes");
-        const ops = await outbox.pending();
-        if (!ops.length) break;
-        await outbox.ack(await pushOps(token, ops, clientA, "the outbox"));
-      }
-      const [coalesced, expected] = [await serverState(a), await serverState(b)];
-      assert.deepEqual(coalesced.live, expected.live, "the server holds the same live rows and values either way");
-      // What the app reads is the server's row, and nothing of a row the server does not hold live.
-      for (const s of SLOTS) {
-        const id = a.id(s);
-        const local = await outbox.read(s.table, id);
-        const server = coalesced.rows.get(id);
-        if (!server) {
-          assert.equal(local, undefined, `the device shows no ${keyOf(s)}: the server holds none live`);
-          continue;
-        }
-        assert.ok(local, `the device shows ${keyOf(s)}`);
-        const cols = s.table === "customers" ? WRITTEN.customers : [...WRITTEN.key_persons, "customer_id"];
-        for (const c of [...cols, "id", "version"]) {
-          assert.deepEqual(local[c] ?? null, server[c], `the device shows ${keyOf(s)}.${c} as the server has it`);
-        }
+      try {
+        await run1(a, b, run);
+      } finally {
+        await cleanUp(token, a);
+        await cleanUp(token, b);
       }
     }),
     { numRuns: opts.runs ?? RUNS, seed: opts.seed ?? SEED, endOnFailure: opts.mutant ?? false },
   );
+
+  async function run1(a: Copy, b: Copy, run: Step[]) {
+    const outbox = await make();
+    const clientA = crypto.randomUUID(), clientB = crypto.randomUUID();
+    // The rows that exist before the edits, on both copies; the outbox's device has pulled them.
+    const versions = new Map<string, number>();
+    for (const copy of [a, b]) {
+      const setup = await pushOps(
+        token,
+        [
+          {
+            op_id: crypto.randomUUID(),
+            table: "customers",
+            op: "insert",
+            id: copy.id(SLOTS[0]),
+            data: { name: "PT Awal", city: "Jakarta" },
+          },
+          {
+            op_id: crypto.randomUUID(),
+            table: "key_persons",
+            op: "insert",
+            id: copy.id(SLOTS[1]),
+            data: { name: "Ibu Awal", customer_id: copy.id(SLOTS[0]), position: "Owner" },
+          },
+        ],
+        crypto.randomUUID(),
+        "setup",
+      );
+      for (const [i, r] of setup.entries()) {
+        if (copy === a) await outbox.receive(SLOTS[i].table, r.row!);
+        else versions.set(r.row!.id, r.row!.version);
+      }
+    }
+    const model = new Map<string, ModelRow>(SLOTS.map((s) => [keyOf(s), { state: "absent", sent: false }]));
+    model.set("customers/0", { state: "live", sent: true });
+    model.set("key_persons/0", { state: "live", parent: 0, sent: true });
+
+    /** The reference: this edit alone, pushed now, on the version the last answer gave. */
+    const reference = async (e: LogicalEdit) => {
+      const op = b.concrete(e);
+      const wire: WireOp = { op_id: crypto.randomUUID(), table: op.table, op: op.op, id: op.id };
+      if (op.op !== "insert") wire.base_version = versions.get(op.id);
+      if (op.op !== "delete") wire.data = op.data;
+      const [r] = await pushOps(token, [wire], clientB, "the reference");
+      versions.set(op.id, r.row!.version);
+      applyToModel(e, model);
+    };
+
+    let unanswered: { results: OpResult[] } | null = null;
+    for (const s of run) {
+      if (s.kind === "edit") {
+        const { edit, cancelled, refused } = editOf(s, model);
+        if (refused) {
+          await assert.rejects(
+            Promise.resolve().then(() => outbox.edit(a.concrete(refused))),
+            `an edit of a deleted row is refused locally: ${JSON.stringify(refused)}`,
+          );
+        }
+        if (!edit) continue;
+        await outbox.edit(a.concrete(edit));
+        for (const e of cancelled) await reference(e);
+        await reference(edit);
+      } else if (s.kind === "send" && !unanswered) {
+        const ops = await outbox.pending();
+        // Every create queued so far goes now: it heads its row.
+        for (const row of model.values()) if (row.state === "live") row.sent = true;
+        if (ops.length) unanswered = { results: await pushOps(token, ops, clientA, "the outbox") };
+      } else if (s.kind === "answer") {
+        if (unanswered) await outbox.ack(unanswered.results);
+        unanswered = null;
+      } else if (s.kind === "lose") {
+        unanswered = null;
+      }
+    }
+    // The device comes online for good: it syncs until nothing is left.
+    if (unanswered) await outbox.ack((unanswered as { results: OpResult[] }).results);
+    for (let round = 0;; round++) {
+      assert.ok(round < 20, "the outbox empties within 20 pushes");
+      const ops = await outbox.pending();
+      if (!ops.length) break;
+      await outbox.ack(await pushOps(token, ops, clientA, "the outbox"));
+    }
+    const [coalesced, expected] = [await serverState(a), await serverState(b)];
+    assert.deepEqual(coalesced.live, expected.live, "the server holds the same live rows and values either way");
+    // What the app reads is the server's row, and nothing of a row the server does not hold live.
+    for (const s of SLOTS) {
+      const id = a.id(s);
+      const local = await outbox.read(s.table, id);
+      const server = coalesced.rows.get(id);
+      if (!server) {
+        assert.equal(local, undefined, `the device shows no ${keyOf(s)}: the server holds none live`);
+        continue;
+      }
+      assert.ok(local, `the device shows ${keyOf(s)}`);
+      const cols = s.table === "customers" ? WRITTEN.customers : [...WRITTEN.key_persons, "customer_id"];
+      for (const c of [...cols, "id", "version"]) {
+        assert.deepEqual(local[c] ?? null, server[c], `the device shows ${keyOf(s)}.${c} as the server has it`);
+      }
+    }
+  }
 }
