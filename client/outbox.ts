@@ -82,7 +82,8 @@ function checkData(data: Values) {
  * Queues an edit, coalesced with the row's last op when that one was never sent: create then
  * update is one create with the merged data; create then delete is nothing (and the ops that
  * depend on the create go too); update then update is one update on the first `base_version` and
- * `base` values; update then delete is a delete on the first `base_version`. An op once sent is
+ * `base` values; update then delete is a delete on the first `base_version`, unless an op queued
+ * after the update depends on the row (the delete then queues behind). An op once sent is
  * never changed (the server may have applied it): the edit is queued behind it, and takes its
  * `base_version` from the answer (see settle). Returns the op_ids the edit dropped.
  */
@@ -124,7 +125,12 @@ export async function queueEdit(tx: Tx, edit: Edit, newOpId: () => string): Prom
     await tx.put("outbox", open);
     return [];
   }
-  if (open?.op === "update" && edit.op === "delete") {
+  // Not when an op queued since depends on the row (a child created under it): the delete would go
+  // before that op, which the server then refuses for naming a deleted row.
+  if (
+    open?.op === "update" && edit.op === "delete" &&
+    !all.some((o) => o.seq > open.seq && o.id !== edit.id && dependsOn(o, edit.id))
+  ) {
     open.op = "delete";
     delete open.data;
     delete open.base;

@@ -81,6 +81,20 @@ for (const adapter of adapters) {
     assert.equal(await client.get("customers", customer), undefined);
   });
 
+  test("update then delete queues the delete behind a child created since, so the child is not created under a deleted row", async () => {
+    const storage = await pulled();
+    const client = await offlineClient(storage);
+    await client.update("customers", customer, { phone: "2" });
+    const kp = await client.insert("key_persons", { customer_id: customer, name: "Ibu Sari" });
+    await client.delete("customers", customer);
+    assert.deepEqual((await queued(storage)).map((o) => [o.op, o.id, o.base_version]), [
+      ["update", customer, 3],
+      ["insert", kp, undefined],
+      ["delete", customer, 3],
+    ]);
+    assert.equal(await client.get("customers", customer), undefined);
+  });
+
   test("an edit of a deleted row, of a row the device does not hold, or of a server column is refused locally", async () => {
     const storage = await pulled();
     const client = await offlineClient(storage);

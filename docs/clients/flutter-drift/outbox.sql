@@ -108,6 +108,15 @@ BEGIN
                      WHERE o.seq = (SELECT max(seq) FROM sync_outbox WHERE tbl = NEW.tbl AND id = NEW.id)
                        AND o.state = 'queued' AND o.format = 1)
    WHERE rowid = NEW.rowid;
+  -- A delete merged into an update would go at the update's place, before the ops queued since;
+  -- when one of them depends on the row (a child created under it), the server would refuse it for
+  -- naming a deleted row. The delete then queues behind them instead.
+  UPDATE sync_edits SET open_seq = NULL, open_op = NULL
+   WHERE rowid = NEW.rowid AND open_op = 'update' AND NEW.op = 'delete'
+     AND EXISTS (SELECT 1
+                   FROM sync_outbox o
+                   JOIN sync_outbox_values v ON v.seq = o.seq
+                  WHERE o.seq > open_seq AND o.id <> NEW.id AND lower(v.value) = lower(json_quote(NEW.id)));
 
   -- Create then update: one create with the merged data.
   INSERT INTO sync_outbox_values (seq, col, value)
@@ -135,10 +144,25 @@ BEGIN
    WHERE seq = (SELECT open_seq FROM sync_edits WHERE rowid = NEW.rowid AND open_op = 'update')
      AND NEW.op = 'delete';
 
-  -- Create then delete: nothing to send; the row never reaches the server.
+  -- Create then delete: nothing to send; the row never reaches the server. Nor does what depends
+  -- on it: the ops whose values name it (a child created under it, an edit that points at it),
+  -- and, for each child created so, the ops on the child and those that name it, in turn. Those
+  -- rows leave the device with it: the app need not delete a cancelled row's children first.
   DELETE FROM sync_outbox
-   WHERE seq = (SELECT open_seq FROM sync_edits WHERE rowid = NEW.rowid AND open_op = 'insert')
-     AND NEW.op = 'delete';
+   WHERE NEW.op = 'delete'
+     AND EXISTS (SELECT 1 FROM sync_edits e WHERE e.rowid = NEW.rowid AND e.open_op = 'insert')
+     AND seq IN (WITH RECURSIVE gone (id) AS (
+                   SELECT NEW.id
+                   UNION
+                   SELECT o.id
+                     FROM gone g
+                     JOIN sync_outbox_values v ON lower(v.value) = lower(json_quote(g.id))
+                     JOIN sync_outbox o ON o.seq = v.seq AND o.op = 'insert')
+                 SELECT o.seq
+                   FROM sync_outbox o, gone g
+                  WHERE o.id = g.id
+                     OR EXISTS (SELECT 1 FROM sync_outbox_values v
+                                 WHERE v.seq = o.seq AND lower(v.value) = lower(json_quote(g.id))));
 
   -- Nothing to merge into: a new op. Its base_version is the server version the device holds;
   -- behind an unanswered insert there is none yet, and the insert's answer sets it.

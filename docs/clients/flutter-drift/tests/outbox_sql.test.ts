@@ -42,6 +42,69 @@ Deno.test("create then delete leaves nothing to send, and the row is gone from t
   assert.deepEqual(o.pending(), []);
 });
 
+Deno.test("create then delete also drops the ops that depend on the create, in turn, and their rows leave the view", () => {
+  const o = pulled();
+  const [parent, child, grandchild, other] = [newId(), newId(), newId(), newId()];
+  o.edit({ op: "insert", table: "customers", id: parent, data: { name: "PT Sebentar" } });
+  o.edit({ op: "insert", table: "key_persons", id: child, data: { customer_id: parent, name: "Ibu Sari" } });
+  o.edit({ op: "update", table: "key_persons", id: child, data: { position: "CEO" } });
+  o.edit({ op: "insert", table: "activities", id: grandchild, data: { key_person_id: child, subject: "Halo" } });
+  o.edit({ op: "update", table: "activities", id: grandchild, data: { subject: "Halo lagi" } });
+  // An edit of a row the server holds that points at the new row: it goes too, the row shows as pulled.
+  o.edit({ op: "update", table: "customers", id: customer, data: { notes: parent.toUpperCase() } });
+  o.edit({ op: "insert", table: "customers", id: other, data: { name: "PT Tetap", notes: "tetap" } });
+  o.edit({ op: "delete", table: "customers", id: parent });
+  assert.deepEqual(queued(o), [{
+    table: "customers",
+    op: "insert",
+    id: other,
+    data: { name: "PT Tetap", notes: "tetap" },
+  }]);
+  assert.deepEqual(o.store.query("select count(*) as n from sync_outbox_values"), [{ n: 2 }]);
+  for (const [table, id] of [["customers", parent], ["key_persons", child], ["activities", grandchild]]) {
+    assert.equal(o.read(table, id), undefined, `${table} ${id} is gone from the view`);
+  }
+  assert.deepEqual(o.read("customers", customer), {
+    id: customer,
+    version: 3,
+    name: "PT Lama",
+    phone: "1",
+    city: "Jakarta",
+    deleted_at: null,
+  });
+  // The cancelled rows are absent again: an edit of one is refused as a row the device does not hold.
+  assert.throws(
+    () => o.edit({ op: "update", table: "key_persons", id: child, data: { position: "x" } }),
+    (err: unknown) => err instanceof LocalEditError && err.code === "not_found",
+  );
+});
+
+Deno.test("a delete of a row whose create was sent is an op behind it, and leaves the ops that depend on the row", () => {
+  const o = new SqlOutbox();
+  const [parent, child] = [newId(), newId()];
+  o.edit({ op: "insert", table: "customers", id: parent, data: { name: "PT Terkirim" } });
+  o.pending();
+  o.edit({ op: "insert", table: "key_persons", id: child, data: { customer_id: parent, name: "Ibu Sari" } });
+  o.edit({ op: "delete", table: "customers", id: parent });
+  assert.deepEqual(queued(o).map((op) => [op.op, op.id]), [["insert", parent], ["insert", child], ["delete", parent]]);
+  assert.ok(o.read("key_persons", child), "the child still shows");
+});
+
+Deno.test("update then delete queues the delete behind a child created since, so the child is not created under a deleted row", () => {
+  const o = pulled();
+  o.edit({ op: "update", table: "customers", id: customer, data: { phone: "2" } });
+  const child = newId();
+  o.edit({ op: "insert", table: "key_persons", id: child, data: { customer_id: customer, name: "Ibu Sari" } });
+  o.edit({ op: "delete", table: "customers", id: customer });
+  assert.deepEqual(queued(o).map((op) => [op.op, op.id, op.base_version]), [
+    ["update", customer, 3],
+    ["insert", child, undefined],
+    ["delete", customer, 3],
+  ]);
+  assert.equal(o.read("customers", customer), undefined);
+  assert.ok(o.read("key_persons", child), "the child still shows");
+});
+
 Deno.test("update then update is one update on the first base_version, each column keeping its first base value", () => {
   const o = pulled();
   o.edit({ op: "update", table: "customers", id: customer, data: { phone: "2" } });
