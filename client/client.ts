@@ -145,6 +145,12 @@ export class SyncClient {
   #batchOps: number;
   #closed = false;
   #onOnline = () => void this.sync().catch(() => {});
+  /** An automatic sync (debounce, interval): none before the retry that a failure scheduled is due. */
+  #autoSync = () => {
+    const due = this.#state.retryAt;
+    if (this.#retry && due !== null && Date.now() < due) return;
+    void this.sync().catch(() => {});
+  };
 
   private constructor(options: SyncClientOptions) {
     this.#o = {
@@ -200,7 +206,7 @@ export class SyncClient {
     if (typeof BroadcastChannel === "function") {
       try {
         this.#channel = new BroadcastChannel(`supasync:${storage.name}`);
-        this.#channel.onmessage = () => void this.#refresh();
+        this.#channel.onmessage = () => void this.#refresh().catch((err) => this.#storeFailed(err));
       } catch {
         this.#channel = null;
       }
@@ -211,7 +217,7 @@ export class SyncClient {
 
   #startTriggers() {
     if (this.#o.intervalMs > 0) {
-      this.#interval = setInterval(() => void this.sync().catch(() => {}), this.#o.intervalMs);
+      this.#interval = setInterval(this.#autoSync, this.#o.intervalMs);
     }
     const target = globalThis as { addEventListener?: (type: string, fn: () => void) => void };
     target.addEventListener?.("online", this.#onOnline);
@@ -261,7 +267,7 @@ export class SyncClient {
     await this.#changed();
     if (this.#o.autoSync && !this.#closed) {
       if (this.#debounce) clearTimeout(this.#debounce);
-      this.#debounce = setTimeout(() => void this.sync().catch(() => {}), this.#o.debounceMs);
+      this.#debounce = setTimeout(this.#autoSync, this.#o.debounceMs);
     }
   }
 
@@ -377,8 +383,9 @@ export class SyncClient {
       pushed = push.settled;
       const pull = await this.#pullAll();
       pulled = pull.received;
-      this.#failures = 0;
       const complete = !push.retryLater;
+      // Ops that keep failing back off further at each sync, as a failed request does.
+      if (complete) this.#failures = 0;
       if (complete) {
         await this.#o.storage.transaction("readwrite", (tx) => setMeta(tx, "last_synced_at", pull.serverTime));
       }
@@ -389,8 +396,7 @@ export class SyncClient {
     } catch (err) {
       if (!(err instanceof SyncFailure)) {
         // The store failed (another tab upgraded it, the disk is full): the sync stops and says so.
-        const code = err instanceof Error ? err.name : "error";
-        this.#setState({ status: "error", error: { code, message: errorText(err) }, progress: null });
+        this.#storeFailed(err);
         throw err;
       }
       const f = err.failure;
@@ -472,7 +478,17 @@ export class SyncClient {
       } catch {
         parsed = null;
       }
-      if (res.status === 200 && parsed) return parsed as T;
+      if (res.status === 200 && isObject(parsed)) return parsed as T;
+      const ownStatus = res.status === 401 || res.status === 403 || res.status === 413;
+      if (!ownStatus && !(isObject(parsed) && typeof parsed.error === "string")) {
+        // Not the function's answer (a captive portal's page, a proxy's error): the way to the
+        // server is not there yet, so it is tried again later, and no op is held aside for it.
+        throw new SyncFailure({
+          kind: "offline",
+          message: `an answer that is not the function's (HTTP ${res.status}): ${raw.slice(0, 200)}`,
+          retryAfterMs: retryAfter(res),
+        });
+      }
       const err = (parsed ?? {}) as ErrorBody;
       const code = typeof err.error === "string" ? err.error : `http_${res.status}`;
       const message = err.message ?? (raw.slice(0, 200) || res.statusText);
@@ -640,6 +656,11 @@ export class SyncClient {
 
   // ---- state -----------------------------------------------------------------------------------
 
+  #storeFailed(err: unknown) {
+    const code = err instanceof Error ? err.name : "error";
+    this.#setState({ status: "error", error: { code, message: errorText(err) }, progress: null });
+  }
+
   #setState(patch: Partial<SyncState>) {
     this.#state = { ...this.#state, ...patch };
     for (const l of this.#listeners) l(this.#state);
@@ -768,6 +789,10 @@ function fieldOf(path: (string | number)[]): string | undefined {
   return i >= 0 && typeof path[i + 1] === "string"
     ? String(path[i + 1])
     : (typeof path[2] === "string" ? path[2] : undefined);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function errorText(err: unknown): string {

@@ -153,3 +153,98 @@ test("after a network failure the client asks /sync/health, and syncs on its own
   assert.ok(routes.indexOf("/push", firstPushAfter) > firstPushAfter, "the push followed a health answer");
   client.close();
 });
+
+const failedAnswer = (init?: RequestInit) => {
+  const ops = JSON.parse(String(init?.body)).ops as { op_id: string }[];
+  return json(200, {
+    server_time: "2026-01-01T00:00:00Z",
+    results: ops.map((o) => ({ op_id: o.op_id, status: "failed", code: "busy", message: "busy", retryable: true })),
+  });
+};
+
+test("an op the server keeps failing is tried again ever later, not within the first backoff step each time", async () => {
+  const client = await offlineClient(new MemoryStorage(), {
+    backoff: { baseMs: 100, maxMs: 100_000 },
+    random: () => 0.999,
+    fetch: (input, init) => String(input).endsWith("/pull") ? json(200, emptyPull) : failedAnswer(init),
+  });
+  await client.insert("customers", { name: "PT Selalu Sibuk" });
+  const waits: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const before = Date.now();
+    assert.equal((await client.sync()).status, "idle");
+    waits.push(client.state.retryAt! - before);
+  }
+  assert.ok(waits[4] >= 1500, `the fifth wait is about 0.999 * 100 ms * 2^4: ${waits}`);
+  assert.equal(client.state.pending, 1, "the edit is kept");
+});
+
+test("before the server's Retry-After is due, neither local edits nor the interval send a request", async () => {
+  let calls = 0;
+  const client = await offlineClient(new MemoryStorage(), {
+    autoSync: true,
+    intervalMs: 5,
+    debounceMs: 1,
+    fetch: () => (calls++, json(503, { error: "internal", message: "busy" }, { "retry-after": "30" })),
+  });
+  for (let i = 0; i < 50 && client.state.status !== "offline"; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(client.state.status, "offline");
+  const before = calls;
+  await client.insert("customers", { name: "PT Sabar" });
+  await new Promise((r) => setTimeout(r, 60));
+  client.close();
+  assert.equal(calls, before, "no request before the Retry-After");
+  assert.equal(client.state.pending, 1);
+});
+
+test("an explicit sync() still goes at once during a Retry-After wait", async () => {
+  let calls = 0;
+  const client = await offlineClient(new MemoryStorage(), {
+    fetch: () => (calls++, json(503, { error: "internal", message: "busy" }, { "retry-after": "30" })),
+  });
+  await client.sync();
+  await client.sync();
+  assert.equal(calls, 2);
+});
+
+test("an answer that is not the function's (a captive portal's page) counts as offline, is retried, and holds no op aside", async () => {
+  for (const status of [200, 400]) {
+    const client = await offlineClient(new MemoryStorage(), {
+      fetch: () =>
+        Promise.resolve(
+          new Response("<html>Sign in to the hotel Wi-Fi</html>", { status, headers: { "content-type": "text/html" } }),
+        ),
+    });
+    await client.insert("customers", { name: "PT Hotel" });
+    assert.equal((await client.sync()).status, "offline", `status ${status}`);
+    assert.notEqual(client.state.retryAt, null, `a retry is scheduled (${status})`);
+    assert.deepEqual(client.state.quarantined, [], `nothing held aside (${status})`);
+    assert.equal(client.state.pending, 1);
+  }
+});
+
+test("a change heard from another tab while this tab's store fails leaves no promise rejected unhandled", async () => {
+  const name = `tabs-${crypto.randomUUID()}`;
+  const failing = new MemoryStorage(name);
+  const tab = await offlineClient(failing);
+  const other = await offlineClient(new MemoryStorage(name));
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: PromiseRejectionEvent) => {
+    e.preventDefault();
+    unhandled.push(e.reason);
+  };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  try {
+    (failing as { transaction: unknown }).transaction = () =>
+      Promise.reject(new DOMException("the database connection is closing", "InvalidStateError"));
+    await other.insert("customers", { name: "PT Tab Lain" });
+    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onUnhandled);
+    tab.close();
+    other.close();
+  }
+  assert.deepEqual(unhandled, []);
+  assert.equal(tab.state.status, "error");
+  assert.equal(tab.state.error?.code, "InvalidStateError");
+});
