@@ -413,12 +413,15 @@ export class SyncClient {
     }
   }
 
-  /** The delay before the next try: full jitter over a capped exponential, or the server's Retry-After. */
+  /** The delay before the next try: full jitter over a capped exponential, or the server's Retry-After when longer. */
   backoffDelay(failures: number, retryAfterMs?: number): number {
     const base = this.#o.backoff?.baseMs ?? 1000;
     const max = this.#o.backoff?.maxMs ?? 60_000;
-    if (retryAfterMs !== undefined) return Math.min(Math.max(retryAfterMs, 0), max);
-    return Math.floor(this.#o.random() * Math.min(max, base * 2 ** failures));
+    const jitter = Math.floor(this.#o.random() * Math.min(max, base * 2 ** failures));
+    // Retry-After is a floor, never a way around the backoff: a server answering "0" again and
+    // again would otherwise be asked again at once, forever.
+    if (retryAfterMs !== undefined) return Math.min(Math.max(retryAfterMs, jitter), max);
+    return jitter;
   }
 
   #scheduleRetry(retryAfterMs?: number) {

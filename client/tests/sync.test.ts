@@ -248,3 +248,19 @@ test("a change heard from another tab while this tab's store fails leaves no pro
   assert.equal(tab.state.status, "error");
   assert.equal(tab.state.error?.code, "InvalidStateError");
 });
+
+test("a Retry-After of 0 (or in the past) does not retry at once forever: the backoff still grows", async () => {
+  const client = await offlineClient(new MemoryStorage(), {
+    backoff: { baseMs: 100, maxMs: 100_000 },
+    random: () => 0.999,
+    fetch: () => json(503, { error: "internal", message: "busy" }, { "retry-after": "0" }),
+  });
+  await client.insert("customers", { name: "PT Nol Detik" });
+  const waits: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const before = Date.now();
+    assert.equal((await client.sync()).status, "offline");
+    waits.push(client.state.retryAt! - before);
+  }
+  assert.ok(waits[4] >= 1500, `the fifth wait is about 0.999 * 100 ms * 2^4: ${waits}`);
+});
