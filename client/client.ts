@@ -460,7 +460,13 @@ export class SyncClient {
 
   /** One POST; `token_expired` refreshes the token once and sends the same request again. */
   async #post<T>(route: "/push" | "/pull", body: unknown): Promise<T> {
-    let token = await this.#o.accessToken();
+    let token: string | null;
+    try {
+      token = await this.#o.accessToken();
+    } catch (e) {
+      // Like a refresh that cannot reach the server: a passing condition, never the end of syncing.
+      throw new SyncFailure({ kind: "offline", message: `the access token could not be had: ${errorText(e)}` });
+    }
     if (!token) throw new SyncFailure({ kind: "signed_out", code: "missing_token", message: "no access token" });
     const text = JSON.stringify(body);
     for (let attempt = 0;; attempt++) {

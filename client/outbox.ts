@@ -196,9 +196,13 @@ export async function takeBatch(tx: Tx, limits: { ops: number; bytes: number }):
   const legacy = sendable.filter((o) => o.protocol === 1);
   const pool = legacy.length ? legacy.filter((o) => o.legacy!.client_id === legacy[0].legacy!.client_id) : sendable;
   const batch: OutboxRecord[] = [];
-  let bytes = 64;
+  // The server counts bytes of UTF-8, the body's envelope included (a legacy client id may be long).
+  const envelope = legacy.length
+    ? { protocol: 1, client_id: pool[0].legacy!.client_id, items: [] }
+    : { protocol: 2, client_id: crypto.randomUUID(), ops: [] };
+  let bytes = utf8Length(JSON.stringify(envelope));
   for (const op of pool) {
-    const size = JSON.stringify(wireOf(op)).length + 1;
+    const size = utf8Length(JSON.stringify(wireOf(op))) + (batch.length ? 1 : 0);
     if (batch.length && (batch.length >= limits.ops || bytes + size > limits.bytes)) break;
     batch.push(op);
     bytes += size;
@@ -211,6 +215,9 @@ export async function takeBatch(tx: Tx, limits: { ops: number; bytes: number }):
   }
   return batch;
 }
+
+const encoder = new TextEncoder();
+const utf8Length = (text: string) => encoder.encode(text).length;
 
 /** What goes on the wire for an op: a protocol 2 op, or the legacy item as the old app stored it. */
 export function wireOf(op: OutboxRecord): WireOp | Record<string, unknown> {

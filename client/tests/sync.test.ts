@@ -264,3 +264,42 @@ test("a Retry-After of 0 (or in the past) does not retry at once forever: the ba
   }
   assert.ok(waits[4] >= 1500, `the fifth wait is about 0.999 * 100 ms * 2^4: ${waits}`);
 });
+
+test("an access token that cannot be had (the session's store unreachable) leaves the client offline, and sync() resolves", async () => {
+  const client = await offlineClient(new MemoryStorage(), {
+    accessToken: () => Promise.reject(new TypeError("the session could not be read")),
+  });
+  await client.insert("customers", { name: "PT Sesi Hilang" });
+  const report = await client.sync();
+  assert.equal(report.status, "offline");
+  assert.notEqual(client.state.retryAt, null, "a retry is scheduled");
+  assert.equal(client.state.pending, 1);
+});
+
+test("a batch stays within maxBatchBytes counted in UTF-8 bytes, the envelope included", async () => {
+  const bodies: string[] = [];
+  const client = await offlineClient(new MemoryStorage(), {
+    maxBatchBytes: 2000,
+    fetch: (input, init) => {
+      if (String(input).endsWith("/pull")) return json(200, emptyPull);
+      bodies.push(String(init?.body));
+      const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
+      return json(200, {
+        server_time: "2026-01-01T00:00:00Z",
+        results: ops.map((o) => ({
+          op_id: o.op_id,
+          status: "applied",
+          retryable: false,
+          row: { id: o.id, version: 1 },
+        })),
+      });
+    },
+  });
+  for (let i = 0; i < 12; i++) {
+    await client.insert("customers", { name: `Toko Kue 蛋糕店 ${i}`, notes: "🎂".repeat(60) });
+  }
+  assert.equal((await client.sync()).status, "idle");
+  const sizes = bodies.map((b) => new TextEncoder().encode(b).length);
+  assert.ok(sizes.length > 1, `several batches: ${sizes}`);
+  assert.ok(sizes.every((n) => n <= 2000), `every body within 2000 bytes: ${sizes}`);
+});
