@@ -527,8 +527,9 @@ export class SyncClient {
 
   /**
    * Pushes until every sendable op is settled or only retryable failures remain. A 400 that names
-   * ops holds those ops aside and sends the rest; one that names none, or a 413, halves the batch
-   * until the op at fault is alone, and holds it aside.
+   * ops holds those ops aside and sends the rest; one that names only the body stops the sync as an
+   * error; one that names nothing, or a 413, halves the batch until the op at fault is alone, and
+   * holds it aside.
    */
   async #pushAll(): Promise<{ settled: number; retryLater: boolean }> {
     const storage = this.#o.storage;
@@ -583,6 +584,12 @@ export class SyncClient {
       }
     }
     let hold: Map<OutboxRecord, OpProblem>;
+    const bodyAtFault = (f.body.details ?? []).some((d) => d.path?.[0] !== list || typeof d.path[1] !== "number");
+    if (!named.size && bodyAtFault) {
+      // The request itself (its client id, a key this server does not know), not an op: every op
+      // would be refused alike, so none is held aside; the sync stops and says why.
+      throw new SyncFailure({ kind: "permanent", code: f.code, message: f.message });
+    }
     if (named.size) {
       hold = new Map([...named].map(([i, d]) => [batch[i], {
         code: f.code,

@@ -303,3 +303,24 @@ test("a batch stays within maxBatchBytes counted in UTF-8 bytes, the envelope in
   assert.ok(sizes.length > 1, `several batches: ${sizes}`);
   assert.ok(sizes.every((n) => n <= 2000), `every body within 2000 bytes: ${sizes}`);
 });
+
+test("a 400 that names the body, not an op, stops the sync as an error and holds no op aside", async () => {
+  let pushes = 0;
+  const client = await offlineClient(new MemoryStorage(), {
+    fetch: (input) => {
+      if (String(input).endsWith("/pull")) return json(200, emptyPull);
+      pushes++;
+      return json(400, {
+        error: "invalid_request",
+        message: "the request does not match the schema",
+        details: [{ path: ["client_id"], message: "expected a uuid" }],
+      });
+    },
+  });
+  for (const name of ["PT Satu", "PT Dua", "PT Tiga", "PT Empat"]) await client.insert("customers", { name });
+  assert.equal((await client.sync()).status, "error");
+  assert.deepEqual(client.state.error, { code: "invalid_request", message: "the request does not match the schema" });
+  assert.deepEqual(client.state.quarantined, [], "no op is at fault");
+  assert.equal(client.state.pending, 4);
+  assert.equal(pushes, 1, "one request, not one per op");
+});
