@@ -141,6 +141,7 @@ export class SyncClient {
   #interval: ReturnType<typeof setInterval> | null = null;
   #debounce: ReturnType<typeof setTimeout> | null = null;
   #retry: ReturnType<typeof setTimeout> | null = null;
+  #reconnecting = false;
   #channel: BroadcastChannel | null = null;
   #batchOps: number;
   #closed = false;
@@ -429,14 +430,23 @@ export class SyncClient {
     const delay = this.backoffDelay(this.#failures++, retryAfterMs);
     this.#setState({ retryAt: Date.now() + delay });
     if (!this.#o.autoSync) return;
+    if (this.#retry) clearTimeout(this.#retry);
     this.#retry = setTimeout(() => void this.#reconnect(), delay);
   }
 
-  /** After a failure: when /sync/health answers, sync; else wait longer. */
+  /**
+   * After a failure: when /sync/health answers, sync; else wait longer. One at a time: a sync that
+   * failed meanwhile would otherwise start a second chain of retries beside this one, for good.
+   */
   async #reconnect() {
     this.#retry = null;
-    if (this.#closed) return;
-    if (this.#state.status === "offline" && !(await this.health())) return this.#scheduleRetry();
+    if (this.#closed || this.#reconnecting) return;
+    this.#reconnecting = true;
+    try {
+      if (this.#state.status === "offline" && !(await this.health())) return this.#scheduleRetry();
+    } finally {
+      this.#reconnecting = false;
+    }
     await this.sync().catch(() => {});
   }
 

@@ -324,3 +324,33 @@ test("a 400 that names the body, not an op, stops the sync as an error and holds
   assert.equal(client.state.pending, 4);
   assert.equal(pushes, 1, "one request, not one per op");
 });
+
+test("a sync asked for while the client is waiting on /sync/health leaves one retry chain, not two", async () => {
+  const healths: ((err: Error) => void)[] = [];
+  const client = await offlineClient(new MemoryStorage(), {
+    autoSync: true,
+    intervalMs: 0,
+    backoff: { baseMs: 5, maxMs: 5 },
+    random: () => 0.999,
+    fetch: (input) =>
+      String(input).endsWith("/health")
+        ? new Promise<Response>((_, reject) => healths.push(reject))
+        : Promise.reject(new TypeError("network down")),
+  });
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+  try {
+    await until(() => healths.length === 1);
+    assert.equal(healths.length, 1, "the first retry waits on /sync/health");
+    assert.equal((await client.sync()).status, "offline");
+    await new Promise((r) => setTimeout(r, 40));
+    for (const fail of healths.splice(0)) fail(new TypeError("network down"));
+    await until(() => healths.length >= 1);
+    await new Promise((r) => setTimeout(r, 40));
+    assert.equal(healths.length, 1, "one /sync/health at a time");
+  } finally {
+    client.close();
+    for (const fail of healths.splice(0)) fail(new TypeError("closed"));
+  }
+});
