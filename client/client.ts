@@ -186,7 +186,7 @@ export class SyncClient {
   /** Calls `listener` with the state at every change (other tabs' changes included); returns the unsubscribe. */
   subscribe(listener: (state: SyncState) => void): () => void {
     this.#listeners.add(listener);
-    listener(this.#state);
+    notify(listener, this.#state);
     return () => this.#listeners.delete(listener);
   }
 
@@ -689,7 +689,7 @@ export class SyncClient {
 
   #setState(patch: Partial<SyncState>) {
     this.#state = { ...this.#state, ...patch };
-    for (const l of this.#listeners) l(this.#state);
+    for (const l of this.#listeners) notify(l, this.#state);
   }
 
   /** After a write: refresh the lists and tell the other tabs. */
@@ -815,6 +815,21 @@ function fieldOf(path: (string | number)[]): string | undefined {
   return i >= 0 && typeof path[i + 1] === "string"
     ? String(path[i + 1])
     : (typeof path[2] === "string" ? path[2] : undefined);
+}
+
+/**
+ * Calls a listener. An app's listener that throws is its own defect: reported as an uncaught error
+ * would be, it must not fail the edit it hears of (committed already: the app would make it again)
+ * nor stop a sync half way, with the state left at `syncing`.
+ */
+function notify(listener: (state: SyncState) => void, state: SyncState) {
+  try {
+    listener(state);
+  } catch (err) {
+    const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
+    if (typeof report === "function") report(err);
+    else console.error(err);
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -354,3 +354,25 @@ test("a sync asked for while the client is waiting on /sync/health leaves one re
     for (const fail of healths.splice(0)) fail(new TypeError("closed"));
   }
 });
+
+test("a listener that throws neither fails the edit it hears of nor stops the sync; its error is reported", async () => {
+  const reported: unknown[] = [];
+  const onError = (e: ErrorEvent) => {
+    e.preventDefault();
+    reported.push(e.error);
+  };
+  globalThis.addEventListener("error", onError);
+  try {
+    const client = await offlineClient(new MemoryStorage());
+    client.subscribe((s) => {
+      if (s.pending > 0) throw new Error("the UI broke");
+    });
+    const id = await client.insert("customers", { name: "PT UI Rusak" });
+    assert.equal((await client.get("customers", id))?.name, "PT UI Rusak");
+    assert.equal((await client.sync()).status, "offline");
+    assert.equal(client.state.status, "offline", "the sync ended and says so");
+    assert.ok(reported.length > 0 && reported.every((e) => (e as Error).message === "the UI broke"));
+  } finally {
+    globalThis.removeEventListener("error", onError);
+  }
+});
