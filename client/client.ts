@@ -579,7 +579,8 @@ export class SyncClient {
           }
         }
       });
-      batch.forEach((op, i) => this.#o.onResult?.(op, answer.results[i]));
+      const onResult = this.#o.onResult;
+      if (onResult) batch.forEach((op, i) => callback(() => onResult(op, answer.results[i])));
       await this.#changed();
       if (!progress) return { settled, retryLater: true };
     }
@@ -823,8 +824,13 @@ function fieldOf(path: (string | number)[]): string | undefined {
  * nor stop a sync half way, with the state left at `syncing`.
  */
 function notify(listener: (state: SyncState) => void, state: SyncState) {
+  callback(() => listener(state));
+}
+
+/** Runs an app's callback (a listener, onResult); what it throws is reported, never thrown into the kit. */
+function callback(fn: () => void) {
   try {
-    listener(state);
+    fn();
   } catch (err) {
     const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
     if (typeof report === "function") report(err);

@@ -376,3 +376,39 @@ test("a listener that throws neither fails the edit it hears of nor stops the sy
     globalThis.removeEventListener("error", onError);
   }
 });
+
+test("an onResult that throws does not stop the sync after its answer was settled", async () => {
+  const reported: unknown[] = [];
+  const onError = (e: ErrorEvent) => {
+    e.preventDefault();
+    reported.push(e.error);
+  };
+  globalThis.addEventListener("error", onError);
+  try {
+    const client = await offlineClient(new MemoryStorage(), {
+      onResult: () => {
+        throw new Error("the log broke");
+      },
+      fetch: (input, init) => {
+        if (String(input).endsWith("/pull")) return json(200, emptyPull);
+        const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
+        return json(200, {
+          server_time: "2026-01-01T00:00:00Z",
+          results: ops.map((o) => ({
+            op_id: o.op_id,
+            status: "applied",
+            retryable: false,
+            row: { id: o.id, version: 1 },
+          })),
+        });
+      },
+    });
+    await client.insert("customers", { name: "PT Log Rusak" });
+    assert.equal((await client.sync()).status, "idle");
+    assert.equal(client.state.pending, 0);
+    assert.equal(client.state.lastSyncedAt, "2026-01-01T00:00:00Z", "the pull ran too");
+    assert.equal(reported.length, 1);
+  } finally {
+    globalThis.removeEventListener("error", onError);
+  }
+});
