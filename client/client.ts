@@ -266,6 +266,11 @@ export class SyncClient {
       await queueEdit(tx, edit, () => crypto.randomUUID());
     });
     await this.#changed();
+    this.#soon();
+  }
+
+  /** With autoSync: a sync after the debounce, for new ops to send. */
+  #soon() {
     if (this.#o.autoSync && !this.#closed) {
       if (this.#debounce) clearTimeout(this.#debounce);
       this.#debounce = setTimeout(this.#autoSync, this.#o.debounceMs);
@@ -339,6 +344,7 @@ export class SyncClient {
   ): Promise<number> {
     const added = await this.#o.storage.transaction("readwrite", (tx) => importLegacy(tx, clientId, items, tableOf));
     await this.#changed();
+    if (added) this.#soon();
     return added;
   }
 

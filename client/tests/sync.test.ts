@@ -412,3 +412,35 @@ test("an onResult that throws does not stop the sync after its answer was settle
     globalThis.removeEventListener("error", onError);
   }
 });
+
+test("with autoSync, an imported legacy queue starts a sync after the debounce, as a local edit does", async () => {
+  const pushed: unknown[] = [];
+  const client = await offlineClient(new MemoryStorage(), {
+    autoSync: true,
+    intervalMs: 0,
+    debounceMs: 5,
+    fetch: (input, init) => {
+      if (String(input).endsWith("/pull")) return json(200, emptyPull);
+      const items = JSON.parse(String(init?.body)).items as { id: number }[];
+      pushed.push(...items);
+      return json(200, {
+        server_time: "2026-01-01T00:00:00Z",
+        results: items.map(() => ({ op_id: crypto.randomUUID(), status: "applied", retryable: false })),
+      });
+    },
+  });
+  await new Promise((r) => setTimeout(r, 20));
+  const id = crypto.randomUUID();
+  await client.importLegacyQueue(crypto.randomUUID(), [{
+    id: 1,
+    entityType: "customer",
+    entityId: id,
+    operation: "create",
+    payload: { id, name: "PT Antrian Lama" },
+    createdAt: "2026-01-02T09:00:00.000Z",
+  }], () => "customers");
+  for (let i = 0; i < 40 && client.state.pending; i++) await new Promise((r) => setTimeout(r, 5));
+  client.close();
+  assert.equal(pushed.length, 1, "the old queue went without waiting for the interval");
+  assert.equal(client.state.pending, 0);
+});
