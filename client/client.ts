@@ -141,10 +141,17 @@ export class SyncClient {
   #interval: ReturnType<typeof setInterval> | null = null;
   #debounce: ReturnType<typeof setTimeout> | null = null;
   #retry: ReturnType<typeof setTimeout> | null = null;
+  #reconnecting = false;
   #channel: BroadcastChannel | null = null;
   #batchOps: number;
   #closed = false;
   #onOnline = () => void this.sync().catch(() => {});
+  /** An automatic sync (debounce, interval): none before the retry that a failure scheduled is due. */
+  #autoSync = () => {
+    const due = this.#state.retryAt;
+    if (this.#retry && due !== null && Date.now() < due) return;
+    void this.sync().catch(() => {});
+  };
 
   private constructor(options: SyncClientOptions) {
     this.#o = {
@@ -179,7 +186,7 @@ export class SyncClient {
   /** Calls `listener` with the state at every change (other tabs' changes included); returns the unsubscribe. */
   subscribe(listener: (state: SyncState) => void): () => void {
     this.#listeners.add(listener);
-    listener(this.#state);
+    notify(listener, this.#state);
     return () => this.#listeners.delete(listener);
   }
 
@@ -200,7 +207,7 @@ export class SyncClient {
     if (typeof BroadcastChannel === "function") {
       try {
         this.#channel = new BroadcastChannel(`supasync:${storage.name}`);
-        this.#channel.onmessage = () => void this.#refresh();
+        this.#channel.onmessage = () => void this.#refresh().catch((err) => this.#storeFailed(err));
       } catch {
         this.#channel = null;
       }
@@ -211,7 +218,7 @@ export class SyncClient {
 
   #startTriggers() {
     if (this.#o.intervalMs > 0) {
-      this.#interval = setInterval(() => void this.sync().catch(() => {}), this.#o.intervalMs);
+      this.#interval = setInterval(this.#autoSync, this.#o.intervalMs);
     }
     const target = globalThis as { addEventListener?: (type: string, fn: () => void) => void };
     target.addEventListener?.("online", this.#onOnline);
@@ -259,9 +266,14 @@ export class SyncClient {
       await queueEdit(tx, edit, () => crypto.randomUUID());
     });
     await this.#changed();
+    this.#soon();
+  }
+
+  /** With autoSync: a sync after the debounce, for new ops to send. */
+  #soon() {
     if (this.#o.autoSync && !this.#closed) {
       if (this.#debounce) clearTimeout(this.#debounce);
-      this.#debounce = setTimeout(() => void this.sync().catch(() => {}), this.#o.debounceMs);
+      this.#debounce = setTimeout(this.#autoSync, this.#o.debounceMs);
     }
   }
 
@@ -332,6 +344,7 @@ export class SyncClient {
   ): Promise<number> {
     const added = await this.#o.storage.transaction("readwrite", (tx) => importLegacy(tx, clientId, items, tableOf));
     await this.#changed();
+    if (added) this.#soon();
     return added;
   }
 
@@ -377,8 +390,9 @@ export class SyncClient {
       pushed = push.settled;
       const pull = await this.#pullAll();
       pulled = pull.received;
-      this.#failures = 0;
       const complete = !push.retryLater;
+      // Ops that keep failing back off further at each sync, as a failed request does.
+      if (complete) this.#failures = 0;
       if (complete) {
         await this.#o.storage.transaction("readwrite", (tx) => setMeta(tx, "last_synced_at", pull.serverTime));
       }
@@ -389,8 +403,7 @@ export class SyncClient {
     } catch (err) {
       if (!(err instanceof SyncFailure)) {
         // The store failed (another tab upgraded it, the disk is full): the sync stops and says so.
-        const code = err instanceof Error ? err.name : "error";
-        this.#setState({ status: "error", error: { code, message: errorText(err) }, progress: null });
+        this.#storeFailed(err);
         throw err;
       }
       const f = err.failure;
@@ -407,12 +420,15 @@ export class SyncClient {
     }
   }
 
-  /** The delay before the next try: full jitter over a capped exponential, or the server's Retry-After. */
+  /** The delay before the next try: full jitter over a capped exponential, or the server's Retry-After when longer. */
   backoffDelay(failures: number, retryAfterMs?: number): number {
     const base = this.#o.backoff?.baseMs ?? 1000;
     const max = this.#o.backoff?.maxMs ?? 60_000;
-    if (retryAfterMs !== undefined) return Math.min(Math.max(retryAfterMs, 0), max);
-    return Math.floor(this.#o.random() * Math.min(max, base * 2 ** failures));
+    const jitter = Math.floor(this.#o.random() * Math.min(max, base * 2 ** failures));
+    // Retry-After is a floor, never a way around the backoff: a server answering "0" again and
+    // again would otherwise be asked again at once, forever.
+    if (retryAfterMs !== undefined) return Math.min(Math.max(retryAfterMs, jitter), max);
+    return jitter;
   }
 
   #scheduleRetry(retryAfterMs?: number) {
@@ -420,14 +436,23 @@ export class SyncClient {
     const delay = this.backoffDelay(this.#failures++, retryAfterMs);
     this.#setState({ retryAt: Date.now() + delay });
     if (!this.#o.autoSync) return;
+    if (this.#retry) clearTimeout(this.#retry);
     this.#retry = setTimeout(() => void this.#reconnect(), delay);
   }
 
-  /** After a failure: when /sync/health answers, sync; else wait longer. */
+  /**
+   * After a failure: when /sync/health answers, sync; else wait longer. One at a time: a sync that
+   * failed meanwhile would otherwise start a second chain of retries beside this one, for good.
+   */
   async #reconnect() {
     this.#retry = null;
-    if (this.#closed) return;
-    if (this.#state.status === "offline" && !(await this.health())) return this.#scheduleRetry();
+    if (this.#closed || this.#reconnecting) return;
+    this.#reconnecting = true;
+    try {
+      if (this.#state.status === "offline" && !(await this.health())) return this.#scheduleRetry();
+    } finally {
+      this.#reconnecting = false;
+    }
     await this.sync().catch(() => {});
   }
 
@@ -451,7 +476,13 @@ export class SyncClient {
 
   /** One POST; `token_expired` refreshes the token once and sends the same request again. */
   async #post<T>(route: "/push" | "/pull", body: unknown): Promise<T> {
-    let token = await this.#o.accessToken();
+    let token: string | null;
+    try {
+      token = await this.#o.accessToken();
+    } catch (e) {
+      // Like a refresh that cannot reach the server: a passing condition, never the end of syncing.
+      throw new SyncFailure({ kind: "offline", message: `the access token could not be had: ${errorText(e)}` });
+    }
     if (!token) throw new SyncFailure({ kind: "signed_out", code: "missing_token", message: "no access token" });
     const text = JSON.stringify(body);
     for (let attempt = 0;; attempt++) {
@@ -472,7 +503,17 @@ export class SyncClient {
       } catch {
         parsed = null;
       }
-      if (res.status === 200 && parsed) return parsed as T;
+      if (res.status === 200 && isObject(parsed)) return parsed as T;
+      const ownStatus = res.status === 401 || res.status === 403 || res.status === 413;
+      if (!ownStatus && !(isObject(parsed) && typeof parsed.error === "string")) {
+        // Not the function's answer (a captive portal's page, a proxy's error): the way to the
+        // server is not there yet, so it is tried again later, and no op is held aside for it.
+        throw new SyncFailure({
+          kind: "offline",
+          message: `an answer that is not the function's (HTTP ${res.status}): ${raw.slice(0, 200)}`,
+          retryAfterMs: retryAfter(res),
+        });
+      }
       const err = (parsed ?? {}) as ErrorBody;
       const code = typeof err.error === "string" ? err.error : `http_${res.status}`;
       const message = err.message ?? (raw.slice(0, 200) || res.statusText);
@@ -502,8 +543,9 @@ export class SyncClient {
 
   /**
    * Pushes until every sendable op is settled or only retryable failures remain. A 400 that names
-   * ops holds those ops aside and sends the rest; one that names none, or a 413, halves the batch
-   * until the op at fault is alone, and holds it aside.
+   * ops holds those ops aside and sends the rest; one that names only the body stops the sync as an
+   * error; one that names nothing, or a 413, halves the batch until the op at fault is alone, and
+   * holds it aside.
    */
   async #pushAll(): Promise<{ settled: number; retryLater: boolean }> {
     const storage = this.#o.storage;
@@ -543,7 +585,8 @@ export class SyncClient {
           }
         }
       });
-      batch.forEach((op, i) => this.#o.onResult?.(op, answer.results[i]));
+      const onResult = this.#o.onResult;
+      if (onResult) batch.forEach((op, i) => callback(() => onResult(op, answer.results[i])));
       await this.#changed();
       if (!progress) return { settled, retryLater: true };
     }
@@ -558,6 +601,12 @@ export class SyncClient {
       }
     }
     let hold: Map<OutboxRecord, OpProblem>;
+    const bodyAtFault = (f.body.details ?? []).some((d) => d.path?.[0] !== list || typeof d.path[1] !== "number");
+    if (!named.size && bodyAtFault) {
+      // The request itself (its client id, a key this server does not know), not an op: every op
+      // would be refused alike, so none is held aside; the sync stops and says why.
+      throw new SyncFailure({ kind: "permanent", code: f.code, message: f.message });
+    }
     if (named.size) {
       hold = new Map([...named].map(([i, d]) => [batch[i], {
         code: f.code,
@@ -640,9 +689,14 @@ export class SyncClient {
 
   // ---- state -----------------------------------------------------------------------------------
 
+  #storeFailed(err: unknown) {
+    const code = err instanceof Error ? err.name : "error";
+    this.#setState({ status: "error", error: { code, message: errorText(err) }, progress: null });
+  }
+
   #setState(patch: Partial<SyncState>) {
     this.#state = { ...this.#state, ...patch };
-    for (const l of this.#listeners) l(this.#state);
+    for (const l of this.#listeners) notify(l, this.#state);
   }
 
   /** After a write: refresh the lists and tell the other tabs. */
@@ -768,6 +822,30 @@ function fieldOf(path: (string | number)[]): string | undefined {
   return i >= 0 && typeof path[i + 1] === "string"
     ? String(path[i + 1])
     : (typeof path[2] === "string" ? path[2] : undefined);
+}
+
+/**
+ * Calls a listener. An app's listener that throws is its own defect: reported as an uncaught error
+ * would be, it must not fail the edit it hears of (committed already: the app would make it again)
+ * nor stop a sync half way, with the state left at `syncing`.
+ */
+function notify(listener: (state: SyncState) => void, state: SyncState) {
+  callback(() => listener(state));
+}
+
+/** Runs an app's callback (a listener, onResult); what it throws is reported, never thrown into the kit. */
+function callback(fn: () => void) {
+  try {
+    fn();
+  } catch (err) {
+    const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
+    if (typeof report === "function") report(err);
+    else console.error(err);
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function errorText(err: unknown): string {

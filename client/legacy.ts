@@ -28,8 +28,8 @@ const OPS = { create: "insert", update: "update", delete: "delete" } as const;
 /**
  * Imports the legacy queue's items (in the order the old app queued them) into the outbox, ahead
  * of nothing the kit queued itself: they go first because takeBatch sends protocol 1 ops before
- * any other. An item imported before (same client id, id and createdAt) is skipped, so the import
- * may run at every start until the old queue is gone. Returns how many were added.
+ * any other. An item imported before (same client id, id and createdAt), even one settled since, is
+ * skipped, so the import may run at every start until the old queue is gone. Returns how many were added.
  */
 export async function importLegacy(
   tx: Tx,
@@ -39,7 +39,14 @@ export async function importLegacy(
 ): Promise<number> {
   const all = await tx.getAll("outbox");
   const identity = (c: string, i: LegacyItem) => JSON.stringify([c, i.id, i.createdAt]);
-  const known = new Set(all.filter((o) => o.legacy).map((o) => identity(o.legacy!.client_id, o.legacy!.item)));
+  // Remembered for good, not only while queued: the old app's queue outlives the items' answers,
+  // and an item imported again after it was settled would be sent again and, until then, lay its
+  // old values (a deleted row's create) over the row.
+  const imported = (await getMeta<string[]>(tx, "legacy_imported")) ?? [];
+  const known = new Set([
+    ...imported,
+    ...all.filter((o) => o.legacy).map((o) => identity(o.legacy!.client_id, o.legacy!.item)),
+  ]);
   // Imported ops take seqs below every op of the kit, so each row's legacy items are its head ops.
   let seq = Math.min(0, ...all.map((o) => o.seq)) - items.length - 1;
   let added = 0;
@@ -60,8 +67,10 @@ export async function importLegacy(
     };
     if (item.operation !== "delete") op.data = legacyData(item.payload);
     await tx.put("outbox", op);
+    known.add(identity(clientId, item));
     added++;
   }
+  if (added) await setMeta(tx, "legacy_imported", [...known]);
   return added;
 }
 

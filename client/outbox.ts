@@ -202,9 +202,13 @@ export async function takeBatch(tx: Tx, limits: { ops: number; bytes: number }):
   const legacy = sendable.filter((o) => o.protocol === 1);
   const pool = legacy.length ? legacy.filter((o) => o.legacy!.client_id === legacy[0].legacy!.client_id) : sendable;
   const batch: OutboxRecord[] = [];
-  let bytes = 64;
+  // The server counts bytes of UTF-8, the body's envelope included (a legacy client id may be long).
+  const envelope = legacy.length
+    ? { protocol: 1, client_id: pool[0].legacy!.client_id, items: [] }
+    : { protocol: 2, client_id: crypto.randomUUID(), ops: [] };
+  let bytes = utf8Length(JSON.stringify(envelope));
   for (const op of pool) {
-    const size = JSON.stringify(wireOf(op)).length + 1;
+    const size = utf8Length(JSON.stringify(wireOf(op))) + (batch.length ? 1 : 0);
     if (batch.length && (batch.length >= limits.ops || bytes + size > limits.bytes)) break;
     batch.push(op);
     bytes += size;
@@ -217,6 +221,9 @@ export async function takeBatch(tx: Tx, limits: { ops: number; bytes: number }):
   }
   return batch;
 }
+
+const encoder = new TextEncoder();
+const utf8Length = (text: string) => encoder.encode(text).length;
 
 /** What goes on the wire for an op: a protocol 2 op, or the legacy item as the old app stored it. */
 export function wireOf(op: OutboxRecord): WireOp | Record<string, unknown> {
@@ -275,11 +282,17 @@ export async function settle(tx: Tx, op: OutboxRecord, result: OpResult, at: str
     });
   }
   const dropped: OutboxRecord[] = [];
-  if (status === "applied" && result.row) {
+  // The ops behind go on the version this op made. An applied answer's row is that version; a
+  // duplicate's row is the row as it is now, which may hold another user's later change: basing
+  // the ops behind on it would apply them over that change unseen (no conflict, a manual column
+  // overwritten). There the version the op made is its base_version + 1 (an insert makes 1), and
+  // when that is unknown (an update without base_version, a legacy item) they stay where they are.
+  const made = result.status === "duplicate" ? madeVersion(op) : result.row?.version;
+  if (status === "applied" && result.row && made !== undefined) {
     for (const behind of await opsOfRow(tx, op.table, op.id)) {
       if (behind.sent || behind.protocol !== 2 || behind.op === "insert") continue;
-      if ((behind.base_version ?? 0) < result.row.version) {
-        behind.base_version = result.row.version;
+      if ((behind.base_version ?? 0) < made) {
+        behind.base_version = made;
         await tx.put("outbox", behind);
       }
     }
@@ -298,6 +311,13 @@ export async function settle(tx: Tx, op: OutboxRecord, result: OpResult, at: str
     if (op.op === "insert") dropped.push(...await rejectDependants(tx, op, at));
   }
   return { kind: "done", status, dropped };
+}
+
+/** The version an op made when it applied on its base_version (each write adds one); undefined when unknown. */
+function madeVersion(op: OutboxRecord): number | undefined {
+  if (op.protocol !== 2) return undefined;
+  if (op.op === "insert") return 1;
+  return typeof op.base_version === "number" ? op.base_version + 1 : undefined;
 }
 
 /** The ops that depend on a create that will never exist, settled locally as `parent_rejected`. */

@@ -69,3 +69,30 @@ test("the legacy queue is imported once, sent first as protocol 1 under the old 
   assert.equal((await serverRow("key_persons", kp))?.name, "Ibu Lama");
   assert.equal(client.state.pending, 0);
 });
+
+test("the legacy queue imported again after its items were settled adds nothing, sends nothing and brings no deleted row back", async () => {
+  const oldClient = crypto.randomUUID();
+  const customer = crypto.randomUUID();
+  const items: LegacyItem[] = [{
+    id: 1,
+    entityType: "customer",
+    entityId: customer,
+    operation: "create",
+    payload: { id: customer, name: "PT Sekali Saja", phone: "+62 1" },
+    createdAt: new Date(Date.UTC(2026, 0, 3, 9, 0, 0)).toISOString(),
+  }];
+  const { client, net } = await deviceOf(users.rm1Jakarta);
+  assert.equal(await client.importLegacyQueue(oldClient, items, (t) => TABLES[t]), 1);
+  await client.sync();
+  await client.delete("customers", customer);
+  await client.sync();
+  assert.equal(client.state.pending, 0);
+  const pushes = net.sent.filter((s) => s.route === "/push").length;
+
+  // The app starts again and, as the README invites, imports the old queue it still holds.
+  assert.equal(await client.importLegacyQueue(oldClient, items, (t) => TABLES[t]), 0, "imported once, ever");
+  assert.equal(await client.get("customers", customer), undefined, "the deleted row stays deleted");
+  assert.equal(client.state.pending, 0);
+  await client.sync();
+  assert.equal(net.sent.filter((s) => s.route === "/push").length, pushes, "nothing is sent again");
+});

@@ -153,3 +153,294 @@ test("after a network failure the client asks /sync/health, and syncs on its own
   assert.ok(routes.indexOf("/push", firstPushAfter) > firstPushAfter, "the push followed a health answer");
   client.close();
 });
+
+const failedAnswer = (init?: RequestInit) => {
+  const ops = JSON.parse(String(init?.body)).ops as { op_id: string }[];
+  return json(200, {
+    server_time: "2026-01-01T00:00:00Z",
+    results: ops.map((o) => ({ op_id: o.op_id, status: "failed", code: "busy", message: "busy", retryable: true })),
+  });
+};
+
+test("an op the server keeps failing is tried again ever later, not within the first backoff step each time", async () => {
+  const client = await offlineClient(new MemoryStorage(), {
+    backoff: { baseMs: 100, maxMs: 100_000 },
+    random: () => 0.999,
+    fetch: (input, init) => String(input).endsWith("/pull") ? json(200, emptyPull) : failedAnswer(init),
+  });
+  await client.insert("customers", { name: "PT Selalu Sibuk" });
+  const waits: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const before = Date.now();
+    assert.equal((await client.sync()).status, "idle");
+    waits.push(client.state.retryAt! - before);
+  }
+  assert.ok(waits[4] >= 1500, `the fifth wait is about 0.999 * 100 ms * 2^4: ${waits}`);
+  assert.equal(client.state.pending, 1, "the edit is kept");
+});
+
+test("before the server's Retry-After is due, neither local edits nor the interval send a request", async () => {
+  let calls = 0;
+  const client = await offlineClient(new MemoryStorage(), {
+    autoSync: true,
+    intervalMs: 5,
+    debounceMs: 1,
+    fetch: () => (calls++, json(503, { error: "internal", message: "busy" }, { "retry-after": "30" })),
+  });
+  for (let i = 0; i < 50 && client.state.status !== "offline"; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(client.state.status, "offline");
+  const before = calls;
+  await client.insert("customers", { name: "PT Sabar" });
+  await new Promise((r) => setTimeout(r, 60));
+  client.close();
+  assert.equal(calls, before, "no request before the Retry-After");
+  assert.equal(client.state.pending, 1);
+});
+
+test("an explicit sync() still goes at once during a Retry-After wait", async () => {
+  let calls = 0;
+  const client = await offlineClient(new MemoryStorage(), {
+    fetch: () => (calls++, json(503, { error: "internal", message: "busy" }, { "retry-after": "30" })),
+  });
+  await client.sync();
+  await client.sync();
+  assert.equal(calls, 2);
+});
+
+test("an answer that is not the function's (a captive portal's page) counts as offline, is retried, and holds no op aside", async () => {
+  for (const status of [200, 400]) {
+    const client = await offlineClient(new MemoryStorage(), {
+      fetch: () =>
+        Promise.resolve(
+          new Response("<html>Sign in to the hotel Wi-Fi</html>", { status, headers: { "content-type": "text/html" } }),
+        ),
+    });
+    await client.insert("customers", { name: "PT Hotel" });
+    assert.equal((await client.sync()).status, "offline", `status ${status}`);
+    assert.notEqual(client.state.retryAt, null, `a retry is scheduled (${status})`);
+    assert.deepEqual(client.state.quarantined, [], `nothing held aside (${status})`);
+    assert.equal(client.state.pending, 1);
+  }
+});
+
+test("a change heard from another tab while this tab's store fails leaves no promise rejected unhandled", async () => {
+  const name = `tabs-${crypto.randomUUID()}`;
+  const failing = new MemoryStorage(name);
+  const tab = await offlineClient(failing);
+  const other = await offlineClient(new MemoryStorage(name));
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: PromiseRejectionEvent) => {
+    e.preventDefault();
+    unhandled.push(e.reason);
+  };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  try {
+    (failing as { transaction: unknown }).transaction = () =>
+      Promise.reject(new DOMException("the database connection is closing", "InvalidStateError"));
+    await other.insert("customers", { name: "PT Tab Lain" });
+    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onUnhandled);
+    tab.close();
+    other.close();
+  }
+  assert.deepEqual(unhandled, []);
+  assert.equal(tab.state.status, "error");
+  assert.equal(tab.state.error?.code, "InvalidStateError");
+});
+
+test("a Retry-After of 0 (or in the past) does not retry at once forever: the backoff still grows", async () => {
+  const client = await offlineClient(new MemoryStorage(), {
+    backoff: { baseMs: 100, maxMs: 100_000 },
+    random: () => 0.999,
+    fetch: () => json(503, { error: "internal", message: "busy" }, { "retry-after": "0" }),
+  });
+  await client.insert("customers", { name: "PT Nol Detik" });
+  const waits: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const before = Date.now();
+    assert.equal((await client.sync()).status, "offline");
+    waits.push(client.state.retryAt! - before);
+  }
+  assert.ok(waits[4] >= 1500, `the fifth wait is about 0.999 * 100 ms * 2^4: ${waits}`);
+});
+
+test("an access token that cannot be had (the session's store unreachable) leaves the client offline, and sync() resolves", async () => {
+  const client = await offlineClient(new MemoryStorage(), {
+    accessToken: () => Promise.reject(new TypeError("the session could not be read")),
+  });
+  await client.insert("customers", { name: "PT Sesi Hilang" });
+  const report = await client.sync();
+  assert.equal(report.status, "offline");
+  assert.notEqual(client.state.retryAt, null, "a retry is scheduled");
+  assert.equal(client.state.pending, 1);
+});
+
+test("a batch stays within maxBatchBytes counted in UTF-8 bytes, the envelope included", async () => {
+  const bodies: string[] = [];
+  const client = await offlineClient(new MemoryStorage(), {
+    maxBatchBytes: 2000,
+    fetch: (input, init) => {
+      if (String(input).endsWith("/pull")) return json(200, emptyPull);
+      bodies.push(String(init?.body));
+      const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
+      return json(200, {
+        server_time: "2026-01-01T00:00:00Z",
+        results: ops.map((o) => ({
+          op_id: o.op_id,
+          status: "applied",
+          retryable: false,
+          row: { id: o.id, version: 1 },
+        })),
+      });
+    },
+  });
+  for (let i = 0; i < 12; i++) {
+    await client.insert("customers", { name: `Toko Kue 蛋糕店 ${i}`, notes: "🎂".repeat(60) });
+  }
+  assert.equal((await client.sync()).status, "idle");
+  const sizes = bodies.map((b) => new TextEncoder().encode(b).length);
+  assert.ok(sizes.length > 1, `several batches: ${sizes}`);
+  assert.ok(sizes.every((n) => n <= 2000), `every body within 2000 bytes: ${sizes}`);
+});
+
+test("a 400 that names the body, not an op, stops the sync as an error and holds no op aside", async () => {
+  let pushes = 0;
+  const client = await offlineClient(new MemoryStorage(), {
+    fetch: (input) => {
+      if (String(input).endsWith("/pull")) return json(200, emptyPull);
+      pushes++;
+      return json(400, {
+        error: "invalid_request",
+        message: "the request does not match the schema",
+        details: [{ path: ["client_id"], message: "expected a uuid" }],
+      });
+    },
+  });
+  for (const name of ["PT Satu", "PT Dua", "PT Tiga", "PT Empat"]) await client.insert("customers", { name });
+  assert.equal((await client.sync()).status, "error");
+  assert.deepEqual(client.state.error, { code: "invalid_request", message: "the request does not match the schema" });
+  assert.deepEqual(client.state.quarantined, [], "no op is at fault");
+  assert.equal(client.state.pending, 4);
+  assert.equal(pushes, 1, "one request, not one per op");
+});
+
+test("a sync asked for while the client is waiting on /sync/health leaves one retry chain, not two", async () => {
+  const healths: ((err: Error) => void)[] = [];
+  const client = await offlineClient(new MemoryStorage(), {
+    autoSync: true,
+    intervalMs: 0,
+    backoff: { baseMs: 5, maxMs: 5 },
+    random: () => 0.999,
+    fetch: (input) =>
+      String(input).endsWith("/health")
+        ? new Promise<Response>((_, reject) => healths.push(reject))
+        : Promise.reject(new TypeError("network down")),
+  });
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+  try {
+    await until(() => healths.length === 1);
+    assert.equal(healths.length, 1, "the first retry waits on /sync/health");
+    assert.equal((await client.sync()).status, "offline");
+    await new Promise((r) => setTimeout(r, 40));
+    for (const fail of healths.splice(0)) fail(new TypeError("network down"));
+    await until(() => healths.length >= 1);
+    await new Promise((r) => setTimeout(r, 40));
+    assert.equal(healths.length, 1, "one /sync/health at a time");
+  } finally {
+    client.close();
+    for (const fail of healths.splice(0)) fail(new TypeError("closed"));
+  }
+});
+
+test("a listener that throws neither fails the edit it hears of nor stops the sync; its error is reported", async () => {
+  const reported: unknown[] = [];
+  const onError = (e: ErrorEvent) => {
+    e.preventDefault();
+    reported.push(e.error);
+  };
+  globalThis.addEventListener("error", onError);
+  try {
+    const client = await offlineClient(new MemoryStorage());
+    client.subscribe((s) => {
+      if (s.pending > 0) throw new Error("the UI broke");
+    });
+    const id = await client.insert("customers", { name: "PT UI Rusak" });
+    assert.equal((await client.get("customers", id))?.name, "PT UI Rusak");
+    assert.equal((await client.sync()).status, "offline");
+    assert.equal(client.state.status, "offline", "the sync ended and says so");
+    assert.ok(reported.length > 0 && reported.every((e) => (e as Error).message === "the UI broke"));
+  } finally {
+    globalThis.removeEventListener("error", onError);
+  }
+});
+
+test("an onResult that throws does not stop the sync after its answer was settled", async () => {
+  const reported: unknown[] = [];
+  const onError = (e: ErrorEvent) => {
+    e.preventDefault();
+    reported.push(e.error);
+  };
+  globalThis.addEventListener("error", onError);
+  try {
+    const client = await offlineClient(new MemoryStorage(), {
+      onResult: () => {
+        throw new Error("the log broke");
+      },
+      fetch: (input, init) => {
+        if (String(input).endsWith("/pull")) return json(200, emptyPull);
+        const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
+        return json(200, {
+          server_time: "2026-01-01T00:00:00Z",
+          results: ops.map((o) => ({
+            op_id: o.op_id,
+            status: "applied",
+            retryable: false,
+            row: { id: o.id, version: 1 },
+          })),
+        });
+      },
+    });
+    await client.insert("customers", { name: "PT Log Rusak" });
+    assert.equal((await client.sync()).status, "idle");
+    assert.equal(client.state.pending, 0);
+    assert.equal(client.state.lastSyncedAt, "2026-01-01T00:00:00Z", "the pull ran too");
+    assert.equal(reported.length, 1);
+  } finally {
+    globalThis.removeEventListener("error", onError);
+  }
+});
+
+test("with autoSync, an imported legacy queue starts a sync after the debounce, as a local edit does", async () => {
+  const pushed: unknown[] = [];
+  const client = await offlineClient(new MemoryStorage(), {
+    autoSync: true,
+    intervalMs: 0,
+    debounceMs: 5,
+    fetch: (input, init) => {
+      if (String(input).endsWith("/pull")) return json(200, emptyPull);
+      const items = JSON.parse(String(init?.body)).items as { id: number }[];
+      pushed.push(...items);
+      return json(200, {
+        server_time: "2026-01-01T00:00:00Z",
+        results: items.map(() => ({ op_id: crypto.randomUUID(), status: "applied", retryable: false })),
+      });
+    },
+  });
+  await new Promise((r) => setTimeout(r, 20));
+  const id = crypto.randomUUID();
+  await client.importLegacyQueue(crypto.randomUUID(), [{
+    id: 1,
+    entityType: "customer",
+    entityId: id,
+    operation: "create",
+    payload: { id, name: "PT Antrian Lama" },
+    createdAt: "2026-01-02T09:00:00.000Z",
+  }], () => "customers");
+  for (let i = 0; i < 40 && client.state.pending; i++) await new Promise((r) => setTimeout(r, 5));
+  client.close();
+  assert.equal(pushed.length, 1, "the old queue went without waiting for the interval");
+  assert.equal(client.state.pending, 0);
+});
