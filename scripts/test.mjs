@@ -28,6 +28,9 @@ const args = new Set(argv.filter((a) => a.startsWith("--")));
 // Named test files narrow a run: `npm test -- --deno supabase/functions/tests/pull_cursor.test.ts`,
 // `npm test -- --sql supabase/tests/security.test.sql`; `--habits` runs the habit checks alone.
 const named = argv.filter((a) => !a.startsWith("--"));
+// `--shuffle` or `--shuffle=SEED`: the Deno tests in an order of Deno's choosing (it prints the
+// seed), to show that none depends on another having run before it.
+const shuffle = argv.find((a) => a === "--shuffle" || a.startsWith("--shuffle="));
 const only = {
   sql: args.has("--sql"),
   deno: args.has("--deno"),
@@ -153,6 +156,7 @@ async function runDenoTests(dbUrl) {
           // Type errors are the deno check habit's verdict (scripts/lib/habits.mjs), counted once;
           // here one file's would keep every Deno test from running.
           "--no-check",
+          ...(shuffle ? [shuffle] : []),
           ...(named.some((n) => n.endsWith(".ts"))
             ? named.filter((n) => n.endsWith(".ts"))
             : ["supabase/functions/tests/", "client/tests/", "docs/clients/flutter-drift/tests/"]),
