@@ -14,8 +14,8 @@
 //            --pull-rows N, --devices N, --rounds N, --scale 10000,100000
 //
 // The database is dropped and re-created each run (migrations and seed, as `npm test` does); it is
-// kept afterwards for inspection, except in --smoke mode. The function is started on free loopback
-// ports from 56000 up. Every loop is bounded in count and in time.
+// kept afterwards for inspection, except in --smoke mode. The function is started on loopback ports the
+// system picks (scripts/lib/ports.mjs). Every loop is bounded in count and in time.
 //
 // One module per phase under scripts/bench/: setup, push, devices, pull, empty_delta, statements,
 // scale, plans, in the order run.mjs runs them, then report. The helpers they share: options (the

@@ -31,7 +31,6 @@ try {
   code = await runOwnStack({
     serverUrl: srv.url,
     dbName: "supasync_load",
-    apiPort: 56200,
     script: "supabase/functions/tests/load.ts",
     args: process.argv.slice(2),
     around: {

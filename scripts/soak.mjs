@@ -13,7 +13,6 @@ try {
   code = await runOwnStack({
     serverUrl: srv.url,
     dbName: "supasync_soak",
-    apiPort: 56100,
     script: "supabase/functions/tests/soak.ts",
     args: process.argv.slice(2),
     // The simulation restarts the server only where it is ours to restart.

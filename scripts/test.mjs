@@ -6,7 +6,6 @@
 // Exits non-zero on any failure; the last line is "N passed, M failed".
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import postgres from "postgres";
 import { findPgBin, log, ROOT, server } from "./lib/cluster.mjs";
@@ -21,6 +20,7 @@ import {
   startApi,
 } from "./lib/stack.mjs";
 import { runHabits } from "./lib/habits.mjs";
+import { onFreePorts } from "./lib/ports.mjs";
 import { checkUpgrades } from "./lib/upgrade.mjs";
 
 const argv = process.argv.slice(2);
@@ -28,6 +28,9 @@ const args = new Set(argv.filter((a) => a.startsWith("--")));
 // Named test files narrow a run: `npm test -- --deno supabase/functions/tests/pull_cursor.test.ts`,
 // `npm test -- --sql supabase/tests/security.test.sql`; `--habits` runs the habit checks alone.
 const named = argv.filter((a) => !a.startsWith("--"));
+// `--shuffle` or `--shuffle=SEED`: the Deno tests in an order of Deno's choosing (it prints the
+// seed), to show that none depends on another having run before it.
+const shuffle = argv.find((a) => a === "--shuffle" || a.startsWith("--shuffle="));
 const only = {
   sql: args.has("--sql"),
   deno: args.has("--deno"),
@@ -129,29 +132,19 @@ function runPgProve(dbUrl) {
   return { passed: tests - failed, failed };
 }
 
-/** @returns {Promise<number>} */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      // Listening on an address and port, the server's address is one.
-      const { port } = /** @type {net.AddressInfo} */ (probe.address());
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 /**
  * @param {string} dbUrl
  * @returns {Promise<Counts>}
  */
 async function runDenoTests(dbUrl) {
   const keys = await localKeys();
-  // Ports the system says are free now: fixed ones (or ones derived from the pid) can be in the
-  // range the system hands out for outgoing connections, and taken by one of them.
-  const [apiPort, functionPort] = [await freePort(), await freePort()];
-  const api = await startApi({ dbUrl, keys, apiPort, functionPort, quiet: true, env: { SYNC_LOG: "off" } });
+  // Ports the system picks (scripts/lib/ports.mjs): fixed ones can be in the range it hands out for
+  // outgoing connections, and taken by one of them.
+  const api = await onFreePorts(
+    2,
+    ([apiPort, functionPort]) =>
+      startApi({ dbUrl, keys, apiPort, functionPort, quiet: true, env: { SYNC_LOG: "off" } }),
+  );
   try {
     // Asynchronously: the API gateway the tests call lives in this process's event loop.
     const res = await new Promise((resolve) => {
@@ -163,6 +156,7 @@ async function runDenoTests(dbUrl) {
           // Type errors are the deno check habit's verdict (scripts/lib/habits.mjs), counted once;
           // here one file's would keep every Deno test from running.
           "--no-check",
+          ...(shuffle ? [shuffle] : []),
           ...(named.some((n) => n.endsWith(".ts"))
             ? named.filter((n) => n.endsWith(".ts"))
             : ["supabase/functions/tests/", "client/tests/", "docs/clients/flutter-drift/tests/"]),

@@ -280,13 +280,13 @@ test("a rejected create drops its op, takes the ops that depend on it along, and
   assert.deepEqual(
     client.state.rejected.map((r) => [r.table, r.id, r.code, r.field ?? null]).sort(byId),
     [
-      ["customers", customer, "forbidden", null],
+      ["customers", customer, "forbidden", "assigned_rm_id"],
       ["key_persons", kp, "parent_rejected", null],
       ["activities", act, "parent_rejected", null],
       ["customers", seed.id, "invalid", "email"],
     ].sort(byId),
   );
-  // The field rule's refusal names the column in its message (the result carries no `field` for it).
+  // The field rule's refusal names the column in its message too.
   assert.match(client.state.rejected.find((r) => r.id === customer)?.message ?? "", /customers\.assigned_rm_id/);
   assert.equal(await client.get("customers", customer), undefined);
   assert.equal(await client.get("key_persons", kp), undefined);
@@ -332,10 +332,12 @@ test("a conflict on both devices: the second edit is kept out, both devices hold
   await bm.client.sync();
   await rm.client.sync();
   await bm.client.sync();
-  const [conflict] = rm.client.state.conflicts;
+  // Of this pipeline: a conflict of rm1's or the bm's left open by another test arrives too.
+  const about = (device: typeof rm) => device.client.state.conflicts.filter((c) => c.row_id === pipeline);
+  const [conflict] = about(rm);
   assert.ok(conflict, "the rm's device holds the conflict");
   assert.deepEqual([conflict.table, conflict.row_id, conflict.resolution], ["pipelines", pipeline, "manual_pending"]);
-  assert.deepEqual(bm.client.state.conflicts.map((c) => c.id), [conflict.id], "so does the bm's");
+  assert.deepEqual(about(bm).map((c) => c.id), [conflict.id], "so does the bm's");
   assert.equal(Number((await rm.client.get("pipelines", pipeline))?.potential_value), 300, "the server's value shows");
   assert.equal(Number((await serverRow("pipelines", pipeline))?.potential_value), 300);
   assert.equal(rm.client.state.pending, 0);
@@ -351,7 +353,7 @@ test("a conflict on both devices: the second edit is kept out, both devices hold
   await rm.client.sync();
   await bm.client.sync();
   for (const device of [rm, bm]) {
-    assert.deepEqual(device.client.state.conflicts.map((c) => c.resolution), ["manual_resolved"]);
+    assert.deepEqual(about(device).map((c) => c.resolution), ["manual_resolved"]);
   }
 });
 

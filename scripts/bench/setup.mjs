@@ -4,10 +4,10 @@
 import { randomUUID } from "node:crypto";
 import postgres from "postgres";
 import { log } from "../lib/cluster.mjs";
+import { onFreePorts } from "../lib/ports.mjs";
 import { createDatabase, localKeys, migrate, signAccessToken, startApi } from "../lib/stack.mjs";
 import { deadlocks, gitInfo, noiseSnapshot } from "./db.mjs";
 import { call, http } from "./http.mjs";
-import { freePorts } from "./util.mjs";
 
 /** @typedef {import("postgres").Sql} Sql */
 /** @typedef {import("./workload.mjs").BenchUser} BenchUser */
@@ -38,7 +38,6 @@ import { freePorts } from "./util.mjs";
  * @property {number} deadlocksAtStart
  * @property {Keys} keys
  * @property {Api} api
- * @property {number} functionPort
  * @property {Record<SeedKey, BenchUser>} U
  * @property {Record<SeedKey, string>} tokens
  * @property {(user: BenchUser) => Promise<string[]>} customersOf up to 200 live customers the user may see
@@ -109,8 +108,10 @@ export async function setup(opts, results, live) {
        order by id limit 200`).map((r) => /** @type {string} */ (r.id));
 
   const keys = await localKeys();
-  const [apiPort, functionPort] = await freePorts(56000);
-  const api = await startApi({ dbUrl, keys, apiPort, functionPort, quiet: true });
+  const api = await onFreePorts(
+    2,
+    ([apiPort, functionPort]) => startApi({ dbUrl, keys, apiPort, functionPort, quiet: true }),
+  );
   live.apis.push(api);
   const tokens = /** @type {Record<SeedKey, string>} */ ({});
   for (const [k, u] of /** @type {[SeedKey, BenchUser][]} */ (Object.entries(U))) {
@@ -130,7 +131,6 @@ export async function setup(opts, results, live) {
     deadlocksAtStart,
     keys,
     api,
-    functionPort,
     U,
     tokens,
     customersOf,

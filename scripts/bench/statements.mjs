@@ -3,12 +3,13 @@
 // pg_stat_statements.track = all is set for the bench database, counts what a push, a pull page and
 // an empty delta run inside the database. Skipped where pg_stat_statements is not loaded.
 import { log } from "../lib/cluster.mjs";
+import { onFreePorts } from "../lib/ports.mjs";
 import { startApi } from "../lib/stack.mjs";
 import { check } from "./checks.mjs";
 import { preload } from "./db.mjs";
 import { call } from "./http.mjs";
 import { pgssReset, pgssRows, statementsPerRequest } from "./pgss.mjs";
-import { freePorts, quoteIdent } from "./util.mjs";
+import { quoteIdent } from "./util.mjs";
 import { Stream, verifyPush } from "./workload.mjs";
 
 /**
@@ -20,8 +21,10 @@ export async function runStatements(b, { cursor, rm1Parents }) {
   const dbName = b.opts.dbName;
   log("statements: a second function instance with pg_stat_statements.track = all");
   await sql.unsafe(`alter database ${quoteIdent(dbName)} set pg_stat_statements.track = 'all'`);
-  const [p2, f2] = await freePorts(b.functionPort + 1);
-  const api2 = await startApi({ dbUrl, keys, apiPort: p2, functionPort: f2, quiet: true });
+  const api2 = await onFreePorts(
+    2,
+    ([apiPort, functionPort]) => startApi({ dbUrl, keys, apiPort, functionPort, quiet: true }),
+  );
   live.apis.push(api2);
   try {
     await call(api2.apiUrl, "/pull", tokens.rm1s, { protocol: 2, cursor: null, limit: 1 });

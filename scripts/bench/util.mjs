@@ -1,6 +1,5 @@
 // @ts-check
 // Small utilities of the bench: time, seeded randomness, figures, ports, budgets.
-import net from "node:net";
 
 /** @param {number} ms */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -52,34 +51,6 @@ export const pct = (x) => (x == null || !Number.isFinite(x) ? "n/a" : `${fmt(100
 
 /** @param {string} s */
 export const quoteIdent = (s) => '"' + s.replaceAll('"', '""') + '"';
-
-/**
- * The first loopback port from `from` that is free now.
- * @param {number} from
- * @returns {Promise<number>}
- */
-export async function freePort(from) {
-  for (let port = from; port < from + 400; port++) {
-    const ok = await new Promise((resolve) => {
-      const s = net.createServer();
-      s.once("error", () => resolve(false));
-      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
-    });
-    if (ok) return port;
-  }
-  throw new Error(`no free port from ${from}`);
-}
-
-/**
- * Two free ports from `from` up: the API gateway's and the function's.
- * @param {number} from
- * @returns {Promise<[number, number]>}
- */
-export async function freePorts(from) {
-  const api = await freePort(from);
-  const fn = await freePort(api + 1);
-  return [api, fn];
-}
 
 /** A time budget: check() throws once it is spent, so every loop stops by itself. */
 export class Deadline {

@@ -9,6 +9,7 @@ import path from "node:path";
 import postgres from "postgres";
 import * as jose from "jose";
 import { LOCAL_DIR, log, ROOT, withDatabase } from "./cluster.mjs";
+import { onFreePorts } from "./ports.mjs";
 
 export const API_PORT = Number(process.env.SUPASYNC_API_PORT ?? 54321);
 export const LOCAL_DB_NAME = "supasync";
@@ -250,14 +251,24 @@ export async function findUser(dbUrl, email) {
 /**
  * @param {string} url
  * @param {import("node:child_process").ChildProcess} child
+ * @param {() => Error | null} failed why the start has failed already, if it has
  */
-function waitForPort(url, child, timeoutMs = 30000) {
+function waitForPort(url, child, failed, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
   return /** @type {Promise<void>} */ (new Promise((resolve, reject) => {
     const attempt = async () => {
-      if (child.exitCode !== null) return reject(new Error(`sync function exited with code ${child.exitCode}`));
+      const failure = failed();
+      if (failure) return reject(failure);
+      if (child.exitCode !== null) {
+        // Its last words (all of its stderr, read once its pipes close) may say why.
+        const closed = child.stdio.every((p) => !p || p.destroyed)
+          ? Promise.resolve()
+          : new Promise((r) => child.once("close", r));
+        return closed.then(() => reject(failed() ?? new Error(`sync function exited with code ${child.exitCode}`)));
+      }
       try {
-        await fetch(url);
+        // Bounded: a port held by something that is not the function may never answer.
+        await fetch(url, { signal: AbortSignal.timeout(2000) });
         return resolve();
       } catch {
         if (Date.now() > deadline) return reject(new Error(`sync function did not start on ${url}`));
@@ -301,7 +312,8 @@ export async function startApi(
       // Its own process group: the npm `deno` bin is a shim that starts the real binary, and both
       // must go when the stack stops.
       detached: true,
-      stdio: ["ignore", quiet ? "ignore" : "inherit", "inherit"],
+      // Its errors are passed on as they come, and kept to tell a port taken from other failures.
+      stdio: ["ignore", quiet ? "ignore" : "inherit", "pipe"],
       env: {
         ...process.env,
         SUPABASE_URL: apiUrl,
@@ -313,6 +325,11 @@ export async function startApi(
       },
     },
   );
+  let stderrTail = "";
+  child.stderr?.on("data", (d) => {
+    process.stderr.write(d);
+    stderrTail = (stderrTail + d).slice(-4000);
+  });
   const killGroup = () => {
     try {
       if (child.pid) process.kill(-child.pid, "SIGTERM");
@@ -362,11 +379,33 @@ export async function startApi(
       res.end(JSON.stringify({ error: "bad_gateway", message: err instanceof Error ? err.message : String(err) }));
     }
   });
-  await new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(apiPort, "127.0.0.1", () => resolve(undefined));
-  });
-  await waitForPort(`http://127.0.0.1:${functionPort}/sync/health`, child);
+  try {
+    await new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(apiPort, "127.0.0.1", () => resolve(undefined));
+    });
+    // The function could not bind its port (it logs the error and stays up): the same failure as
+    // the gateway's EADDRINUSE, for onFreePorts (scripts/lib/ports.mjs) to retry on other ports.
+    await waitForPort(
+      `http://127.0.0.1:${functionPort}/sync/health`,
+      child,
+      () =>
+        /AddrInUse|address already in use/i.test(stderrTail)
+          ? Object.assign(new Error(`sync function: port ${functionPort} is taken`), { code: "EADDRINUSE" })
+          : null,
+    );
+  } catch (err) {
+    // Nothing of a failed start is left running (a retry starts another).
+    if (server.listening) server.close();
+    agent.destroy();
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      killGroup();
+      await exited;
+    }
+    process.removeListener("exit", killGroup);
+    throw err;
+  }
   return {
     apiUrl,
     functionPid: child.pid,
@@ -419,25 +458,22 @@ export async function applyTestMigrations(dbUrl) {
 
 /**
  * Runs a Deno script against a stack of its own: a fresh database (migrations and seed) on the
- * server, the function on `apiPort`, the script with clientEnv and `env`. Drops the database after.
+ * server, the function on ports the system picks, the script with clientEnv and `env`. Drops the database after.
  * `around` may observe the function process ({ before, after } hooks). Returns the script's exit code.
- * @param {{ serverUrl: string, dbName: string, apiPort: number, script: string, args?: string[],
+ * @param {{ serverUrl: string, dbName: string, script: string, args?: string[],
  *   env?: Record<string, string>, around?: { before?: (api: Api) => void, after?: (api: Api) => void } }} options
  * @returns {Promise<number>}
  */
-export async function runOwnStack({ serverUrl, dbName, apiPort, script, args = [], env = {}, around = {} }) {
+export async function runOwnStack({ serverUrl, dbName, script, args = [], env = {}, around = {} }) {
   const dbUrl = await createDatabase(serverUrl, dbName, { reset: true });
   await migrate(dbUrl, { seed: true });
   await applyTestMigrations(dbUrl);
   const keys = await localKeys();
-  const api = await startApi({
-    dbUrl,
-    keys,
-    apiPort,
-    functionPort: apiPort + 1,
-    quiet: true,
-    env: { SYNC_LOG: "off" },
-  });
+  const api = await onFreePorts(
+    2,
+    ([apiPort, functionPort]) =>
+      startApi({ dbUrl, keys, apiPort, functionPort, quiet: true, env: { SYNC_LOG: "off" } }),
+  );
   let code;
   try {
     around.before?.(api);

@@ -3,7 +3,7 @@
 -- database, and every batch whose outcome depends on op order, a conflict or a refusal is left to
 -- the per-op engine. rm1.jakarta owns seed customer 4 (key persons 41 and 42, pipeline 4).
 begin;
-select plan(36);
+select plan(39);
 
 -- Each engine on the same database state (a subtransaction undone after each), rows without the
 -- clock values that differ between the two runs (deleted_at only says whether it is set).
@@ -241,6 +241,36 @@ select throws_ok(
   '42501', 'permission denied: role rm may not write customers.assigned_rm_id',
   'a field-rule cache set by the caller is overwritten before any row is checked'
 );
+
+-- A refusal names its field whenever one column is at fault, in both engines alike: a column the
+-- caller's role may not write, on a new row as on an edit (the row trigger refuses the insert), and
+-- a reference to a row that does not exist.
+insert into batch values ('refused columns', tests.both_engines(jsonb_build_array(
+  tests.op(gen_random_uuid(), 'insert', 'customers', 'b0000000-0000-4000-8000-000000000101', null,
+           jsonb_build_object('name', 'PT Not Mine', 'assigned_rm_id', tests.user_id('rm2.jakarta@crm.test'))),
+  tests.op(gen_random_uuid(), 'insert', 'pipelines', 'b0000000-0000-4000-8000-000000000102', null,
+           '{"customer_id": "00000000-0000-4000-8100-000000000004", "title": "Self-approved", "approval_status": "approved"}'),
+  tests.op(gen_random_uuid(), 'update', 'customers', '00000000-0000-4000-8100-000000000004', null,
+           jsonb_build_object('assigned_rm_id', tests.user_id('rm2.jakarta@crm.test'))),
+  tests.op(gen_random_uuid(), 'insert', 'customers', 'b0000000-0000-4000-8000-000000000103', null, '{"name": "PT Beside Them"}'))));
+select is((select answer -> 'bulk' from batch where name = 'refused columns'),
+          (select answer -> 'per_op' from batch where name = 'refused columns'),
+          'refused columns: the bulk engine''s results are the per-op engine''s');
+select is((select jsonb_agg(jsonb_build_array(r ->> 'status', r ->> 'code', r ->> 'field', r ->> 'message'))
+             from batch, jsonb_array_elements(answer -> 'per_op') r where name = 'refused columns'),
+          '[["rejected", "forbidden", "assigned_rm_id", "permission denied: role rm may not write customers.assigned_rm_id"],
+            ["rejected", "forbidden", "approval_status", "permission denied: role rm may not write pipelines.approval_status"],
+            ["rejected", "forbidden", "assigned_rm_id", "permission denied: role rm may not write customers.assigned_rm_id"],
+            ["applied", null, null, null]]'::jsonb,
+          'a column the role may not write is rejected/forbidden naming it as the field, on insert and update');
+insert into batch values ('missing reference', tests.both_engines(jsonb_build_array(
+  tests.op(gen_random_uuid(), 'insert', 'activities', 'b0000000-0000-4000-8000-000000000104', null,
+           '{"customer_id": "00000000-0000-4000-8100-000000000004", "pipeline_id": "b0000000-0000-4000-8000-0000000001ff",
+             "activity_type": "call", "subject": "About nothing", "scheduled_at": "2026-12-03T09:00:00Z"}'))));
+select is((select jsonb_agg(jsonb_build_array(r ->> 'status', r ->> 'code', r ->> 'field'))
+             from batch, jsonb_array_elements(answer -> 'per_op') r where name = 'missing reference'),
+          '[["failed", "dependency_missing", "pipeline_id"]]'::jsonb,
+          'a reference to a row that does not exist is failed/dependency_missing naming the field');
 
 -- The bulk engine's writes are written out for the columns a table had when it was registered
 -- (sync.bulk_write). A table altered since then is the per-op engine's, which reads the catalog,

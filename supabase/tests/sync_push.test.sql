@@ -2,7 +2,7 @@
 -- problems raise a SQLSTATE the Edge Function maps to its HTTP answer (SYRQ1 400 invalid_request,
 -- SYPR1 426, SYLM1 413, SYAU1 401) and leave nothing behind; ops get one result each, in order.
 begin;
-select plan(63);
+select plan(64);
 
 -- Every answer the tests look at, by name.
 create temp table pushed (name text primary key, answer jsonb not null) on commit drop;
@@ -494,6 +494,24 @@ select is(
      "createdAt": "2026-01-01T00:00:00Z"}]}'),
   '{"sqlstate": "SYRQ1", "message": "the push request is not valid", "details": [{"path": ["items", 0, "entityId"], "message": "expected a uuid"}, {"path": ["items", 0, "payload"], "message": "required for create"}, {"path": ["items", 1, "id"], "message": "expected the queue item id: a whole number (at most 9007199254740991 either way) or a non-empty string"}]}',
   'a malformed protocol 1 item is SYRQ1 naming its fields, a missing queue item id included'
+);
+
+-- A value taken in a key over one column the op wrote: the refusal names that column. (The CRM has
+-- no such key on a syncable table; an app may.)
+select tests.clear_authentication();
+alter table public.customers add constraint customers_email_taken unique (email);
+select tests.authenticate_as('rm1.jakarta@crm.test');
+insert into pushed select 'email first', public.sync_push(tests.push_body(jsonb_build_array(
+  tests.op('0e000000-0000-4000-8000-0000000000e1', 'insert', 'customers', 'f0000000-0000-4000-8000-0000000000e1', null,
+           '{"name": "PT First", "email": "taken@customer.test"}'))));
+insert into pushed select 'email again', public.sync_push(tests.push_body(jsonb_build_array(
+  tests.op('0e000000-0000-4000-8000-0000000000e2', 'insert', 'customers', 'f0000000-0000-4000-8000-0000000000e2', null,
+           '{"name": "PT Second", "email": "taken@customer.test"}'))));
+select is(
+  (select jsonb_agg(jsonb_build_array(name, r ->> 'status', r ->> 'code', r ->> 'field') order by name desc)
+     from pushed, jsonb_array_elements(answer -> 'results') r where name like 'email %'),
+  '[["email first", "applied", null, null], ["email again", "rejected", "already_exists", "email"]]',
+  'a value taken in a one-column unique key is rejected/already_exists naming the field'
 );
 
 select * from finish();

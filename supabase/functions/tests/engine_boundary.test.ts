@@ -26,10 +26,24 @@ const appRoles = [
   ),
 ];
 
-Deno.test("every migration is the engine's (sync_*) or the app's (crm_*), and the engine's come first", () => {
+// The first release built the engine before the app. A later change to either is a migration that
+// sorts after every released one (supabase/releases.json), so from then on the two interleave.
+const firstRelease = new Set(
+  Object.keys(
+    JSON.parse(Deno.readTextFileSync(new URL("../../releases.json", import.meta.url))).releases[0]?.migrations ?? {},
+  ),
+);
+const built = files.filter((n) => firstRelease.size === 0 || firstRelease.has(n));
+
+Deno.test("every migration is the engine's (sync_*) or the app's (crm_*), and the engine's came first", () => {
   assert.deepEqual(files.filter((n) => !engine.includes(n) && !app.includes(n)), []);
-  assert.ok(engine.length > 0 && app.length > 0);
-  assert.ok(engine[engine.length - 1] < app[0], `${engine[engine.length - 1]} sorts before ${app[0]}`);
+  const builtEngine = built.filter((n) => engine.includes(n));
+  const builtApp = built.filter((n) => app.includes(n));
+  assert.ok(builtEngine.length > 0 && builtApp.length > 0);
+  assert.ok(
+    builtEngine[builtEngine.length - 1] < builtApp[0],
+    `${builtEngine[builtEngine.length - 1]} sorts before ${builtApp[0]}`,
+  );
 });
 
 Deno.test("the app's migrations create tables and add roles (what the next test looks for is there)", () => {

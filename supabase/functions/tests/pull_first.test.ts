@@ -1,8 +1,21 @@
 // A first (full) pull: it pages through exactly the live rows the user may see, parents before
 // children and within the page limit; the limit is clamped to the server's maximum, and a tables
-// filter narrows it to those tables.
+// filter narrows it to those tables. The user's open conflicts come too, after the rows.
 import assert from "node:assert/strict";
-import { insert, pull, pullAll, push, remove, seedCustomer, sql, test, tokenFor, users, uuid } from "./_helpers.ts";
+import {
+  insert,
+  pull,
+  pullAll,
+  push,
+  remove,
+  seedCustomer,
+  sql,
+  test,
+  tokenFor,
+  update,
+  users,
+  uuid,
+} from "./_helpers.ts";
 import { about, type Change, keyOf, registry, rm1, visibleKeys } from "./_pull.ts";
 
 test("a first pull pages through exactly what the user may see: every page within the limit, no duplicates, parents before children, no tombstones", async () => {
@@ -14,6 +27,19 @@ test("a first pull pages through exactly what the user may see: every page withi
     remove("customers", gone, 1),
   ]);
   assert.deepEqual(made.body.results.map((r: { status: string }) => r.status), ["applied", "applied"]);
+  // And an open conflict of rm1's (whatever other tests left open besides): a first pull brings the
+  // open ones too, after the rows.
+  const pipeline = uuid();
+  await push(token, [
+    insert("pipelines", pipeline, { customer_id: seedCustomer(4), title: "Disputed", potential_value: 100 }),
+  ]);
+  await push(await tokenFor(users.bmJakarta), [update("pipelines", pipeline, 1, { potential_value: 90 })]);
+  const disputed = await push(token, [{
+    ...update("pipelines", pipeline, 1, { potential_value: 120 }),
+    base: { potential_value: 100 },
+  }]);
+  assert.equal(disputed.body.results[0].conflict?.resolution, "manual_pending", disputed.text);
+  const disputedId: string = disputed.body.results[0].conflict!.id;
 
   const limit = 97;
   const changes: Change[] = [];
@@ -35,12 +61,22 @@ test("a first pull pages through exactly what the user may see: every page withi
     assert.ok(sizes.length < 200, "the pull comes to an end");
   }
 
-  const expected = await visibleKeys(users.rm1Jakarta);
+  const rows = await visibleKeys(users.rm1Jakarta);
+  const open = (await sql`select id::text from sync.conflicts
+                           where resolution = 'manual_pending' and ${users.rm1Jakarta.id}::uuid in (user_id, server_user_id)`)
+    .map((c) => `conflicts/${c.id}`).sort();
+  assert.ok(open.includes(`conflicts/${disputedId}`));
+  const expected = [...rows, ...open].sort();
+  assert.deepEqual(
+    changes.slice(changes.length - open.length).map(keyOf).sort(),
+    open,
+    "the open conflicts come after the rows",
+  );
   assert.ok(sizes.length > 1, "more than one page");
   assert.ok(changes.every((c) => c.op === "upsert"), "a full pull carries upserts only");
   assert.equal(new Set(changes.map(keyOf)).size, changes.length, "no row twice in one full pull");
-  assert.equal(changes.length, expected.length, "as many rows as the user may see");
-  assert.deepEqual(changes.map(keyOf).sort(), expected, "exactly the rows the user may see");
+  assert.equal(changes.length, expected.length, "as many rows as the user may see, and their open conflicts");
+  assert.deepEqual(changes.map(keyOf).sort(), expected, "exactly the rows the user may see, and their open conflicts");
   assert.equal(about(changes, gone).length, 0, "the tombstone is not sent");
 
   // Every child row comes after its parent row in the stream.
@@ -56,6 +92,14 @@ test("a first pull pages through exactly what the user may see: every page withi
     }
   }
   assert.ok(checked > 300, "key persons, pipelines, activities... were all checked");
+
+  // Settled, as a branch manager would: the tests after this one start from the state it found.
+  await sql.begin(async (tx) => {
+    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
+      JSON.stringify({ sub: users.bmJakarta.id, role: "authenticated" })
+    }, true)`;
+    await tx`select public.resolve_conflict(${disputedId}::uuid, 'server')`;
+  });
 });
 
 test("has_more and limit: a page holds at most `limit` changes and the next page continues where it stopped", async () => {

@@ -268,6 +268,16 @@ test("unknown columns and field-rule violations are rejected naming the field", 
   const res2 = await push(token, [update("customers", id, 1, { assigned_rm_id: users.rm2Jakarta.id })]);
   assert.equal(res2.body.results[0].code, "forbidden");
   assert.match(res2.body.results[0].message ?? "", /role rm may not write customers\.assigned_rm_id/);
+  assert.equal(res2.body.results[0].field, "assigned_rm_id");
+  // On a new row the row trigger refuses the column; the result names it all the same.
+  const res3 = await push(token, [
+    insert("customers", uuid(), { name: "PT Not Mine", assigned_rm_id: users.rm2Jakarta.id }),
+  ]);
+  assert.deepEqual(
+    [res3.body.results[0].status, res3.body.results[0].code, res3.body.results[0].field],
+    ["rejected", "forbidden", "assigned_rm_id"],
+    res3.text,
+  );
 });
 
 test("2 000 queued ops sent in batches of 500 all arrive", async () => {
