@@ -19,6 +19,7 @@ import type { ErrorBody, LegacyItem, OpResult, PullAnswer, PushAnswer, Values } 
 import {
   type ConflictRecord,
   getMeta,
+  type OpIssue,
   type OpProblem,
   OUTBOX_FORMAT,
   type OutboxRecord,
@@ -31,16 +32,7 @@ import {
 
 export type SyncStatus = "idle" | "syncing" | "offline" | "error" | "signed_out";
 
-/** An op that the server or the kit refused, or that is held aside: what the UI lists. */
-export interface OpIssue {
-  op_id: string;
-  table: string;
-  id: string;
-  op: "insert" | "update" | "delete";
-  code: string;
-  message: string;
-  field?: string;
-}
+export type { OpIssue } from "./store.ts";
 
 export interface SyncState {
   status: SyncStatus;

@@ -2,7 +2,7 @@
 // transactions in which every write commits or none does. Two adapters implement it: memory.ts
 // (tests, scripts) and indexeddb.ts (browsers). Everything the kit keeps goes through it, so a
 // crash between two transactions leaves the state of the first, never half of the second.
-import type { LegacyItem, ServerRow, Values } from "./protocol.ts";
+import type { LegacyItem, ServerRow, Values, WireOp } from "./protocol.ts";
 
 /** The version of the outbox records' shape this kit writes; older ones are upgraded on open. */
 export const OUTBOX_FORMAT = 1;
@@ -30,16 +30,9 @@ export interface OpProblem {
 }
 
 /** A queued edit. Only the head op of each row (the lowest `seq`) is ever sent. */
-export interface OutboxRecord {
+export interface OutboxRecord extends WireOp {
   seq: number;
   format: number;
-  op_id: string;
-  table: string;
-  op: "insert" | "update" | "delete";
-  id: string;
-  base_version?: number | null;
-  data?: Values;
-  base?: Values;
   /** 2, or 1 for an item imported from the legacy queue (`legacy` holds it as the old app stored it). */
   protocol: 1 | 2;
   legacy?: { client_id: string; item: LegacyItem };
@@ -70,14 +63,10 @@ export interface ConflictRecord {
 }
 
 /** An op the server (or the kit, for its dependants) refused for good: dropped from the outbox, kept here for the UI. */
-export interface RejectedRecord {
-  op_id: string;
-  table: string;
-  id: string;
-  op: "insert" | "update" | "delete";
-  code: string;
-  message: string;
-  field?: string;
+/** An op refused or held aside, as the UI lists it: which op, and the code, message and field. */
+export type OpIssue = Pick<WireOp, "op_id" | "table" | "id" | "op"> & OpProblem;
+
+export interface RejectedRecord extends OpIssue {
   at: string;
 }
 
