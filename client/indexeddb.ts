@@ -19,12 +19,12 @@ export class StorageOutdatedError extends Error {
 interface IDBRequest<T> {
   result: T;
   error: DOMException | null;
-  onsuccess: (() => void) | null;
-  onerror: (() => void) | null;
+  onsuccess: ((event: never) => void) | null;
+  onerror: ((event: never) => void) | null;
 }
 interface IDBOpenRequest extends IDBRequest<IDBDatabase> {
-  onupgradeneeded: (() => void) | null;
-  onblocked: (() => void) | null;
+  onupgradeneeded: ((event: never) => void) | null;
+  onblocked: ((event: never) => void) | null;
 }
 interface IDBObjectStore {
   get(key: Key): IDBRequest<unknown>;
@@ -38,16 +38,20 @@ interface IDBTransaction {
   abort(): void;
   commit?: () => void;
   error: DOMException | null;
-  oncomplete: (() => void) | null;
-  onabort: (() => void) | null;
-  onerror: (() => void) | null;
+  oncomplete: ((event: never) => void) | null;
+  onabort: ((event: never) => void) | null;
+  onerror: ((event: never) => void) | null;
 }
 interface IDBDatabase {
   objectStoreNames: { contains(name: string): boolean };
   createObjectStore(name: string, options: { keyPath: string }): unknown;
-  transaction(stores: string[], mode: "readonly" | "readwrite", options?: { durability: string }): IDBTransaction;
+  transaction(
+    stores: string[],
+    mode: "readonly" | "readwrite",
+    options?: { durability: "default" | "strict" | "relaxed" },
+  ): IDBTransaction;
   close(): void;
-  onversionchange: (() => void) | null;
+  onversionchange: ((event: never) => void) | null;
 }
 export interface IDBFactory {
   open(name: string, version: number): IDBOpenRequest;

@@ -46,10 +46,12 @@ function message(text: string) {
   $("message").textContent = text;
 }
 
+/** Online as far as both the browser and the kit's last try can tell. */
 function showNetwork() {
+  const online = navigator.onLine && sync?.state.status !== "offline";
   const el = $("network");
-  el.textContent = navigator.onLine ? "online" : "offline";
-  el.className = `badge ${navigator.onLine ? "online" : "offline"}`;
+  el.textContent = online ? "online" : "offline";
+  el.className = `badge ${online ? "online" : "offline"}`;
 }
 addEventListener("online", showNetwork);
 addEventListener("offline", showNetwork);
@@ -98,6 +100,7 @@ function render(): Promise<void> {
 async function draw() {
   if (!sync) return;
   const s: SyncState = sync.state;
+  showNetwork();
   const status = $("status");
   status.textContent = s.status;
   status.className = `badge ${s.status}`;

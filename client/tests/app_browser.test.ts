@@ -1,0 +1,224 @@
+// The offline CRM app (client/app) in a real Chromium (Debian's `chromium`, driven by puppeteer-core),
+// against the function and database `npm test` started, served by the gateway at /app/. Each step
+// leaves a screenshot under test-output/app/ (git-ignored). Without Chromium the tests are skipped,
+// and say so, with what to install.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import puppeteer, { type Browser, type CDPSession, type Page } from "puppeteer-core";
+import { env, seedCustomer, sql, tokenFor, type User, users } from "../../supabase/functions/tests/_helpers.ts";
+
+const root = new URL("../../", import.meta.url).pathname;
+const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
+const haveChromium = existsSync(CHROMIUM);
+const OUT = `${root}test-output/app`;
+const appUrl = `${env.apiUrl}/app/`;
+
+if (!haveChromium) {
+  console.error(
+    `\n*** SKIPPED: the browser tests of the app (client/tests/app_browser.test.ts) need Chromium at ${CHROMIUM}. ` +
+      "Install it: apt-get install -y chromium (or set CHROMIUM_PATH). ***\n",
+  );
+}
+
+function browserTest(name: string, fn: (b: Browser) => Promise<void>) {
+  Deno.test({
+    name: `app in Chromium: ${name}`,
+    ignore: !haveChromium,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      await ready;
+      const browser = await puppeteer.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ["--no-sandbox", "--disable-dev-shm-usage"],
+      });
+      try {
+        await fn(browser);
+      } finally {
+        await browser.close();
+      }
+    },
+  });
+}
+
+// The app runs the kit's build: built once, from this checkout, before the first browser test.
+const ready = haveChromium ? build() : Promise.resolve();
+async function build() {
+  const res = await new Deno.Command("node", {
+    args: [`${root}node_modules/typescript/bin/tsc`, "-p", `${root}client/tsconfig.json`],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(res.success, new TextDecoder().decode(res.stdout) + new TextDecoder().decode(res.stderr));
+  await Deno.mkdir(OUT, { recursive: true });
+}
+
+let shots = 0;
+async function shot(page: Page, name: string) {
+  const n = String(++shots).padStart(2, "0");
+  await page.screenshot({ path: `${OUT}/${n}-${name}.png`, fullPage: true });
+}
+
+/**
+ * Supabase Auth's password grant, refresh, user and logout, answered in the browser (CDP Fetch) with
+ * tokens signed by the local key, until the gateway serves them (branch local-auth). `offline` makes
+ * them fail as the network would; `expiresIn` is the life of the access tokens it issues.
+ */
+class AuthStandIn {
+  offline = false;
+  refreshes = 0;
+  constructor(readonly user: User, public expiresIn = 3600) {}
+
+  async attach(page: Page) {
+    const cdp: CDPSession = await page.createCDPSession();
+    cdp.on("Fetch.requestPaused", async (e: { requestId: string; request: { url: string; method: string } }) => {
+      if (this.offline) {
+        return await cdp.send("Fetch.failRequest", { requestId: e.requestId, errorReason: "InternetDisconnected" });
+      }
+      const url = new URL(e.request.url);
+      const reply = (status: number, body: unknown) =>
+        cdp.send("Fetch.fulfillRequest", {
+          requestId: e.requestId,
+          responseCode: status,
+          responseHeaders: [{ name: "content-type", value: "application/json" }],
+          body: btoa(JSON.stringify(body ?? {})),
+        });
+      const user = {
+        id: this.user.id,
+        aud: "authenticated",
+        role: "authenticated",
+        email: this.user.email,
+        app_metadata: { provider: "email", providers: ["email"] },
+        user_metadata: {},
+        created_at: "2026-01-01T00:00:00Z",
+      };
+      if (url.pathname.endsWith("/auth/v1/token")) {
+        if (url.searchParams.get("grant_type") === "refresh_token") this.refreshes++;
+        const access = await tokenFor(this.user, { expiresIn: this.expiresIn });
+        return await reply(200, {
+          access_token: access,
+          token_type: "bearer",
+          expires_in: this.expiresIn,
+          expires_at: Math.floor(Date.now() / 1000) + this.expiresIn,
+          refresh_token: crypto.randomUUID(),
+          user,
+        });
+      }
+      if (url.pathname.endsWith("/auth/v1/user")) return await reply(200, user);
+      if (url.pathname.endsWith("/auth/v1/logout")) return await reply(204, null);
+      return await cdp.send("Fetch.continueRequest", { requestId: e.requestId });
+    });
+    await cdp.send("Fetch.enable", { patterns: [{ urlPattern: "*/auth/v1/*", requestStage: "Request" }] });
+  }
+}
+
+/** Offline or back online: the page's network and its Service Worker's. */
+async function setOffline(browser: Browser, pages: Page[], offline: boolean, auth?: AuthStandIn) {
+  if (auth) auth.offline = offline;
+  for (const p of pages) await p.setOfflineMode(offline);
+  for (const t of browser.targets().filter((t) => t.type() === "service_worker")) {
+    const cdp = await t.createCDPSession();
+    await cdp.send("Network.enable");
+    await cdp.send("Network.emulateNetworkConditions", {
+      offline,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: -1,
+    });
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+type AppGlobal = { app: { ready: Promise<void>; sync: any } };
+
+async function open(browser: Browser, auth: AuthStandIn, page?: Page) {
+  page ??= await browser.newPage();
+  page.on("pageerror", (err) => console.error("page error:", err));
+  await auth.attach(page);
+  await page.goto(appUrl, { waitUntil: "load" });
+  await started(page);
+  return page;
+}
+
+/** Waits until the app's module has run and opened the session supabase-js holds, if any. */
+async function started(page: Page) {
+  // A boolean: a predicate that returns a promise is waited on for its value.
+  await page.waitForFunction(() => Boolean((globalThis as unknown as Partial<AppGlobal>).app?.ready));
+  await page.evaluate(() => (globalThis as unknown as AppGlobal).app.ready);
+}
+
+async function signIn(page: Page, user: User) {
+  await page.waitForSelector("#sign-in:not([hidden])");
+  await page.type("#sign-in [name=email]", user.email);
+  await page.type("#sign-in [name=password]", "password123");
+  await page.click("#sign-in button[type=submit]");
+  await synced(page);
+  // The Service Worker holds the shell before any test goes offline.
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+  });
+}
+
+/** Waits until the app's kit has nothing pending and its last sync has ended. */
+async function synced(page: Page, timeout = 30000) {
+  await page.waitForFunction(
+    () => {
+      const s = (globalThis as unknown as AppGlobal).app.sync?.state;
+      return s && s.status === "idle" && s.pending === 0 && s.lastSyncedAt !== null;
+    },
+    { timeout },
+  );
+}
+
+const text = (page: Page, sel: string) => page.$eval(sel, (el) => el.textContent ?? "");
+
+/** Opens the customer `id` in the edit form and saves `city` in it. */
+async function editCity(page: Page, id: string, city: string) {
+  await page.click(`#customers li[data-id="${id}"]`);
+  await page.waitForSelector("#edit-pane:not([hidden])");
+  await page.$eval("#edit [name=city]", (el, v) => ((el as HTMLInputElement).value = v as string), city);
+  await page.click("#edit button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("message")?.textContent === "Saved.");
+}
+
+/** A customer of rm1 Jakarta's, from the seed. */
+async function customerOf(user: User): Promise<string> {
+  const [row] = await sql`select id::text from public.customers where assigned_rm_id = ${user.id}
+                          and deleted_at is null order by id limit 1`;
+  return row?.id ?? seedCustomer(1);
+}
+
+browserTest("an edit made offline survives a reload offline and reaches the server once online", async (browser) => {
+  const user = users.rm1Jakarta;
+  const auth = new AuthStandIn(user);
+  const page = await open(browser, auth);
+  await shot(page, "offline-edit-sign-in");
+  await signIn(page, user);
+  await shot(page, "offline-edit-signed-in");
+  const id = await customerOf(user);
+  const city = `Offline ${crypto.randomUUID().slice(0, 8)}`;
+
+  await setOffline(browser, [page], true, auth);
+  await page.waitForFunction(() => !navigator.onLine);
+  await editCity(page, id, city);
+  assert.equal(await text(page, "#pending"), "1");
+  await shot(page, "offline-edit-edited-offline");
+
+  await page.reload({ waitUntil: "load" });
+  await started(page);
+  await page.waitForFunction(
+    (id, city) => document.querySelector(`#customers li[data-id="${id}"]`)?.textContent?.includes(city as string),
+    {},
+    id,
+    city,
+  );
+  assert.equal(await text(page, "#pending"), "1", "the edit is still pending after a reload without a network");
+  assert.notEqual((await sql`select city from public.customers where id = ${id}`)[0].city, city);
+  await shot(page, "offline-edit-reloaded-offline");
+
+  await setOffline(browser, [page], false, auth);
+  await synced(page);
+  assert.equal((await sql`select city from public.customers where id = ${id}`)[0].city, city);
+  await shot(page, "offline-edit-back-online-synced");
+});
