@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import puppeteer, { type Browser, type CDPSession, type Page } from "puppeteer-core";
+import { deviceOf } from "./_server.ts";
 import { env, seedCustomer, sql, tokenFor, type User, users } from "../../supabase/functions/tests/_helpers.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -175,7 +176,9 @@ const text = (page: Page, sel: string) => page.$eval(sel, (el) => el.textContent
 
 /** Opens the customer `id` in the edit form and saves `city` in it. */
 async function editCity(page: Page, id: string, city: string) {
-  await page.click(`#customers li[data-id="${id}"]`);
+  // In one step: the list is redrawn at each change of the kit's state, which can replace a found node.
+  await page.waitForSelector(`#customers li[data-id="${id}"]`);
+  await page.evaluate((id) => document.querySelector<HTMLElement>(`#customers li[data-id="${id}"]`)!.click(), id);
   await page.waitForSelector("#edit-pane:not([hidden])");
   await page.$eval("#edit [name=city]", (el, v) => ((el as HTMLInputElement).value = v as string), city);
   await page.click("#edit button[type=submit]");
@@ -222,3 +225,154 @@ browserTest("an edit made offline survives a reload offline and reaches the serv
   assert.equal((await sql`select city from public.customers where id = ${id}`)[0].city, city);
   await shot(page, "offline-edit-back-online-synced");
 });
+
+/** Each tab's requests to the sync function, as [start, end] times. */
+function syncSpans(page: Page) {
+  const spans: { url: string; start: number; end: number }[] = [];
+  const open = new Map<unknown, { url: string; start: number; end: number }>();
+  page.on("request", (r) => {
+    if (!r.url().includes("/functions/v1/sync/") || r.url().endsWith("/health")) return;
+    const span = { url: r.url(), start: performance.now(), end: Infinity };
+    open.set(r, span);
+    spans.push(span);
+  });
+  const done = (r: unknown) => {
+    const span = open.get(r);
+    if (span) span.end = performance.now();
+  };
+  page.on("requestfinished", done);
+  page.on("requestfailed", done);
+  return spans;
+}
+
+browserTest("two tabs of one user: one syncs at a time, and the other shows the change", async (browser) => {
+  const user = users.rm2Jakarta;
+  const auth = new AuthStandIn(user);
+  const a = await open(browser, auth);
+  await signIn(a, user);
+  // The second tab opens on the session the first one signed in with (same profile, same store).
+  const b = await open(browser, auth);
+  await synced(b);
+  await shot(a, "two-tabs-a-signed-in");
+  await shot(b, "two-tabs-b-opened");
+
+  const spansA = syncSpans(a);
+  const spansB = syncSpans(b);
+  for (let round = 0; round < 3; round++) {
+    await Promise.all(
+      [a, b].map((p) =>
+        p.evaluate(async () => JSON.stringify(await (globalThis as unknown as AppGlobal).app.sync.sync()))
+      ),
+    );
+  }
+  assert.ok(spansA.length > 0 && spansB.length > 0, "both tabs synced");
+  for (const x of spansA) {
+    for (const y of spansB) {
+      assert.ok(
+        x.end <= y.start || y.end <= x.start,
+        `tab A's ${x.url} and tab B's ${y.url} were under way at the same time`,
+      );
+    }
+  }
+
+  const id = await customerOf(user);
+  const city = `Tab ${crypto.randomUUID().slice(0, 8)}`;
+  await a.bringToFront();
+  await editCity(a, id, city);
+  await b.waitForFunction(
+    (id, city) => document.querySelector(`#customers li[data-id="${id}"]`)?.textContent?.includes(city as string),
+    { timeout: 15000 },
+    id,
+    city,
+  );
+  await shot(a, "two-tabs-a-edited");
+  await shot(b, "two-tabs-b-shows-the-edit");
+  await synced(a);
+  assert.equal((await sql`select city from public.customers where id = ${id}`)[0].city, city);
+});
+
+browserTest(
+  "an access token that expires offline is refreshed once back online, and the queue drains",
+  async (browser) => {
+    const user = users.bmJakarta;
+    // Short-lived tokens: the one the app signs in with expires while the device is offline.
+    const auth = new AuthStandIn(user, 6);
+    const page = await open(browser, auth);
+    await signIn(page, user);
+    await shot(page, "token-expiry-signed-in");
+    await setOffline(browser, [page], true, auth);
+    const id = await customerOf(users.rm1Jakarta);
+    const city = `Expired ${crypto.randomUUID().slice(0, 8)}`;
+    await editCity(page, id, city);
+    const before = auth.refreshes;
+    await new Promise((r) => setTimeout(r, 8000));
+    const token = await page.evaluate(() =>
+      (globalThis as unknown as { app: { client: { auth: { getSession(): Promise<unknown> } } } }).app.client.auth
+        .getSession()
+    );
+    assert.ok(token !== undefined);
+    await shot(page, "token-expiry-expired-offline");
+    assert.equal(await text(page, "#pending"), "1");
+
+    auth.expiresIn = 3600;
+    await setOffline(browser, [page], false, auth);
+    await synced(page);
+    assert.ok(auth.refreshes > before, "the session was refreshed after the token expired");
+    assert.equal((await sql`select city from public.customers where id = ${id}`)[0].city, city);
+    await shot(page, "token-expiry-back-online-drained");
+  },
+);
+
+browserTest(
+  "a change from another device that collides with an offline edit shows in the conflicts panel",
+  async (browser) => {
+    const user = users.rm1Surabaya;
+    const auth = new AuthStandIn(user);
+    const page = await open(browser, auth);
+    await signIn(page, user);
+    const id = await customerOf(user);
+    await setOffline(browser, [page], true, auth);
+    const mine = `+62 31 ${Math.floor(Math.random() * 1e7)}`;
+    // In one step: the list is redrawn at each change of the kit's state, which can replace a found node.
+    await page.waitForSelector(`#customers li[data-id="${id}"]`);
+    await page.evaluate((id) => document.querySelector<HTMLElement>(`#customers li[data-id="${id}"]`)!.click(), id);
+    await page.waitForSelector("#edit-pane:not([hidden])");
+    await page.$eval("#edit [name=phone]", (el, v) => ((el as HTMLInputElement).value = v as string), mine);
+    await page.click("#edit button[type=submit]");
+    await page.waitForFunction(() => document.getElementById("message")?.textContent === "Saved.");
+    await shot(page, "conflict-edited-offline");
+
+    // The other device: the same user on the kit, with a store of its own, changes the same field first.
+    const theirs = `+62 31 ${Math.floor(Math.random() * 1e7)}`;
+    const { client: other } = await deviceOf(user);
+    try {
+      await other.sync();
+      await other.update("customers", id, { phone: theirs });
+      assert.equal((await other.sync()).status, "idle");
+    } finally {
+      other.close();
+    }
+
+    await setOffline(browser, [page], false, auth);
+    await synced(page);
+    await page.waitForFunction(
+      (id) => [...document.querySelectorAll("#conflicts li")].some((li) => li.textContent?.includes(id as string)),
+      { timeout: 15000 },
+      id,
+    );
+    const panel = await text(page, "#conflicts");
+    assert.match(panel, /client_wins/);
+    assert.ok(panel.includes("phone"), panel);
+    await page.waitForFunction(
+      (mine, theirs) => {
+        const t = document.getElementById("conflicts")?.textContent ?? "";
+        return t.includes(mine as string) && t.includes(theirs as string);
+      },
+      { timeout: 15000 },
+      mine,
+      theirs,
+    );
+    await shot(page, "conflict-shown");
+    assert.equal((await sql`select phone from public.customers where id = ${id}`)[0].phone, mine);
+  },
+);
