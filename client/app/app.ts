@@ -69,14 +69,24 @@ async function start(session: Session) {
     apikey: config.anonKey,
     // One store per user: one user's pending edits never go out under another's token.
     storage: new IndexedDbStorage(`supasync:${session.user.id}`),
-    accessToken: async () => (await client.auth.getSession()).data.session?.access_token ?? null,
-    refreshToken: async () => (await client.auth.refreshSession()).data.session?.access_token ?? null,
+    accessToken: async () => tokenOf(await client.auth.getSession()),
+    refreshToken: async () => tokenOf(await client.auth.refreshSession()),
   });
   await sync.persist().catch(() => false);
   firstSync = sync.state.lastSyncedAt === null;
   sync.subscribe(() => void render());
   await render();
   if (navigator.onLine) void sync.sync();
+}
+
+/**
+ * The access token of a supabase-js answer. A session that could not be refreshed because Auth was
+ * out of reach (an expired token while offline) is thrown, which the kit takes as offline and tries
+ * again later; only a session that really ended is null, which stops syncing as signed out.
+ */
+function tokenOf({ data, error }: { data: { session: Session | null }; error: { name: string } | null }) {
+  if (error?.name === "AuthRetryableFetchError") throw error;
+  return data.session?.access_token ?? null;
 }
 
 function stop() {
@@ -314,6 +324,12 @@ $<HTMLFormElement>("sign-in").addEventListener("submit", async (e) => {
 });
 client.auth.onAuthStateChange((event) => {
   if (event === "SIGNED_OUT") stop();
+  // A refreshed session means Auth is in reach again: resume a kit stopped as signed out, and send
+  // what waits (the kit's backoff may have put its next try far off while the token could not be had).
+  if (event === "TOKEN_REFRESHED" && sync) {
+    if (sync.state.status === "signed_out") void sync.signedIn();
+    else if (sync.state.pending > 0) void sync.sync();
+  }
 });
 
 // Offline, supabase-js still has the stored session: the app opens on it and syncs once back online.
