@@ -444,3 +444,42 @@ test("with autoSync, an imported legacy queue starts a sync after the debounce, 
   assert.equal(pushed.length, 1, "the old queue went without waiting for the interval");
   assert.equal(client.state.pending, 0);
 });
+
+test("an automatic client syncs at its interval with no edit to prompt it, and no longer once closed", async () => {
+  const pulls: number[] = [];
+  const client = await offlineClient(new MemoryStorage(), {
+    autoSync: true,
+    intervalMs: 20,
+    fetch: (input) => (String(input).endsWith("/pull") && pulls.push(Date.now()), json(200, emptyPull)),
+  });
+  for (let i = 0; i < 100 && pulls.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+  client.close();
+  assert.ok(pulls.length >= 4, `the opening sync and at least three at the interval: ${pulls.length}`);
+  const after = pulls.length;
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(pulls.length, after, "closed, it sends nothing more");
+});
+
+test("the browser's online event starts a sync at once, without waiting for the interval or a backoff", async () => {
+  let up = false;
+  const sent: string[] = [];
+  const client = await offlineClient(new MemoryStorage(), {
+    autoSync: true,
+    intervalMs: 60_000,
+    backoff: { baseMs: 60_000, maxMs: 60_000 },
+    fetch: (input) => {
+      if (!up) return Promise.reject(new TypeError("network down"));
+      sent.push(new URL(String(input)).pathname.split("/").pop()!);
+      return json(503, { error: "internal", message: "busy" });
+    },
+  });
+  await client.insert("customers", { name: "PT Kembali" });
+  for (let i = 0; i < 50 && client.state.status !== "offline"; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(client.state.status, "offline");
+  assert.ok(client.state.retryAt! - Date.now() > 10_000, "the next retry is far off");
+  up = true;
+  globalThis.dispatchEvent(new Event("online"));
+  for (let i = 0; i < 100 && !sent.includes("push"); i++) await new Promise((r) => setTimeout(r, 10));
+  client.close();
+  assert.ok(sent.includes("push"), `the queued edit was sent at once: ${sent.join(", ")}`);
+});
