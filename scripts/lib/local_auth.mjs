@@ -137,7 +137,9 @@ export function localAuth({ dbUrl, keys, apiUrl, expiresIn = 3600, corsOrigin = 
     refuseInactive(user);
     const token = newRefreshToken();
     const [session] = await db.begin(async (tx) => {
-      const rows = await tx`insert into auth.sessions (user_id) values (${user.id}) returning id, created_at`;
+      // The id is given: GoTrue's own auth.sessions (on a Supabase database) has no default for it.
+      const rows = await tx`insert into auth.sessions (id, user_id) values (gen_random_uuid(), ${user.id})
+                            returning id, created_at`;
       await tx`insert into auth.refresh_tokens (token, user_id, session_id) values (${token}, ${user.id}, ${
         rows[0].id
       })`;
