@@ -106,7 +106,7 @@ async function start({ reset }) {
     console.log("\nsupasync local stack is up. Ctrl-C stops it.\n");
     console.log((await statusLines()).join("\n"));
     console.log(`\nSeed users (password password123): admin@crm.test, bm.jakarta@crm.test, rm1.jakarta@crm.test, ...`);
-    console.log(`A token: npm run token -- rm1.jakarta@crm.test\n`);
+    console.log(`A token: npm run token -- rm1.jakarta@crm.test (or supabase-js: auth.signInWithPassword)\n`);
   } catch (err) {
     log(err instanceof Error ? err.message : err);
     await shutdown(1);

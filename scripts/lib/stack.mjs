@@ -10,6 +10,7 @@ import postgres from "postgres";
 import * as jose from "jose";
 import { LOCAL_DIR, log, ROOT, withDatabase } from "./cluster.mjs";
 import { onFreePorts } from "./ports.mjs";
+import { localAuth } from "./local_auth.mjs";
 
 export const API_PORT = Number(process.env.SUPASYNC_API_PORT ?? 54321);
 export const LOCAL_DB_NAME = "supasync";
@@ -287,8 +288,9 @@ function waitForPort(url, child, failed, timeoutMs = 30000) {
  */
 
 /**
- * Serves the API on `apiPort`: `/functions/v1/sync/*` (the Deno function, run as a child process)
- * and `/auth/v1/.well-known/jwks.json`.
+ * Serves the API on `apiPort`: `/functions/v1/sync/*` (the Deno function, run as a child process),
+ * `/auth/v1/.well-known/jwks.json`, and the development-only Auth subset of scripts/lib/local_auth.mjs
+ * (`/auth/v1/token`, `/user`, `/logout`), whose access tokens live SUPASYNC_AUTH_EXPIRES_IN seconds.
  * @param {{ dbUrl: string, keys: LocalKeys, apiPort?: number, functionPort?: number,
  *   env?: Record<string, string>, quiet?: boolean }} options
  * @returns {Promise<Api>}
@@ -337,6 +339,13 @@ export async function startApi(
   };
   process.once("exit", killGroup);
   const jwks = JSON.stringify({ keys: [keys.publicJwk] });
+  const auth = localAuth({
+    dbUrl,
+    keys,
+    apiUrl,
+    expiresIn: Number(env.SUPASYNC_AUTH_EXPIRES_IN ?? process.env.SUPASYNC_AUTH_EXPIRES_IN ?? 3600),
+    corsOrigin: env.SYNC_CORS_ORIGIN ?? process.env.SYNC_CORS_ORIGIN ?? "*",
+  });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const server = http.createServer(async (req, res) => {
     try {
@@ -345,6 +354,7 @@ export async function startApi(
         res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=600" });
         return res.end(jwks);
       }
+      if (await auth.handle(req, res, url)) return;
       if (url.pathname === "/functions/v1/sync" || url.pathname.startsWith("/functions/v1/sync/")) {
         // Streamed both ways, as a gateway does: buffering 500 KB pages here cost the bench (which
         // runs in this process) more than the function spent serving them.
@@ -398,6 +408,7 @@ export async function startApi(
     // Nothing of a failed start is left running (a retry starts another).
     if (server.listening) server.close();
     agent.destroy();
+    await auth.close();
     if (child.exitCode === null) {
       const exited = new Promise((r) => child.once("exit", r));
       killGroup();
@@ -412,6 +423,7 @@ export async function startApi(
     async stop() {
       server.close();
       agent.destroy();
+      await auth.close();
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
         killGroup();
