@@ -10,6 +10,15 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
     new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } }),
   );
 
+/** The function's answer to a push body: every op applied, each row at version 1. */
+const applied = (init?: RequestInit) => {
+  const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
+  return json(200, {
+    server_time: "2026-01-01T00:00:00Z",
+    results: ops.map((o) => ({ op_id: o.op_id, status: "applied", retryable: false, row: { id: o.id, version: 1 } })),
+  });
+};
+
 const emptyPull = {
   server_time: "2026-01-01T00:00:00Z",
   changes: [],
@@ -93,16 +102,7 @@ test("with autoSync, local edits start a sync after the debounce, once for a bur
     fetch: (input, init) => {
       if (String(input).endsWith("/pull")) return json(200, emptyPull);
       pushes++;
-      const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
-      return json(200, {
-        server_time: "2026-01-01T00:00:00Z",
-        results: ops.map((o) => ({
-          op_id: o.op_id,
-          status: "applied",
-          retryable: false,
-          row: { id: o.id, version: 1 },
-        })),
-      });
+      return applied(init);
     },
   });
   await new Promise((r) => setTimeout(r, 20));
@@ -129,16 +129,7 @@ test("after a network failure the client asks /sync/health, and syncs on its own
         return json(200, { status: "ok", server_time: "2026-01-01T00:00:00Z", protocols: [1, 2] });
       }
       if (route === "/pull") return json(200, emptyPull);
-      const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
-      return json(200, {
-        server_time: "2026-01-01T00:00:00Z",
-        results: ops.map((o) => ({
-          op_id: o.op_id,
-          status: "applied",
-          retryable: false,
-          row: { id: o.id, version: 1 },
-        })),
-      });
+      return applied(init);
     },
   });
   await client.insert("customers", { name: "PT Sinyal" });
@@ -283,16 +274,7 @@ test("a batch stays within maxBatchBytes counted in UTF-8 bytes, the envelope in
     fetch: (input, init) => {
       if (String(input).endsWith("/pull")) return json(200, emptyPull);
       bodies.push(String(init?.body));
-      const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
-      return json(200, {
-        server_time: "2026-01-01T00:00:00Z",
-        results: ops.map((o) => ({
-          op_id: o.op_id,
-          status: "applied",
-          retryable: false,
-          row: { id: o.id, version: 1 },
-        })),
-      });
+      return applied(init);
     },
   });
   for (let i = 0; i < 12; i++) {
@@ -391,16 +373,7 @@ test("an onResult that throws does not stop the sync after its answer was settle
       },
       fetch: (input, init) => {
         if (String(input).endsWith("/pull")) return json(200, emptyPull);
-        const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
-        return json(200, {
-          server_time: "2026-01-01T00:00:00Z",
-          results: ops.map((o) => ({
-            op_id: o.op_id,
-            status: "applied",
-            retryable: false,
-            row: { id: o.id, version: 1 },
-          })),
-        });
+        return applied(init);
       },
     });
     await client.insert("customers", { name: "PT Log Rusak" });
