@@ -2,6 +2,7 @@
 // jitter and the server's Retry-After, permanent errors not retried, a 413 halved down to the op at
 // fault, the triggers of an automatic sync.
 import assert from "node:assert/strict";
+import type { SyncClient } from "../client.ts";
 import { MemoryStorage } from "../memory.ts";
 import { offlineClient, test } from "./_kit.ts";
 
@@ -18,6 +19,17 @@ const applied = (init?: RequestInit) => {
     results: ops.map((o) => ({ op_id: o.op_id, status: "applied", retryable: false, row: { id: o.id, version: 1 } })),
   });
 };
+
+/** How far off the retry each of five syncs in a row schedules, each ending in `status`. */
+async function retryWaits(client: SyncClient, status: string): Promise<number[]> {
+  const waits: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const before = Date.now();
+    assert.equal((await client.sync()).status, status);
+    waits.push(client.state.retryAt! - before);
+  }
+  return waits;
+}
 
 const emptyPull = {
   server_time: "2026-01-01T00:00:00Z",
@@ -160,12 +172,7 @@ test("an op the server keeps failing is tried again ever later, not within the f
     fetch: (input, init) => String(input).endsWith("/pull") ? json(200, emptyPull) : failedAnswer(init),
   });
   await client.insert("customers", { name: "PT Selalu Sibuk" });
-  const waits: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const before = Date.now();
-    assert.equal((await client.sync()).status, "idle");
-    waits.push(client.state.retryAt! - before);
-  }
+  const waits = await retryWaits(client, "idle");
   assert.ok(waits[4] >= 1500, `the fifth wait is about 0.999 * 100 ms * 2^4: ${waits}`);
   assert.equal(client.state.pending, 1, "the edit is kept");
 });
@@ -247,12 +254,7 @@ test("a Retry-After of 0 (or in the past) does not retry at once forever: the ba
     fetch: () => json(503, { error: "internal", message: "busy" }, { "retry-after": "0" }),
   });
   await client.insert("customers", { name: "PT Nol Detik" });
-  const waits: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const before = Date.now();
-    assert.equal((await client.sync()).status, "offline");
-    waits.push(client.state.retryAt! - before);
-  }
+  const waits = await retryWaits(client, "offline");
   assert.ok(waits[4] >= 1500, `the fifth wait is about 0.999 * 100 ms * 2^4: ${waits}`);
 });
 

@@ -389,6 +389,17 @@ export async function startApi(
       res.end(JSON.stringify({ error: "bad_gateway", message: err instanceof Error ? err.message : String(err) }));
     }
   });
+  /** Stops the gateway, its connections, the Auth subset and the function's process group. */
+  const stopAll = async () => {
+    if (server.listening) server.close();
+    agent.destroy();
+    await auth.close();
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      killGroup();
+      await exited;
+    }
+  };
   try {
     await new Promise((resolve, reject) => {
       server.once("error", reject);
@@ -406,14 +417,7 @@ export async function startApi(
     );
   } catch (err) {
     // Nothing of a failed start is left running (a retry starts another).
-    if (server.listening) server.close();
-    agent.destroy();
-    await auth.close();
-    if (child.exitCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      killGroup();
-      await exited;
-    }
+    await stopAll();
     process.removeListener("exit", killGroup);
     throw err;
   }
@@ -421,14 +425,7 @@ export async function startApi(
     apiUrl,
     functionPid: child.pid,
     async stop() {
-      server.close();
-      agent.destroy();
-      await auth.close();
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        killGroup();
-        await exited;
-      }
+      await stopAll();
     },
   };
 }
