@@ -118,7 +118,7 @@ async function start({ reset }) {
     console.log("\nsupasync local stack is up. Ctrl-C stops it.\n");
     console.log((await statusLines()).join("\n"));
     console.log(`\nSeed users (password password123): admin@crm.test, bm.jakarta@crm.test, rm1.jakarta@crm.test, ...`);
-    console.log(`A token: npm run token -- rm1.jakarta@crm.test`);
+    console.log(`A token: npm run token -- rm1.jakarta@crm.test (or supabase-js: auth.signInWithPassword)`);
     console.log(`The offline CRM app: ${api.apiUrl}/app/\n`);
   } catch (err) {
     log(err instanceof Error ? err.message : err);

@@ -2,6 +2,7 @@
 // jitter and the server's Retry-After, permanent errors not retried, a 413 halved down to the op at
 // fault, the triggers of an automatic sync.
 import assert from "node:assert/strict";
+import type { SyncClient } from "../client.ts";
 import { MemoryStorage } from "../memory.ts";
 import { offlineClient, test } from "./_kit.ts";
 
@@ -9,6 +10,26 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
   Promise.resolve(
     new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } }),
   );
+
+/** The function's answer to a push body: every op applied, each row at version 1. */
+const applied = (init?: RequestInit) => {
+  const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
+  return json(200, {
+    server_time: "2026-01-01T00:00:00Z",
+    results: ops.map((o) => ({ op_id: o.op_id, status: "applied", retryable: false, row: { id: o.id, version: 1 } })),
+  });
+};
+
+/** How far off the retry each of five syncs in a row schedules, each ending in `status`. */
+async function retryWaits(client: SyncClient, status: string): Promise<number[]> {
+  const waits: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const before = Date.now();
+    assert.equal((await client.sync()).status, status);
+    waits.push(client.state.retryAt! - before);
+  }
+  return waits;
+}
 
 const emptyPull = {
   server_time: "2026-01-01T00:00:00Z",
@@ -93,16 +114,7 @@ test("with autoSync, local edits start a sync after the debounce, once for a bur
     fetch: (input, init) => {
       if (String(input).endsWith("/pull")) return json(200, emptyPull);
       pushes++;
-      const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
-      return json(200, {
-        server_time: "2026-01-01T00:00:00Z",
-        results: ops.map((o) => ({
-          op_id: o.op_id,
-          status: "applied",
-          retryable: false,
-          row: { id: o.id, version: 1 },
-        })),
-      });
+      return applied(init);
     },
   });
   await new Promise((r) => setTimeout(r, 20));
@@ -129,16 +141,7 @@ test("after a network failure the client asks /sync/health, and syncs on its own
         return json(200, { status: "ok", server_time: "2026-01-01T00:00:00Z", protocols: [1, 2] });
       }
       if (route === "/pull") return json(200, emptyPull);
-      const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
-      return json(200, {
-        server_time: "2026-01-01T00:00:00Z",
-        results: ops.map((o) => ({
-          op_id: o.op_id,
-          status: "applied",
-          retryable: false,
-          row: { id: o.id, version: 1 },
-        })),
-      });
+      return applied(init);
     },
   });
   await client.insert("customers", { name: "PT Sinyal" });
@@ -169,12 +172,7 @@ test("an op the server keeps failing is tried again ever later, not within the f
     fetch: (input, init) => String(input).endsWith("/pull") ? json(200, emptyPull) : failedAnswer(init),
   });
   await client.insert("customers", { name: "PT Selalu Sibuk" });
-  const waits: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const before = Date.now();
-    assert.equal((await client.sync()).status, "idle");
-    waits.push(client.state.retryAt! - before);
-  }
+  const waits = await retryWaits(client, "idle");
   assert.ok(waits[4] >= 1500, `the fifth wait is about 0.999 * 100 ms * 2^4: ${waits}`);
   assert.equal(client.state.pending, 1, "the edit is kept");
 });
@@ -256,12 +254,7 @@ test("a Retry-After of 0 (or in the past) does not retry at once forever: the ba
     fetch: () => json(503, { error: "internal", message: "busy" }, { "retry-after": "0" }),
   });
   await client.insert("customers", { name: "PT Nol Detik" });
-  const waits: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const before = Date.now();
-    assert.equal((await client.sync()).status, "offline");
-    waits.push(client.state.retryAt! - before);
-  }
+  const waits = await retryWaits(client, "offline");
   assert.ok(waits[4] >= 1500, `the fifth wait is about 0.999 * 100 ms * 2^4: ${waits}`);
 });
 
@@ -283,16 +276,7 @@ test("a batch stays within maxBatchBytes counted in UTF-8 bytes, the envelope in
     fetch: (input, init) => {
       if (String(input).endsWith("/pull")) return json(200, emptyPull);
       bodies.push(String(init?.body));
-      const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
-      return json(200, {
-        server_time: "2026-01-01T00:00:00Z",
-        results: ops.map((o) => ({
-          op_id: o.op_id,
-          status: "applied",
-          retryable: false,
-          row: { id: o.id, version: 1 },
-        })),
-      });
+      return applied(init);
     },
   });
   for (let i = 0; i < 12; i++) {
@@ -391,16 +375,7 @@ test("an onResult that throws does not stop the sync after its answer was settle
       },
       fetch: (input, init) => {
         if (String(input).endsWith("/pull")) return json(200, emptyPull);
-        const ops = JSON.parse(String(init?.body)).ops as { op_id: string; id: string }[];
-        return json(200, {
-          server_time: "2026-01-01T00:00:00Z",
-          results: ops.map((o) => ({
-            op_id: o.op_id,
-            status: "applied",
-            retryable: false,
-            row: { id: o.id, version: 1 },
-          })),
-        });
+        return applied(init);
       },
     });
     await client.insert("customers", { name: "PT Log Rusak" });
@@ -443,4 +418,43 @@ test("with autoSync, an imported legacy queue starts a sync after the debounce, 
   client.close();
   assert.equal(pushed.length, 1, "the old queue went without waiting for the interval");
   assert.equal(client.state.pending, 0);
+});
+
+test("an automatic client syncs at its interval with no edit to prompt it, and no longer once closed", async () => {
+  const pulls: number[] = [];
+  const client = await offlineClient(new MemoryStorage(), {
+    autoSync: true,
+    intervalMs: 20,
+    fetch: (input) => (String(input).endsWith("/pull") && pulls.push(Date.now()), json(200, emptyPull)),
+  });
+  for (let i = 0; i < 100 && pulls.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+  client.close();
+  assert.ok(pulls.length >= 4, `the opening sync and at least three at the interval: ${pulls.length}`);
+  const after = pulls.length;
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(pulls.length, after, "closed, it sends nothing more");
+});
+
+test("the browser's online event starts a sync at once, without waiting for the interval or a backoff", async () => {
+  let up = false;
+  const sent: string[] = [];
+  const client = await offlineClient(new MemoryStorage(), {
+    autoSync: true,
+    intervalMs: 60_000,
+    backoff: { baseMs: 60_000, maxMs: 60_000 },
+    fetch: (input) => {
+      if (!up) return Promise.reject(new TypeError("network down"));
+      sent.push(new URL(String(input)).pathname.split("/").pop()!);
+      return json(503, { error: "internal", message: "busy" });
+    },
+  });
+  await client.insert("customers", { name: "PT Kembali" });
+  for (let i = 0; i < 50 && client.state.status !== "offline"; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(client.state.status, "offline");
+  assert.ok(client.state.retryAt! - Date.now() > 10_000, "the next retry is far off");
+  up = true;
+  globalThis.dispatchEvent(new Event("online"));
+  for (let i = 0; i < 100 && !sent.includes("push"); i++) await new Promise((r) => setTimeout(r, 10));
+  client.close();
+  assert.ok(sent.includes("push"), `the queued edit was sent at once: ${sent.join(", ")}`);
 });

@@ -10,6 +10,7 @@ import postgres from "postgres";
 import * as jose from "jose";
 import { LOCAL_DIR, log, ROOT, withDatabase } from "./cluster.mjs";
 import { onFreePorts } from "./ports.mjs";
+import { localAuth } from "./local_auth.mjs";
 
 export const API_PORT = Number(process.env.SUPASYNC_API_PORT ?? 54321);
 export const LOCAL_DB_NAME = "supasync";
@@ -355,7 +356,9 @@ function serveApp(rel, res, config) {
 
 /**
  * Serves the API on `apiPort`: `/functions/v1/sync/*` (the Deno function, run as a child process),
- * `/auth/v1/.well-known/jwks.json` and the offline CRM app at `/app/`.
+ * `/auth/v1/.well-known/jwks.json`, the development-only Auth subset of scripts/lib/local_auth.mjs
+ * (`/auth/v1/token`, `/user`, `/logout`), whose access tokens live SUPASYNC_AUTH_EXPIRES_IN seconds,
+ * and the offline CRM app at `/app/`.
  * @param {{ dbUrl: string, keys: LocalKeys, apiPort?: number, functionPort?: number,
  *   env?: Record<string, string>, quiet?: boolean }} options
  * @returns {Promise<Api>}
@@ -404,6 +407,13 @@ export async function startApi(
   };
   process.once("exit", killGroup);
   const jwks = JSON.stringify({ keys: [keys.publicJwk] });
+  const auth = localAuth({
+    dbUrl,
+    keys,
+    apiUrl,
+    expiresIn: Number(env.SUPASYNC_AUTH_EXPIRES_IN ?? process.env.SUPASYNC_AUTH_EXPIRES_IN ?? 3600),
+    corsOrigin: env.SYNC_CORS_ORIGIN ?? process.env.SYNC_CORS_ORIGIN ?? "*",
+  });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const server = http.createServer(async (req, res) => {
     try {
@@ -412,6 +422,7 @@ export async function startApi(
         res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=600" });
         return res.end(jwks);
       }
+      if (await auth.handle(req, res, url)) return;
       if (url.pathname === "/functions/v1/sync" || url.pathname.startsWith("/functions/v1/sync/")) {
         // Streamed both ways, as a gateway does: buffering 500 KB pages here cost the bench (which
         // runs in this process) more than the function spent serving them.
@@ -457,6 +468,17 @@ export async function startApi(
       res.end(JSON.stringify({ error: "bad_gateway", message: err instanceof Error ? err.message : String(err) }));
     }
   });
+  /** Stops the gateway, its connections, the Auth subset and the function's process group. */
+  const stopAll = async () => {
+    if (server.listening) server.close();
+    agent.destroy();
+    await auth.close();
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      killGroup();
+      await exited;
+    }
+  };
   try {
     await new Promise((resolve, reject) => {
       server.once("error", reject);
@@ -474,13 +496,7 @@ export async function startApi(
     );
   } catch (err) {
     // Nothing of a failed start is left running (a retry starts another).
-    if (server.listening) server.close();
-    agent.destroy();
-    if (child.exitCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      killGroup();
-      await exited;
-    }
+    await stopAll();
     process.removeListener("exit", killGroup);
     throw err;
   }
@@ -488,13 +504,7 @@ export async function startApi(
     apiUrl,
     functionPid: child.pid,
     async stop() {
-      server.close();
-      agent.destroy();
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        killGroup();
-        await exited;
-      }
+      await stopAll();
     },
   };
 }

@@ -19,7 +19,7 @@
 // server and leave the device. The reference deletes them one by one, so the live rows compare.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type OpResult, push, sql, tokenFor, type User, users } from "./_helpers.ts";
+import { type Op, type OpResult, push, sql, tokenFor, type User, users } from "./_helpers.ts";
 
 /** A local edit as the app makes it. */
 export type Edit =
@@ -27,16 +27,8 @@ export type Edit =
   | { op: "update"; table: string; id: string; data: Record<string, unknown> }
   | { op: "delete"; table: string; id: string };
 
-/** A protocol 2 op as it goes on the wire. */
-export interface WireOp {
-  op_id: string;
-  table: string;
-  op: "insert" | "update" | "delete";
-  id: string;
-  base_version?: number | null;
-  data?: Record<string, unknown>;
-  base?: Record<string, unknown>;
-}
+/** A protocol 2 op as it goes on the wire (the tests' one definition, in _helpers.ts). */
+export type WireOp = Op;
 
 /** What the property needs of an outbox. Each method may be synchronous or not. */
 export interface OutboxUnderTest {
