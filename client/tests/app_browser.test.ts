@@ -261,8 +261,7 @@ async function gatewayWithTokensOf(expiresIn: number): Promise<Api> {
       functionPort,
       quiet: true,
       env: { SYNC_LOG: "off", SUPASYNC_AUTH_EXPIRES_IN: String(expiresIn) },
-    })
-  );
+    }));
 }
 
 /** The times at which `page` asked Auth to refresh its session. */
@@ -306,7 +305,9 @@ browserTest(
       await setOffline(browser, [page], false);
       await synced(page, 60000).catch(async (err) => {
         const state = await page.evaluate(() => JSON.stringify((globalThis as unknown as AppGlobal).app.sync.state));
-        throw new Error(`${err}; refreshes since online ${refreshes.filter((t) => t >= online).length}; state ${state}`);
+        throw new Error(
+          `${err}; refreshes since online ${refreshes.filter((t) => t >= online).length}; state ${state}`,
+        );
       });
       assert.ok(refreshes.some((t) => t >= online), "the session was refreshed once back online");
       assert.equal((await sql`select city from public.customers where id = ${id}`)[0].city, city);
@@ -322,7 +323,7 @@ browserTest(
   "a change from another device that collides with an offline edit shows in the conflicts panel",
   async (browser) => {
     const user = users.rm1Surabaya;
-      const page = await open(browser);
+    const page = await open(browser);
     await signIn(page, user);
     const id = await customerOf(user);
     await setOffline(browser, [page], true);
