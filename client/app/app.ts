@@ -27,6 +27,7 @@ const client = globalThis.supabase.createClient(config.url, config.anonKey);
 let sync: SyncClientType | null = null;
 let editing: string | null = null;
 let firstSync = false;
+let shownSyncMessage: string | null = null;
 
 /** For the browser tests and the console: the parts of the app they look at. */
 const app = {
@@ -121,8 +122,15 @@ async function draw() {
   progress.hidden = !(s.progress && firstSync);
   if (s.progress) progress.textContent = `${s.progress.received} rows`;
   if (s.status === "idle" && s.lastSyncedAt) firstSync = false;
-  if (s.status === "signed_out") message("Your session has ended: sign in again. Your pending edits are kept.");
-  else if (s.error) message(`${s.error.code}: ${s.error.message}`);
+  // A sync's error shows until a sync ends without one; a message of the user's own action stays.
+  const syncMessage = s.status === "signed_out"
+    ? "Your session has ended: sign in again. Your pending edits are kept."
+    : s.error
+    ? `${s.error.code}: ${s.error.message}`
+    : null;
+  if (syncMessage) message(syncMessage);
+  else if (shownSyncMessage !== null && $("message").textContent === shownSyncMessage) message("");
+  shownSyncMessage = syncMessage;
   await drawList();
   drawConflicts(s);
   drawIssues(s);

@@ -179,6 +179,8 @@ browserTest("an edit made offline survives a reload offline and reaches the serv
   await setOffline(browser, [page], false);
   await synced(page);
   assert.equal((await sql`select city from public.customers where id = ${id}`)[0].city, city);
+  await page.waitForFunction(() => document.getElementById("message")?.textContent === "", { timeout: 5000 })
+    .catch(async () => assert.fail(`the offline error still shows once synced: ${await text(page, "#message")}`));
   await shot(page, "offline-edit-back-online-synced");
 });
 
