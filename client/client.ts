@@ -7,15 +7,15 @@ import {
   applyOps,
   type Edit,
   type LocalRow,
-  putServerRow,
   queueEdit,
   rejectDependants,
+  serverRowRecord,
   settle,
   takeBatch,
   visible,
   wireOf,
 } from "./outbox.ts";
-import type { ErrorBody, LegacyItem, OpResult, PullAnswer, PushAnswer, Values } from "./protocol.ts";
+import type { ErrorBody, LegacyItem, OpResult, PullAnswer, PushAnswer, ServerRow, Values } from "./protocol.ts";
 import {
   type ConflictRecord,
   getMeta,
@@ -25,6 +25,7 @@ import {
   type OutboxRecord,
   type RejectedRecord,
   rowKey,
+  type RowRecord,
   setMeta,
   type Storage,
   type Tx,
@@ -745,23 +746,57 @@ export class SyncClient {
   }
 }
 
-/** Starts a full pull: the cursor goes, and a new generation marks the rows this pull confirms. */
+/**
+ * Starts a full pull: the cursor goes, and a new generation marks the rows this pull confirms. A
+ * store with no rows yet has nothing the pull could leave unconfirmed, so its end sweeps nothing.
+ */
 async function startFullPull(tx: Tx) {
   await setMeta(tx, "cursor", null);
   await setMeta(tx, "full_pull", true);
   await setMeta(tx, "gen", ((await getMeta<number>(tx, "gen")) ?? 0) + 1);
+  await setMeta(tx, "full_pull_sweep", (await tx.getAll("rows", undefined, { limit: 1 })).length > 0);
 }
+
+/** Rows read at a time by the sweep at the end of a full pull: the store is never held whole. */
+const SWEEP_SLICE = 500;
 
 /** Ends a full pull: the rows it did not confirm are no longer the user's. */
 async function endFullPull(tx: Tx) {
-  const gen = (await getMeta<number>(tx, "gen")) ?? 0;
-  for (const r of await tx.getAll("rows")) if (r.gen !== gen) await tx.delete("rows", r.key);
+  // Absent in a store whose full pull began before the flag existed: sweep, as then.
+  if ((await getMeta<boolean>(tx, "full_pull_sweep")) !== false) {
+    const gen = (await getMeta<number>(tx, "gen")) ?? 0;
+    for (let after: string | undefined;;) {
+      const slice = await tx.getAll("rows", undefined, { after, limit: SWEEP_SLICE });
+      await Promise.all(slice.filter((r) => r.gen !== gen).map((r) => tx.delete("rows", r.key)));
+      if (slice.length < SWEEP_SLICE) break;
+      after = slice[slice.length - 1].key;
+    }
+  }
   await setMeta(tx, "full_pull", false);
 }
 
-/** Applies one pull page: rows by version, tombstones, evictions (the row goes, not deleted), conflicts. */
+/**
+ * Applies one pull page: rows by version, tombstones, evictions (the row goes, not deleted), conflicts.
+ * The page's rows are read at once and written at once (IndexedDB queues the requests of one
+ * transaction, so none waits for the one before); the page order is kept by deciding each row's
+ * final record in memory, in order, between the two.
+ */
 async function applyPage(tx: Tx, page: PullAnswer) {
   const gen = (await getMeta<number>(tx, "gen")) ?? 0;
+  const keyOf = (c: PullAnswer["changes"][number]) => rowKey(c.table, c.op === "upsert" ? c.row.id : c.id);
+  const rowChanges = page.changes.filter((c) => c.table !== "conflicts");
+  const keys = [...new Set(rowChanges.map(keyOf))];
+  const held = await Promise.all(keys.map((k) => tx.get("rows", k)));
+  // A key's record as the page leaves it: null once evicted.
+  const next = new Map<string, RowRecord | null | undefined>(keys.map((k, i) => [k, held[i]] as const));
+  const changed = new Set<string>();
+  const keep = (table: string, row: ServerRow) => {
+    const key = rowKey(table, row.id);
+    const current = next.get(key);
+    if (current && current.version > row.version) return;
+    next.set(key, serverRowRecord(table, row, gen));
+    changed.add(key);
+  };
   for (const c of page.changes) {
     if (c.table === "conflicts") {
       if (c.op !== "upsert") continue;
@@ -777,11 +812,12 @@ async function applyPage(tx: Tx, page: PullAnswer) {
         entry: e,
       });
     } else if (c.op === "upsert") {
-      await putServerRow(tx, c.table, c.row, gen);
+      keep(c.table, c.row);
     } else if (c.op === "delete") {
-      await putServerRow(tx, c.table, { id: c.id, version: c.version, deleted_at: page.server_time }, gen);
+      keep(c.table, { id: c.id, version: c.version, deleted_at: page.server_time });
     } else {
-      await tx.delete("rows", rowKey(c.table, c.id));
+      next.set(keyOf(c), null);
+      changed.add(keyOf(c));
       // What the device held of the row goes, the conflicts' copies of its data included.
       for (const conflict of await tx.getAll("conflicts")) {
         if (conflict.table !== c.table || conflict.row_id !== c.id || !conflict.entry) continue;
@@ -797,6 +833,10 @@ async function applyPage(tx: Tx, page: PullAnswer) {
       }
     }
   }
+  await Promise.all([...changed].map((key) => {
+    const record = next.get(key);
+    return record ? tx.put("rows", record) : tx.delete("rows", key);
+  }));
 }
 
 function retryAfter(res: Response): number | undefined {

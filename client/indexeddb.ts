@@ -2,7 +2,16 @@
 // in, such as fake-indexeddb). Readwrite transactions ask for strict durability, so a committed
 // edit is on disk, not in the OS's cache. When another tab opens the database at a newer schema
 // version, this connection closes (so the upgrade can go on) and `onVersionChange` tells the kit.
-import { type Key, KEY_PATHS, type Records, type Storage, STORE_NAMES, type StoreName, type Tx } from "./store.ts";
+import {
+  type Key,
+  KEY_PATHS,
+  type Records,
+  type Slice,
+  type Storage,
+  STORE_NAMES,
+  type StoreName,
+  type Tx,
+} from "./store.ts";
 
 /** The database schema's version: a change of stores or key paths is a new version with an upgrade step. */
 export const SCHEMA_VERSION = 1;
@@ -19,16 +28,16 @@ export class StorageOutdatedError extends Error {
 interface IDBRequest<T> {
   result: T;
   error: DOMException | null;
-  onsuccess: (() => void) | null;
-  onerror: (() => void) | null;
+  onsuccess: ((event: never) => void) | null;
+  onerror: ((event: never) => void) | null;
 }
 interface IDBOpenRequest extends IDBRequest<IDBDatabase> {
-  onupgradeneeded: (() => void) | null;
-  onblocked: (() => void) | null;
+  onupgradeneeded: ((event: never) => void) | null;
+  onblocked: ((event: never) => void) | null;
 }
 interface IDBObjectStore {
   get(key: Key): IDBRequest<unknown>;
-  getAll(range?: unknown): IDBRequest<unknown[]>;
+  getAll(range?: unknown, count?: number): IDBRequest<unknown[]>;
   put(value: unknown): IDBRequest<unknown>;
   delete(key: Key): IDBRequest<unknown>;
   clear(): IDBRequest<unknown>;
@@ -38,22 +47,27 @@ interface IDBTransaction {
   abort(): void;
   commit?: () => void;
   error: DOMException | null;
-  oncomplete: (() => void) | null;
-  onabort: (() => void) | null;
-  onerror: (() => void) | null;
+  oncomplete: ((event: never) => void) | null;
+  onabort: ((event: never) => void) | null;
+  onerror: ((event: never) => void) | null;
 }
 interface IDBDatabase {
   objectStoreNames: { contains(name: string): boolean };
   createObjectStore(name: string, options: { keyPath: string }): unknown;
-  transaction(stores: string[], mode: "readonly" | "readwrite", options?: { durability: string }): IDBTransaction;
+  transaction(
+    stores: string[],
+    mode: "readonly" | "readwrite",
+    options?: { durability: "default" | "strict" | "relaxed" },
+  ): IDBTransaction;
   close(): void;
-  onversionchange: (() => void) | null;
+  onversionchange: ((event: never) => void) | null;
 }
 export interface IDBFactory {
   open(name: string, version: number): IDBOpenRequest;
 }
 export interface IDBKeyRangeStatic {
-  bound(lower: string, upper: string): unknown;
+  bound(lower: Key, upper: Key, lowerOpen?: boolean, upperOpen?: boolean): unknown;
+  lowerBound(lower: Key, open?: boolean): unknown;
 }
 
 const promised = <T>(req: IDBRequest<T>) =>
@@ -126,10 +140,11 @@ export class IndexedDbStorage implements Storage {
     const tx: Tx = {
       get: <S extends StoreName>(store: S, key: Key) =>
         promised(t.objectStore(store).get(key)) as Promise<Records[S] | undefined>,
-      getAll: <S extends StoreName>(store: S, prefix?: string) =>
-        promised(
-          t.objectStore(store).getAll(prefix === undefined ? undefined : this.#range.bound(prefix, `${prefix}\uffff`)),
-        ) as Promise<Records[S][]>,
+      getAll: <S extends StoreName>(store: S, prefix?: string, slice: Slice = {}) => {
+        const range = this.#keyRange(prefix, slice.after);
+        if (range === null) return Promise.resolve([]);
+        return promised(t.objectStore(store).getAll(range, slice.limit)) as Promise<Records[S][]>;
+      },
       put: async <S extends StoreName>(store: S, value: Records[S]) => {
         await promised(t.objectStore(store).put(value));
       },
@@ -154,6 +169,17 @@ export class IndexedDbStorage implements Storage {
     if (mode === "readwrite") t.commit?.();
     await done;
     return result;
+  }
+
+  /**
+   * The keys that start with `prefix` (any, without it) and sort after `after` (any, without it);
+   * null when none can.
+   */
+  #keyRange(prefix: string | undefined, after: Key | undefined): unknown {
+    if (prefix === undefined) return after === undefined ? undefined : this.#range.lowerBound(after, true);
+    const upper = `${prefix}\uffff`;
+    if (after === undefined || after < prefix) return this.#range.bound(prefix, upper);
+    return after < upper ? this.#range.bound(after, upper, true) : null;
   }
 
   async persist(): Promise<boolean> {

@@ -1,6 +1,15 @@
 // The in-memory adapter: for tests and scripts. Transactions run one at a time; a readwrite one
 // writes into a journal that is applied when its callback resolves and dropped when it throws.
-import { type Key, KEY_PATHS, type Records, type Storage, STORE_NAMES, type StoreName, type Tx } from "./store.ts";
+import {
+  type Key,
+  KEY_PATHS,
+  type Records,
+  type Slice,
+  type Storage,
+  STORE_NAMES,
+  type StoreName,
+  type Tx,
+} from "./store.ts";
 
 const DELETED = Symbol("deleted");
 
@@ -30,16 +39,18 @@ export class MemoryStorage implements Storage {
           const v = read(store, key);
           return Promise.resolve(v === undefined || v === DELETED ? undefined : structuredClone(v) as Records[S]);
         },
-        getAll: <S extends StoreName>(store: S, prefix?: string) => {
+        getAll: <S extends StoreName>(store: S, prefix?: string, slice: Slice = {}) => {
           const keys = new Set<Key>([
             ...(cleared.has(store) ? [] : this.data.get(store)!.keys()),
             ...journal.get(store)!.keys(),
           ]);
           const out = [...keys]
             .filter((k) => prefix === undefined || (typeof k === "string" && k.startsWith(prefix)))
+            .filter((k) => slice.after === undefined || k > slice.after)
             .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
             .map((k) => read(store, k))
             .filter((v) => v !== undefined && v !== DELETED)
+            .slice(0, slice.limit)
             .map((v) => structuredClone(v) as Records[S]);
           return Promise.resolve(out);
         },

@@ -237,11 +237,23 @@ export function wireOf(op: OutboxRecord): WireOp | Record<string, unknown> {
 
 /** Writes a row the server sent, unless the device holds a newer version of it. */
 export async function putServerRow(tx: Tx, table: string, row: ServerRow, gen: number): Promise<void> {
-  const key = rowKey(table, row.id);
-  const held = await tx.get("rows", key);
+  const held = await tx.get("rows", rowKey(table, row.id));
   if (held && held.version > row.version) return;
+  await tx.put("rows", serverRowRecord(table, row, gen));
+}
+
+/** The record of a row as the server sent it (a tombstone when it is deleted), confirmed by pull cycle `gen`. */
+export function serverRowRecord(table: string, row: ServerRow, gen: number): RowRecord {
   const deleted = !!row.deleted_at;
-  await tx.put("rows", { key, table, id: row.id, version: row.version, deleted, row: deleted ? null : row, gen });
+  return {
+    key: rowKey(table, row.id),
+    table,
+    id: row.id,
+    version: row.version,
+    deleted,
+    row: deleted ? null : row,
+    gen,
+  };
 }
 
 /** How one result settled its op. */

@@ -81,6 +81,12 @@ export interface Records {
 export type StoreName = keyof Records;
 export type Key = string | number;
 
+/** A slice of a store in key order: the records after the key `after` (all, without it), at most `limit`. */
+export interface Slice {
+  after?: Key;
+  limit?: number;
+}
+
 /** Each store's key path. */
 export const KEY_PATHS: { [S in StoreName]: keyof Records[S] & string } = {
   rows: "key",
@@ -99,8 +105,11 @@ export const STORE_NAMES = Object.keys(KEY_PATHS) as StoreName[];
  */
 export interface Tx {
   get<S extends StoreName>(store: S, key: Key): Promise<Records[S] | undefined>;
-  /** The store's records in key order; with `prefix`, those whose string key starts with it. */
-  getAll<S extends StoreName>(store: S, prefix?: string): Promise<Records[S][]>;
+  /**
+   * The store's records in key order; with `prefix`, those whose string key starts with it; with
+   * `after`, those whose key sorts after it; at most `limit` of them (a large store read in slices).
+   */
+  getAll<S extends StoreName>(store: S, prefix?: string, slice?: Slice): Promise<Records[S][]>;
   put<S extends StoreName>(store: S, value: Records[S]): Promise<void>;
   delete(store: StoreName, key: Key): Promise<void>;
   clear(store: StoreName): Promise<void>;

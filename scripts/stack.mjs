@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // @ts-check
 // The local stack without Docker: `start`, `status`, `reset`, `token <email> [--expires-in S]`.
+import { spawnSync } from "node:child_process";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
-import { DB_PORT, localUrl, log, server } from "./lib/cluster.mjs";
+import { DB_PORT, localUrl, log, ROOT, server } from "./lib/cluster.mjs";
 import {
   API_PORT,
   createDatabase,
@@ -102,11 +104,22 @@ async function start({ reset }) {
       : await createDatabase(srv.url, LOCAL_DB_NAME, { reset });
     await migrate(dbUrl, { seed: true });
     const keys = await localKeys();
+    // The app at /app/ runs the kit's build: build it from the checkout as it is now.
+    const build = spawnSync(process.execPath, [
+      path.join(ROOT, "node_modules/typescript/bin/tsc"),
+      "-p",
+      "client/tsconfig.json",
+    ], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
+    if (build.status !== 0) throw new Error(`npm run client:build failed:\n${build.stdout}${build.stderr}`);
     api = await startApi({ dbUrl, keys });
     console.log("\nsupasync local stack is up. Ctrl-C stops it.\n");
     console.log((await statusLines()).join("\n"));
     console.log(`\nSeed users (password password123): admin@crm.test, bm.jakarta@crm.test, rm1.jakarta@crm.test, ...`);
-    console.log(`A token: npm run token -- rm1.jakarta@crm.test (or supabase-js: auth.signInWithPassword)\n`);
+    console.log(`A token: npm run token -- rm1.jakarta@crm.test (or supabase-js: auth.signInWithPassword)`);
+    console.log(`The offline CRM app: ${api.apiUrl}/app/\n`);
   } catch (err) {
     log(err instanceof Error ? err.message : err);
     await shutdown(1);

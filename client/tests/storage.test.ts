@@ -76,6 +76,67 @@ for (const adapter of adapters) {
     assert.equal(cursor?.value, "c1", "the cursor is the first page's: the second page comes again");
   });
 
+  test(`a store is read in slices: the keys after one, at most so many, within a prefix or not (${adapter.name})`, async () => {
+    const storage = adapter.open();
+    const keys = ["a/1", "a/2", "a/3", "b/1", "b/2", "c/1"];
+    await storage.transaction("readwrite", async (tx) => {
+      for (const key of keys) await tx.put("meta", { key, value: key });
+    });
+    const read = (prefix?: string, slice?: { after?: string; limit?: number }) =>
+      storage.transaction("readonly", async (tx) => (await tx.getAll("meta", prefix, slice)).map((r) => r.key));
+    assert.deepEqual(await read(), keys);
+    assert.deepEqual(await read(undefined, { limit: 2 }), ["a/1", "a/2"]);
+    assert.deepEqual(await read(undefined, { after: "a/2", limit: 2 }), ["a/3", "b/1"]);
+    assert.deepEqual(await read(undefined, { after: "c/1" }), []);
+    assert.deepEqual(await read("b/", { after: "a/2" }), ["b/1", "b/2"], "an after below the prefix is the prefix");
+    assert.deepEqual(await read("b/", { after: "b/1" }), ["b/2"]);
+    assert.deepEqual(await read("a/", { after: "b/1" }), [], "an after past the prefix leaves nothing");
+    assert.deepEqual(await read("a/", { limit: 1 }), ["a/1"]);
+  });
+
+  test(`a full pull over rows from before removes, slice after slice, every row it did not bring (${adapter.name})`, async () => {
+    const storage = adapter.open();
+    const ids = Array.from({ length: 1203 }, (_, i) => `00000000-0000-4000-8100-${String(i).padStart(12, "0")}`);
+    const upsert = (id: string) => ({ table: "customers", op: "upsert", row: { id, version: 1, name: id } });
+    const client = await offlineClient(storage, {
+      fetch: server([
+        { changes: ids.map(upsert), cursor: "c1", has_more: false },
+        // The next sync: the server has lost the cursor's place; the full pull brings every third row.
+        { changes: [], cursor: null, has_more: false, resync_required: true },
+        { changes: ids.filter((_, i) => i % 3 === 0).map(upsert), cursor: "c2", has_more: false },
+      ]),
+    });
+    await client.sync();
+    assert.equal((await client.list("customers")).length, ids.length);
+    await client.sync();
+    const left = (await client.list("customers")).map((r) => r.id);
+    assert.deepEqual(left, ids.filter((_, i) => i % 3 === 0));
+  });
+
+  test(`a page that names a row twice is applied in its order (${adapter.name})`, async () => {
+    const storage = adapter.open();
+    const id = "00000000-0000-4000-8100-0000000000b1";
+    const other = "00000000-0000-4000-8100-0000000000b2";
+    const client = await offlineClient(storage, {
+      fetch: server([
+        {
+          changes: [
+            { table: "customers", op: "upsert", row: { id, version: 3, name: "three" } },
+            { table: "customers", op: "upsert", row: { id, version: 2, name: "two" } },
+            { table: "customers", op: "upsert", row: { id: other, version: 1, name: "kept" } },
+            { table: "customers", op: "evict", id: other },
+            { table: "customers", op: "upsert", row: { id: other, version: 1, name: "back" } },
+          ],
+          cursor: "c1",
+          has_more: false,
+        },
+      ]),
+    });
+    await client.sync();
+    assert.equal((await client.get("customers", id))?.name, "three", "an older version after a newer one is ignored");
+    assert.equal((await client.get("customers", other))?.name, "back", "a row sent after its eviction is kept");
+  });
+
   test(`a readwrite transaction that throws writes nothing (${adapter.name})`, async () => {
     const storage = adapter.open();
     await assert.rejects(

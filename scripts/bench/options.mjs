@@ -25,6 +25,9 @@ import { parseArgs } from "node:util";
  * @property {number} phaseBudgetMs time budget of the push phase (and of each pull round)
  * @property {number} scaleRequestTimeoutMs a request's timeout in the scale phase
  * @property {number} scaleBudgetMs once spent, the scale phase runs no further level
+ * @property {number} browserRows rows applied through the kit in Chromium, and written raw
+ * @property {[number, number]} browserHeapRows the two sync sizes whose peak heaps are compared
+ * @property {number} browserRounds interleaved rounds of the Chromium phase
  */
 
 /** @typedef {"full" | "quick" | "smoke"} Mode */
@@ -36,6 +39,7 @@ import { parseArgs } from "node:util";
  * @property {string} dbName
  * @property {boolean} keepDb
  * @property {boolean} noJson
+ * @property {boolean} browserOnly run only the Chromium phase (no database)
  */
 
 /** @type {Record<Mode, Omit<Preset, "perItemOps">>} */
@@ -61,6 +65,9 @@ export const PRESETS = {
     phaseBudgetMs: 400_000,
     scaleRequestTimeoutMs: 240_000,
     scaleBudgetMs: 600_000,
+    browserRows: 100_000,
+    browserHeapRows: [10_000, 100_000],
+    browserRounds: 5,
   },
   quick: {
     pushOps: 2000,
@@ -83,6 +90,9 @@ export const PRESETS = {
     phaseBudgetMs: 60_000,
     scaleRequestTimeoutMs: 60_000,
     scaleBudgetMs: 60_000,
+    browserRows: 20_000,
+    browserHeapRows: [2000, 20_000],
+    browserRounds: 3,
   },
   smoke: {
     pushOps: 300,
@@ -105,6 +115,9 @@ export const PRESETS = {
     phaseBudgetMs: 30_000,
     scaleRequestTimeoutMs: 30_000,
     scaleBudgetMs: 30_000,
+    browserRows: 2000,
+    browserHeapRows: [500, 2000],
+    browserRounds: 1,
   },
 };
 
@@ -128,6 +141,7 @@ export function parseOptions(args) {
       devices: { type: "string" },
       rounds: { type: "string" },
       scale: { type: "string" },
+      "browser-only": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -157,5 +171,6 @@ export function parseOptions(args) {
     dbName: argv.db ?? "supasync_bench",
     keepDb: Boolean(argv["keep-db"]),
     noJson: Boolean(argv["no-json"]),
+    browserOnly: Boolean(argv["browser-only"]),
   };
 }

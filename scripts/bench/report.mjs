@@ -16,7 +16,7 @@ export function formatReport(r) {
   /** @param {boolean | null | undefined} ok */
   const met = (ok) => (ok == null ? "n/a" : ok ? "met" : "**missed**");
 
-  if (r.mode !== "smoke") {
+  if (r.mode !== "smoke" && r.plans?.user) {
     say(`\n## Plans (EXPLAIN ANALYZE, BUFFERS) as ${r.plans.user}, ${fmt(r.plans.customers, 0)} rows in customers`);
     for (const [name, { plan }] of Object.entries(r.plans.plans ?? {})) {
       say(`\n### ${name}\n\n\`\`\`\n${plan}\n\`\`\``);
@@ -167,6 +167,41 @@ export function formatReport(r) {
   } else {
     add("Statements per request", "n/a", "pg_stat_statements is not loaded", "", "<= 2", "n/a");
   }
+  const br = f.browser;
+  if (br) {
+    const spread = (/** @type {number[]} */ v, d = 0, unit = "") => v.map((x) => `${fmt(x, d)}${unit}`).join(", ");
+    add(
+      `Chromium: ${
+        fmt(br.rows, 0)
+      } rows of pull pages (${br.page} a page) applied to IndexedDB through the kit, median of ${br.rounds}`,
+      `${fmt(br.kit.rows_per_s)} rows/s (${fmt(br.kit.median_ms / 1000, 2)} s; rounds ${spread(br.kit.ms)} ms)`,
+      `raw IndexedDB bulk writes, strict durability: ${fmt(br.raw.rows_per_s)} rows/s (rounds ${spread(br.raw.ms)} ms)`,
+      `${pct(br.ratio_vs_raw)} (rounds ${br.ratios.map(pct).join(", ")})`,
+      ">= 50% of raw",
+      met(br.ratio_vs_raw >= 0.5),
+    );
+    const h = br.heap;
+    add(
+      `Chromium: JS heap while the kit syncs ${fmt(h.large, 0)} rows vs ${
+        fmt(h.small, 0)
+      }: what is live (forced collection before each page)`,
+      `${spread(h.kit.live_large_mb, 1, " MB")}`,
+      `${spread(h.kit.live_small_mb, 1, " MB")}`,
+      `${fmt(h.kit.live_ratio, 2)}x`,
+      "<= 1.2x",
+      met(h.kit.live_ratio <= 1.2),
+    );
+    add(
+      "Chromium: the same, peak of the used heap (garbage V8 has not collected yet included)",
+      `${spread(h.kit.peak_large_mb, 1, " MB")}`,
+      `${spread(h.kit.peak_small_mb, 1, " MB")}; raw IndexedDB writes of the same rows: ${
+        spread(h.raw.peak_large_mb, 1, " MB")
+      } vs ${spread(h.raw.peak_small_mb, 1, " MB")} (${fmt(h.raw.peak_ratio, 2)}x)`,
+      `${fmt(h.kit.peak_ratio, 2)}x`,
+      "(reported: when V8 collects is its own choice)",
+      "",
+    );
+  }
   /** @type {Record<string, any>[]} */
   const sc = f.scale ?? [];
   if (sc.length) {
@@ -251,7 +286,7 @@ export function formatReport(r) {
 
   say(
     `\n## Results (${r.mode}, ${r.machine.cpu_count} x ${r.machine.cpu_model}, ${r.machine.memory_gib} GiB, ${
-      r.postgres.split(" on ")[0]
+      r.postgres?.split(" on ")[0] ?? "no database"
     }, commit ${r.git?.commit?.slice(0, 9) ?? "?"}${r.git?.dirty ? " + local changes" : ""})\n`,
   );
   say("| Measure | Sync function | Baseline in the same run | Ratio | Target (issue 5) | |");

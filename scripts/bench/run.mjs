@@ -12,6 +12,7 @@ import { runDevices } from "./devices.mjs";
 import { runEmptyDelta } from "./empty_delta.mjs";
 import { http } from "./http.mjs";
 import { parseOptions } from "./options.mjs";
+import { runBrowser } from "./browser.mjs";
 import { runPlans } from "./plans.mjs";
 import { runPull } from "./pull.mjs";
 import { runPush } from "./push.mjs";
@@ -85,50 +86,70 @@ export async function run(args) {
     });
   }
 
+  const browserPhase = async () => {
+    clock.phase("browser");
+    results.figures.browser = await runBrowser({
+      rows: P.browserRows,
+      heapRows: P.browserHeapRows,
+      rounds: P.browserRounds,
+      page: 500,
+    });
+  };
   try {
-    const b = await setup(opts, results, live);
-    const { sql } = b;
+    if (opts.browserOnly) {
+      await browserPhase();
+      clock.phase(null);
+      results.phases_s = clock.durations;
+      results.duration_s = rnd((Date.now() - t0) / 1000);
+      results.checks = checks;
+      console.log(formatReport(results));
+    } else {
+      const b = await setup(opts, results, live);
+      const { sql } = b;
 
-    clock.phase("push");
-    const { rm1Parents } = await runPush(b);
+      clock.phase("push");
+      const { rm1Parents } = await runPush(b);
 
-    clock.phase("devices");
-    await runDevices(b);
+      clock.phase("devices");
+      await runDevices(b);
 
-    clock.phase("pull");
-    const pulled = await runPull(b);
+      clock.phase("pull");
+      const pulled = await runPull(b);
 
-    clock.phase("empty_delta");
-    const { cursor } = await runEmptyDelta(b, pulled.cursor);
+      clock.phase("empty_delta");
+      const { cursor } = await runEmptyDelta(b, pulled.cursor);
 
-    clock.phase("statements");
-    if (b.pgss) await runStatements(b, { cursor, rm1Parents });
+      clock.phase("statements");
+      if (b.pgss) await runStatements(b, { cursor, rm1Parents });
 
-    clock.phase("scale");
-    results.figures.scale = await runScale(b);
+      clock.phase("scale");
+      results.figures.scale = await runScale(b);
 
-    clock.phase("plans");
-    await runPlans(b);
+      clock.phase("plans");
+      await runPlans(b);
 
-    clock.phase("wrap_up");
-    results.noise.end = await noiseSnapshot(sql);
-    results.http_5xx_retried = http.retried5xx;
-    for (const a of live.apis.splice(0)) await a.stop();
-    await sleep(500);
-    const dlTotal = (await deadlocks(sql)) - b.deadlocksAtStart;
-    results.figures.deadlocks_run_total = dlTotal;
-    check("run: no deadlock anywhere in the run", dlTotal === 0, `${dlTotal} deadlocks`);
-    clock.phase(null);
-    results.phases_s = clock.durations;
-    results.duration_s = rnd((Date.now() - t0) / 1000);
-    results.checks = checks;
-    console.log(formatReport(results));
-    if (mode !== "smoke" && !opts.noJson) {
-      const dir = path.join(ROOT, "bench", "results");
-      mkdirSync(dir, { recursive: true });
-      const file = path.join(dir, `${results.started_at.replace(/[:.]/g, "-")}-${mode}.json`);
-      writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
-      console.log(`\nFigures written to ${path.relative(ROOT, file)}`);
+      await browserPhase();
+
+      clock.phase("wrap_up");
+      results.noise.end = await noiseSnapshot(sql);
+      results.http_5xx_retried = http.retried5xx;
+      for (const a of live.apis.splice(0)) await a.stop();
+      await sleep(500);
+      const dlTotal = (await deadlocks(sql)) - b.deadlocksAtStart;
+      results.figures.deadlocks_run_total = dlTotal;
+      check("run: no deadlock anywhere in the run", dlTotal === 0, `${dlTotal} deadlocks`);
+      clock.phase(null);
+      results.phases_s = clock.durations;
+      results.duration_s = rnd((Date.now() - t0) / 1000);
+      results.checks = checks;
+      console.log(formatReport(results));
+      if (mode !== "smoke" && !opts.noJson) {
+        const dir = path.join(ROOT, "bench", "results");
+        mkdirSync(dir, { recursive: true });
+        const file = path.join(dir, `${results.started_at.replace(/[:.]/g, "-")}-${mode}.json`);
+        writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
+        console.log(`\nFigures written to ${path.relative(ROOT, file)}`);
+      }
     }
   } catch (err) {
     console.error(err);

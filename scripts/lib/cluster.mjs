@@ -182,7 +182,20 @@ export function startCluster() {
   }
   const logFile = path.join(DATA_DIR, "server.log");
   check(
-    asUser(user, path.join(bin, "pg_ctl"), ["-D", DATA_DIR, "-l", logFile, "-w", "-t", "60", "start"]),
+    // The port asked for now, not the one written when the cluster was created: the log would
+    // otherwise name a port nobody listens on.
+    asUser(user, path.join(bin, "pg_ctl"), [
+      "-D",
+      DATA_DIR,
+      "-l",
+      logFile,
+      "-o",
+      `-p ${DB_PORT}`,
+      "-w",
+      "-t",
+      "60",
+      "start",
+    ]),
     "pg_ctl start",
   );
   log(`private cluster started on 127.0.0.1:${DB_PORT}`);

@@ -280,6 +280,73 @@ function waitForPort(url, child, failed, timeoutMs = 30000) {
   }));
 }
 
+const APP_DIR = path.join(ROOT, "client/app");
+const KIT_DIST = path.join(ROOT, "client/dist");
+const SUPABASE_UMD = path.join(ROOT, "node_modules/@supabase/supabase-js/dist/umd/supabase.js");
+/** @type {Record<string, string>} */
+const CONTENT_TYPES = {
+  ".html": "text/html; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".json": "application/json",
+};
+
+/**
+ * The files under `dir` (relative paths, "/"-separated) whose names end with `ext`.
+ * @param {string} dir
+ * @param {string} ext
+ * @returns {string[]}
+ */
+function filesUnder(dir, ext) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(ext))
+    .map((f) => f.split(path.sep).join("/"))
+    .sort();
+}
+
+/**
+ * The offline CRM app (client/app) at `/app/`: its page, style and Service Worker as they are, its
+ * modules from the kit's build (client/dist, `npm run client:build`) under `kit/`, supabase-js's UMD
+ * bundle as `vendor/supabase.js`, and two generated files: `config.json` (where the API is, and the
+ * anon key) and `shell.json` (what the Service Worker keeps for offline use).
+ * @param {string} rel the path after /app/
+ * @param {http.ServerResponse} res
+ * @param {{ url: string, anonKey: string }} config
+ */
+function serveApp(rel, res, config) {
+  /** @param {number} status @param {string} type @param {string | Buffer} body */
+  const send = (status, type, body) => {
+    // Revalidated each time: the Service Worker, not the HTTP cache, is what keeps the shell offline.
+    res.writeHead(status, { "content-type": type, "cache-control": "no-cache" });
+    res.end(body);
+  };
+  if (rel === "config.json") return send(200, CONTENT_TYPES[".json"], JSON.stringify(config));
+  if (rel === "shell.json") {
+    const shell = [
+      "./",
+      "style.css",
+      "config.json",
+      "vendor/supabase.js",
+      ...filesUnder(KIT_DIST, ".js").map((f) => `kit/${f}`),
+    ];
+    return send(200, CONTENT_TYPES[".json"], JSON.stringify(shell));
+  }
+  /** @type {string | null} */
+  let file = null;
+  if (rel === "" || rel === "index.html") file = path.join(APP_DIR, "index.html");
+  else if (rel === "vendor/supabase.js") file = SUPABASE_UMD;
+  else if (rel.startsWith("kit/") && rel.endsWith(".js")) file = path.join(KIT_DIST, rel.slice("kit/".length));
+  else if (/^[a-z0-9_-]+\.(css|js)$/i.test(rel)) file = path.join(APP_DIR, rel);
+  // Nothing outside the app's directories, whatever the path says.
+  const inside = file && [APP_DIR, KIT_DIST].some((d) => file.startsWith(d + path.sep)) || file === SUPABASE_UMD;
+  if (!file || !inside || !existsSync(file)) {
+    const hint = rel.startsWith("kit/") && !existsSync(KIT_DIST) ? " (build the app: npm run client:build)" : "";
+    return send(404, "text/plain; charset=utf-8", `not found: /app/${rel}${hint}`);
+  }
+  return send(200, CONTENT_TYPES[path.extname(file)] ?? "application/octet-stream", readFileSync(file));
+}
+
 /**
  * @typedef {object} Api
  * @property {string} apiUrl
@@ -289,8 +356,9 @@ function waitForPort(url, child, failed, timeoutMs = 30000) {
 
 /**
  * Serves the API on `apiPort`: `/functions/v1/sync/*` (the Deno function, run as a child process),
- * `/auth/v1/.well-known/jwks.json`, and the development-only Auth subset of scripts/lib/local_auth.mjs
- * (`/auth/v1/token`, `/user`, `/logout`), whose access tokens live SUPASYNC_AUTH_EXPIRES_IN seconds.
+ * `/auth/v1/.well-known/jwks.json`, the development-only Auth subset of scripts/lib/local_auth.mjs
+ * (`/auth/v1/token`, `/user`, `/logout`), whose access tokens live SUPASYNC_AUTH_EXPIRES_IN seconds,
+ * and the offline CRM app at `/app/`.
  * @param {{ dbUrl: string, keys: LocalKeys, apiPort?: number, functionPort?: number,
  *   env?: Record<string, string>, quiet?: boolean }} options
  * @returns {Promise<Api>}
@@ -379,6 +447,17 @@ export async function startApi(
           );
           upstream.once("error", reject);
           req.pipe(upstream);
+        });
+      }
+      if (url.pathname === "/app") {
+        res.writeHead(301, { location: "/app/" });
+        return res.end();
+      }
+      if (url.pathname.startsWith("/app/")) {
+        // Same-origin: the app calls the API where it was loaded from, whatever host name the browser used.
+        return serveApp(url.pathname.slice("/app/".length), res, {
+          url: `http://${req.headers.host}`,
+          anonKey: keys.anonKey,
         });
       }
       res.writeHead(404, { "content-type": "application/json" });
