@@ -36,9 +36,9 @@ as $$
 begin
   if not exists (select 1 from public.cadences d join public.customers c on c.branch_id = d.branch_id
                   where d.id = new.cadence_id and c.id = new.customer_id) then
+    -- The column goes with the error, so a push's refusal names the field (sync.op_failure).
     raise exception using errcode = '23514', column = 'cadence_id', table = 'cadence_participants',
-      constraint = 'cadence_participants_cadence_of_customer_branch',
-      message = 'cadence_id: the cadence is not of the customer''s branch';
+      message = format('cadence %s is not of the branch of customer %s', new.cadence_id, new.customer_id);
   end if;
   return new;
 end
