@@ -99,7 +99,7 @@ async function declaredRows(dbUrl) {
           from pg_attribute a
           left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
          where a.attrelid = ${table}::regclass and a.attnum > 0 and not a.attisdropped
-           and coalesce(pg_get_expr(d.adbin, d.adrelid), '') !~ '(now|clock_timestamp|random|gen_random_[a-z]+)\\('`;
+           and coalesce(pg_get_expr(d.adbin, d.adrelid), '') !~ '(now|clock_timestamp|random|gen_random_[a-z]+|pg_current_xact_id)\\('`;
       out.set(table, await rowsOf(db, table, columns));
     }
     return out;

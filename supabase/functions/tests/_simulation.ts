@@ -345,7 +345,9 @@ async function visibleAs(user: User) {
       select 'customer_hvc_links', id, version, deleted_at from public.customer_hvc_links union all
       select 'pipelines', id, version, deleted_at from public.pipelines union all
       select 'pipeline_referrals', id, version, deleted_at from public.pipeline_referrals union all
-      select 'activities', id, version, deleted_at from public.activities) v where deleted_at is null`;
+      select 'activities', id, version, deleted_at from public.activities union all
+      select 'cadences', id, version, deleted_at from public.cadences union all
+      select 'cadence_participants', id, version, deleted_at from public.cadence_participants) v where deleted_at is null`;
     return new Map(rows.map((x) => [`${x.table_name}/${x.id}`, Number(x.version)]));
   });
 }

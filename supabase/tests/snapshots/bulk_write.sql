@@ -54,6 +54,16 @@ begin
       from sync.bulk_write_activities(p_columns, p_kind, p_ids, p_ords, p_ops, p_datas, p_versions, p_deletes, p_uid) w;
     return;
   end if;
+  if p_table = 'cadences' then
+    select w.o_written, w.o_ords, w.o_results into o_written, o_ords, o_results
+      from sync.bulk_write_cadences(p_columns, p_kind, p_ids, p_ords, p_ops, p_datas, p_versions, p_deletes, p_uid) w;
+    return;
+  end if;
+  if p_table = 'cadence_participants' then
+    select w.o_written, w.o_ords, w.o_results into o_written, o_ords, o_results
+      from sync.bulk_write_cadence_participants(p_columns, p_kind, p_ids, p_ords, p_ops, p_datas, p_versions, p_deletes, p_uid) w;
+    return;
+  end if;
   raise exception 'sync.bulk_write: % is not a syncable table', p_table;
 end
 $function$
