@@ -116,7 +116,11 @@ begin
     end loop;
   end if;
 
-  if new.approval_status is not distinct from v_from then
+  -- No move, or a value that is not a status at all (no transition names it): the column's own
+  -- check refuses the latter (23514), as for any other value a column does not take.
+  if new.approval_status is not distinct from v_from
+     or not exists (select 1 from sync.crm_approval_transitions t
+                     where new.approval_status in (t.from_status, t.to_status)) then
     return new;
   end if;
   if not exists (select 1 from sync.crm_approval_transitions t
