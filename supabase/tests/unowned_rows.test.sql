@@ -4,12 +4,12 @@
 begin;
 select plan(5);
 
-select tests.authenticate_as('rm1.jakarta@crm.test');
+select tests.engine_acting_for('rm1.jakarta@crm.test');
 select is(sync.in_scope(null, '00000000-0000-4000-8000-0000000000b1'), false,
           'a row without an owner is not in the own scope of a reach-own caller (false, not null)');
 select is(sync.in_branch(null), false, 'a row without a branch is not in a branch caller''s scope (false, not null)');
 select is(sync.in_scope(tests.user_id('rm1.jakarta@crm.test'), null), true, 'their own row is, whatever its branch');
-select tests.authenticate_as('bm.jakarta@crm.test');
+select tests.engine_acting_for('bm.jakarta@crm.test');
 select is(sync.in_scope(null, '00000000-0000-4000-8000-0000000000b1'), true,
           'a row without an owner in their branch is in a reach-branches caller''s scope');
 select is(sync.in_scope(null, null), false, 'a row without an owner or a branch is in no reach-branches scope');
