@@ -37,7 +37,9 @@ test("an rm submits and withdraws through the push, and cannot decide: the refus
   assert.equal(submitted.row?.approval_status, "submitted");
   assert.equal(submitted.row?.submitted_by, users.rm1Jakarta.id, "the server records who submitted");
 
-  const withdraw = await push(rm, [update("pipelines", pipeline, submitted.row!.version, { approval_status: "draft" })]);
+  const withdraw = await push(rm, [
+    update("pipelines", pipeline, submitted.row!.version, { approval_status: "draft" }),
+  ]);
   assert.equal(withdraw.body.results[0].status, "applied", withdraw.text);
   assert.equal(withdraw.body.results[0].row?.submitted_by, null, "a withdrawn pipeline is a draft again");
 });
@@ -139,7 +141,10 @@ test("a direct table write as the user (what PostgREST runs) is held to the same
   const rm = await tokenFor(users.rm1Jakarta);
   const { pipeline } = await draftPipeline(rm);
   await assert.rejects(
-    asUser(users.rm1Jakarta, (tx) => tx`update public.pipelines set approval_status = 'approved' where id = ${pipeline}`),
+    asUser(
+      users.rm1Jakarta,
+      (tx) => tx`update public.pipelines set approval_status = 'approved' where id = ${pipeline}`,
+    ),
     (e: { code?: string; message?: string; column_name?: string }) =>
       e.code === "42501" && e.column_name === "approval_status" &&
       e.message === "permission denied: role rm may not move pipelines.approval_status from draft to approved",

@@ -17,7 +17,11 @@ test("a pipeline created offline for the old rm applies after the reassignment a
     insert("pipelines", pipeline, { customer_id: customer, title: "Marine cargo" }),
   ]);
   assert.deepEqual(created.body.results.map((r) => r.status), ["applied", "applied"], created.text);
-  assert.equal(created.body.results[1].row?.assigned_rm_id, users.rm1Jakarta.id, "a bm's pipeline is the customer's rm's");
+  assert.equal(
+    created.body.results[1].row?.assigned_rm_id,
+    users.rm1Jakarta.id,
+    "a bm's pipeline is the customer's rm's",
+  );
   const tables = { tables: ["customers", "pipelines"] };
   const one = await pullAll(rmOne, null, tables);
   const two = await pullAll(rmTwo, null, tables);
@@ -28,7 +32,11 @@ test("a pipeline created offline for the old rm applies after the reassignment a
   assert.equal(reassign.body.results[0].status, "applied", reassign.text);
   // Queued on the bm's device before the reassignment reached it: it names the old rm.
   const late = await push(bm, [
-    insert("pipelines", offline, { customer_id: customer, title: "Queued offline", assigned_rm_id: users.rm1Jakarta.id }),
+    insert("pipelines", offline, {
+      customer_id: customer,
+      title: "Queued offline",
+      assigned_rm_id: users.rm1Jakarta.id,
+    }),
   ]);
   assert.equal(late.body.results[0].status, "applied", late.text);
   assert.equal(late.body.results[0].row?.assigned_rm_id, users.rm2Jakarta.id, "derived, not validated");
@@ -62,10 +70,16 @@ test("an activity about a pipeline belongs to the pipeline's customer, whichever
 
   const moved = await push(rm, [update("pipelines", pipeline, res.body.results[2].row!.version, { customer_id: b })]);
   assert.equal(moved.body.results[0].status, "applied", moved.text);
-  const [after] = await asUser(users.rm1Jakarta, (tx) => tx`select customer_id from public.activities where id = ${activity}`);
+  const [after] = await asUser(
+    users.rm1Jakarta,
+    (tx) => tx`select customer_id from public.activities where id = ${activity}`,
+  );
   assert.equal(after.customer_id, b, "a pipeline moved to another customer takes its activities along");
 });
 
 function versionOf(pipeline: string) {
-  return asUser(users.bmJakarta, (tx) => tx`select version::int as version from public.pipelines where id = ${pipeline}`);
+  return asUser(
+    users.bmJakarta,
+    (tx) => tx`select version::int as version from public.pipelines where id = ${pipeline}`,
+  );
 }
