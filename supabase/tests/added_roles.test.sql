@@ -30,7 +30,8 @@ select lives_ok(
 );
 select throws_ok(
   format($$ update public.customers set assigned_rm_id = %L where id = %L $$, (select jkt_rm from probe), (select sby_customer from probe)),
-  '42501', 'new row violates row-level security policy for table "customers"',
+  '42501', format('permission denied: customers.assigned_rm_id %s is not a relationship manager of branch %s',
+                  (select jkt_rm from probe), '00000000-0000-4000-8000-0000000000b2'),
   'but not to an rm of another branch (the app''s assignment rule)'
 );
 select is(

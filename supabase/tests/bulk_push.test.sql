@@ -259,7 +259,7 @@ select is((select answer -> 'bulk' from batch where name = 'refused columns'),
 select is((select jsonb_agg(jsonb_build_array(r ->> 'status', r ->> 'code', r ->> 'field', r ->> 'message'))
              from batch, jsonb_array_elements(answer -> 'per_op') r where name = 'refused columns'),
           '[["rejected", "forbidden", "assigned_rm_id", "permission denied: role rm may not write customers.assigned_rm_id"],
-            ["rejected", "forbidden", "approval_status", "permission denied: role rm may not write pipelines.approval_status"],
+            ["rejected", "forbidden", "approval_status", "permission denied: role rm may not move pipelines.approval_status from draft to approved"],
             ["rejected", "forbidden", "assigned_rm_id", "permission denied: role rm may not write customers.assigned_rm_id"],
             ["applied", null, null, null]]'::jsonb,
           'a column the role may not write is rejected/forbidden naming it as the field, on insert and update');

@@ -16,26 +16,26 @@ select tests.authenticate_as('rm1.jakarta@crm.test');
 
 select set_config('sync.fields_checked', 'pipelines', true);
 select throws_ok(
-  format($$ update public.pipelines set approval_status = 'approved' where id = %L $$, (select pipeline_id from ids)),
-  '42501', 'permission denied: role rm may not write pipelines.approval_status',
-  'an rm who sets sync.fields_checked still may not approve a pipeline'
+  format($$ update public.pipelines set approved_value = 1 where id = %L $$, (select pipeline_id from ids)),
+  '42501', 'permission denied: role rm may not write pipelines.approved_value',
+  'an rm who sets sync.fields_checked still may not set the approved value of a pipeline'
 );
 select set_config('sync.fields_checked', '', true);
 
 select throws_ok(
   format($$ update public.pipelines
-              set approval_status = 'approved',
+              set approved_value = 1,
                   notes = coalesce(notes, '') || left(set_config('sync.field_rules_pipelines', '{"role": "rm", "denied": {}}', true), 0)
             where id = %L $$, (select pipeline_id from ids)),
-  '42501', 'permission denied: role rm may not write pipelines.approval_status',
+  '42501', 'permission denied: role rm may not write pipelines.approved_value',
   'a setting rewritten by an expression of the statement itself does not change the field rules of its rows'
 );
 
 select throws_ok(
-  format($$ insert into public.pipelines (customer_id, title, approval_status, notes)
-            values (%L, 'forged', 'approved', left(set_config('sync.field_rules_pipelines', '{"role": "rm", "denied": {}}', true), 0)) $$,
+  format($$ insert into public.pipelines (customer_id, title, approved_value, notes)
+            values (%L, 'forged', 1, left(set_config('sync.field_rules_pipelines', '{"role": "rm", "denied": {}}', true), 0)) $$,
          (select customer_id from ids)),
-  '42501', 'permission denied: role rm may not write pipelines.approval_status',
+  '42501', 'permission denied: role rm may not write pipelines.approved_value',
   'nor of the rows it inserts'
 );
 

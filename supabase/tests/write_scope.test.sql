@@ -102,14 +102,16 @@ select throws_ok(
   $$ update public.customers set assigned_rm_id = (select rm1_sby from ids)
       where id = '00000000-0000-4000-8100-000000000001' $$,
   '42501',
-  'new row violates row-level security policy for table "customers"',
+  format('permission denied: customers.assigned_rm_id %s is not a relationship manager of branch %s',
+         (select rm1_sby from ids), (select jkt from ids)),
   'a bm cannot assign a customer to an rm of the other branch'
 );
 select throws_ok(
   $$ update public.customers set assigned_rm_id = (select bm_jkt from ids)
       where id = '00000000-0000-4000-8100-000000000001' $$,
   '42501',
-  'new row violates row-level security policy for table "customers"',
+  format('permission denied: customers.assigned_rm_id %s is not a relationship manager of branch %s',
+         (select bm_jkt from ids), (select jkt from ids)),
   'a bm cannot assign a customer to a bm (only rms own customers)'
 );
 select throws_ok(
@@ -127,7 +129,8 @@ select results_eq(
 select throws_ok(
   $$ insert into public.customers (name, assigned_rm_id) select 'PT Across', rm1_sby from ids $$,
   '42501',
-  'new row violates row-level security policy for table "customers"',
+  format('permission denied: customers.assigned_rm_id %s is not a relationship manager of branch %s',
+         (select rm1_sby from ids), (select jkt from ids)),
   'a bm cannot create a customer for an rm of the other branch'
 );
 select is_empty(
@@ -157,13 +160,13 @@ select is(
   'a bm cannot delete a customer of the other branch'
 );
 
--- anon writes nothing: its inserts stop at the branch default (anon may call nothing in sync),
--- its updates and deletes find no row.
+-- anon writes nothing: its inserts stop at the column defaults (anon may call nothing in sync;
+-- a new customer's owner, the first, asks the caller's reach), its updates and deletes find no row.
 select tests.authenticate_as_anon();
 select throws_ok(
   $$ insert into public.customers (name) values ('PT Anonymous') $$,
   '42501',
-  'permission denied for function current_branch_id',
+  'permission denied for function current_reach',
   'anon cannot insert a customer'
 );
 select throws_ok(

@@ -1,5 +1,6 @@
-// The oracle of pull completeness: seeded rounds of edits, child inserts, deletes, reassignments and
-// moves by the rms of a branch and its bm, some through the function, some in transactions held open
+// The oracle of pull completeness: seeded rounds of edits, child inserts, deletes, reassignments
+// (into the branch's pool, where no rm sees a customer, and out of it) and moves by the rms of a
+// branch and its bm, some through the function, some in transactions held open
 // across pull pages and committed out of order, with each user paging through pulls at limits of 1
 // to 3 in between. A device's replica is built only from pull answers (upsert by version, delete,
 // evict; conflicts as one more table). After each round every device must hold exactly what RLS
@@ -343,10 +344,17 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
         return { subject: `Subject ${n}` };
     }
   };
+  // A customer out of the branch's pool goes to rm1.
   const otherRm = async (customer: string) => {
     const [row] = await sql`select assigned_rm_id::text as rm from public.customers where id = ${customer}`;
     return row.rm === rm1.id ? rm2 : rm1;
   };
+  // A customer's pipelines follow it (their rm and branch are its own): reassigning it writes them
+  // too, so it waits for a transaction that holds one of them, and one that holds it holds them.
+  const pipelinesOf = (customer: string) =>
+    [...children].filter(([, ch]) => ch.table === "pipelines" && ch.customer === customer).map(([id]) => id);
+  const reassignable = (customer: string, locked: Set<string>) =>
+    !locked.has(customer) && pipelinesOf(customer).every((p) => !locked.has(p));
 
   const writers = devices.filter((d) => d.user !== auditor); // the auditor's role writes nothing
   const actions: [number, () => Promise<void>][] = [
@@ -389,12 +397,20 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
       const [table, row] = r.pick(candidates);
       await pushAs(d.user, [remove(table, row.id, row.version)]);
     }],
-    // The bm reassigns a customer to the other rm (and so, another time, back).
+    // The bm reassigns a customer to the other rm (and so, another time, back; one in the pool to rm1).
     [8, async () => {
-      const candidates = customers.filter((c) => !lockedRows().has(c));
+      const locked = lockedRows();
+      const candidates = customers.filter((c) => reassignable(c, locked));
       if (!candidates.length) return;
       const c = r.pick(candidates);
       await pushAs(bm, [update("customers", c, null, { assigned_rm_id: (await otherRm(c)).id })]);
+    }],
+    // The bm takes a customer back into the branch's pool: no rm sees it until it is assigned again.
+    [2, async () => {
+      const locked = lockedRows();
+      const candidates = customers.filter((c) => reassignable(c, locked));
+      if (!candidates.length) return;
+      await pushAs(bm, [update("customers", r.pick(candidates), null, { assigned_rm_id: null })]);
     }],
     // The bm moves a key person to another customer of the working set.
     [3, async () => {
@@ -432,23 +448,26 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
           })`
         );
       } else if (kind === 1 && user === bm) {
-        const candidates = customers.filter((c) => !locked.has(c));
+        const candidates = customers.filter((c) => reassignable(c, locked));
         if (!candidates.length) return;
         const c = r.pick(candidates);
         t.rows.add(c);
+        for (const p of pipelinesOf(c)) t.rows.add(p);
         const to = await otherRm(c);
         await t.run((tx) => tx`update public.customers set assigned_rm_id = ${to.id} where id = ${c}`);
       } else {
         const rows = [
           ...await t.run((tx) =>
-            tx`select 'key_persons' as t, id::text from public.key_persons where customer_id = any(${customers}::uuid[]) and deleted_at is null
-             union all select 'pipelines', id::text from public.pipelines where customer_id = any(${customers}::uuid[]) and deleted_at is null`
+            tx`select 'key_persons' as t, id::text, customer_id::text from public.key_persons where customer_id = any(${customers}::uuid[]) and deleted_at is null
+             union all select 'pipelines', id::text, customer_id::text from public.pipelines where customer_id = any(${customers}::uuid[]) and deleted_at is null`
           ),
         ]
-          .filter((x) => !locked.has(x.id));
+          .filter((x) => !locked.has(x.id) && !(x.t === "pipelines" && locked.has(x.customer_id)));
         if (!rows.length) return;
         const row = r.pick(rows);
         t.rows.add(row.id);
+        // A held pipeline holds its customer's reassignment back (the pipeline would follow it).
+        if (row.t === "pipelines") t.rows.add(row.customer_id);
         const n = r.int(1_000_000);
         await t.run((tx) =>
           row.t === "key_persons"

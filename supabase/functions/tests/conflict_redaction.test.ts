@@ -109,8 +109,38 @@ test("the pull of a conflict on a row the caller reads carries its data and reda
   assert.equal(conflict.server_row?.id, kp);
 });
 
+/**
+ * rm1 edits a pipeline's money; the bm, from the version before, sends another value: a conflict that
+ * waits for a person, whose server side is rm1's edit. Then the bm reassigns the customer to rm2 (the
+ * pipeline follows it, as a version of the bm's), and rm1 may no longer read the row.
+ */
+async function pendingConflictThenReassignment() {
+  const rm1 = await tokenFor(users.rm1Jakarta);
+  const bm = await tokenFor(users.bmJakarta);
+  const customer = uuid(), row = uuid();
+  const made = await push(bm, [
+    insert("customers", customer, { name: "PT Redacted Review", assigned_rm_id: users.rm1Jakarta.id }),
+    insert("pipelines", row, { customer_id: customer, title: "Deal", potential_value: 100 }),
+  ]);
+  assert.ok(made.body.results.every((r) => r.status === "applied"), made.text);
+  const mine = await push(rm1, [update("pipelines", row, 1, { potential_value: 200 })]);
+  assert.equal(mine.body.results[0].status, "applied", mine.text);
+  const theirs = await push(bm, [update("pipelines", row, 1, { potential_value: 900 })]);
+  const conflict = theirs.body.results[0].conflict;
+  assert.ok(conflict?.id, `the bm's stale edit is a conflict: ${theirs.text}`);
+  const [stored] = await sql`select server_user_id::text, user_id::text from sync.conflicts where id = ${conflict.id}`;
+  assert.deepEqual(
+    stored,
+    { server_user_id: users.rm1Jakarta.id, user_id: users.bmJakarta.id },
+    "rm1's edit was the server side",
+  );
+  const moved = await push(bm, [update("customers", customer, 1, { assigned_rm_id: users.rm2Jakarta.id })]);
+  assert.equal(moved.body.results[0].status, "applied", moved.text);
+  return { conflictId: conflict.id };
+}
+
 test("the review views redact for a reviewer who may not read the row: conflict_history and open_conflicts", async () => {
-  const { conflictId } = await conflictAfterReassignment("pipelines", { potential_value: 900 });
+  const { conflictId } = await pendingConflictThenReassignment();
   try {
     const [pending] = await sql`select resolution from sync.conflicts where id = ${conflictId}`;
     assert.equal(pending.resolution, "manual_pending", "money waits for a person");

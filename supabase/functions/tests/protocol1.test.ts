@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import {
   branches,
   call,
+  insert,
   type Op,
   pullAll,
   push,
@@ -461,19 +462,49 @@ test("a legacy update carrying fields the rm may not write, which a bm changed m
     payload: { ...asLocal(pulled), notes: "client asked for a discount", isPendingSync: true },
     createdAt: queuedAt(),
   };
-  // The bm approves the pipeline while the rm is offline.
-  const approval = await push(manager, [
-    update("pipelines", pipeline, pulled.version, { approval_status: "approved", approved_value: 90000000 }),
-  ]);
+  // The bm sets the approved value while the rm is offline.
+  const approval = await push(manager, [update("pipelines", pipeline, pulled.version, { approved_value: 90000000 })]);
   assert.equal(approval.body.results[0].status, "applied", approval.text);
 
   const res = await pushQueue(token, uuid(), [offlineEdit]);
   const r = res.body.results[0];
   assert.equal(r.status, "applied", JSON.stringify(r));
   assert.equal(r.row?.notes, "client asked for a discount", "the rm's edit is not lost");
-  assert.equal(r.row?.approval_status, "approved", "the approval stands: the rm's queued copy of it was not an edit");
-  assert.equal(r.row?.approved_value, 90000000);
+  assert.equal(r.row?.approved_value, 90000000, "the bm's value stands: the rm's queued copy of it was not an edit");
   assert.deepEqual(r.conflict?.fields, ["notes"], "the overwrite is logged for what was written");
+});
+
+test("a legacy update whose copy of approval_status a bm has moved since is refused as that move, naming the field", async () => {
+  // An rm writes approval_status now (to submit and withdraw), so the old app's copy of it is an
+  // edit like any other column the rm writes: taking the approved pipeline back to its copy is a
+  // move the rm may not make.
+  const token = await rm1();
+  const manager = await tokenFor(users.bmJakarta);
+  const customer = uuid(), pipeline = uuid();
+  const made = await push(token, [
+    insert("customers", customer, { name: "PT Legacy Approval" }),
+    insert("pipelines", pipeline, { customer_id: customer, title: "Legacy cover", approval_status: "submitted" }),
+  ]);
+  const pulled = made.body.results[1].row!;
+  const approval = await push(manager, [
+    update("pipelines", pipeline, pulled.version, { approval_status: "approved" }),
+  ]);
+  assert.equal(approval.body.results[0].status, "applied", approval.text);
+  const res = await pushQueue(token, uuid(), [{
+    id: 1,
+    entityType: "pipeline",
+    entityId: pipeline,
+    operation: "update",
+    payload: { ...asLocal(pulled), notes: "queued before the approval", isPendingSync: true },
+    createdAt: queuedAt(),
+  }]);
+  const r = res.body.results[0];
+  assert.deepEqual([r.status, r.code, r.field, r.message], [
+    "rejected",
+    "forbidden",
+    "approval_status",
+    "permission denied: role rm may not move pipelines.approval_status from approved to submitted",
+  ]);
 });
 
 test("a legacy update of the device's own latest write is not a conflict", async () => {

@@ -56,9 +56,10 @@ test("evictions: a customer reassigned to another rm is evicted with every child
   assert.ok(position(pipeline) < position(referral), "the pipeline comes before its referral");
   await assertReplicaMatches(users.rm2Jakarta, replicate(replicaTwo, gained.changes));
 
-  // The bm, who sees the whole branch, only gets the customer's new version.
+  // The bm, who sees the whole branch, only gets the customer's new version and its pipeline's,
+  // which follows the customer to its new rm.
   const bmDelta = await pullAll(await bm(), bmCursor);
-  assert.deepEqual(bmDelta.changes.map((c) => [c.op, idOf(c)]), [["upsert", fam.customer]]);
+  assert.deepEqual(bmDelta.changes.map((c) => [c.op, idOf(c)]), [["upsert", fam.customer], ["upsert", pipeline]]);
 });
 
 test("evictions: a key person moved to a customer rm1 cannot see is evicted for rm1 and reaches the other rm", async () => {
