@@ -276,10 +276,17 @@ create trigger crm_referral_grants after update of pipeline_id on public.activit
 -- The rm a referral is made to answers it (the trigger above says what they may change) and, while
 -- it is accepted, logs activities on its pipeline, for its customer. The app's own policies, beside
 -- the registry's ("app: ..." stays when a table is registered again).
+-- The activities on a granted pipeline are granted too (sync.referral_refresh_grants: the pull learns
+-- of them from the grants), so the read policy below shows the same rows. It is there for the
+-- statement that logs one: the grant its trigger gives is not visible to that statement's own
+-- snapshot, and an insert that returns its row (as the push does) must read it.
 create policy "app: the rm a referral is made to answers it" on public.pipeline_referrals
   for update to authenticated
   using ((select sync.caller_writes()) and referred_rm_id = (select auth.uid()))
   with check ((select sync.caller_writes()) and referred_rm_id = (select auth.uid()));
+create policy "app: the rm of an accepted referral reads the activities on its pipeline" on public.activities
+  for select to authenticated
+  using (pipeline_id = any ((select sync.granted_row_ids('pipelines'))::uuid[]));
 create policy "app: the rm of an accepted referral logs activities on its pipeline" on public.activities
   for insert to authenticated
   with check ((select sync.caller_writes())
