@@ -313,8 +313,8 @@ comment on function sync.caller_scope_condition(text, text) is
   'SQL text: the caller''s read scope on a table as a condition with their reach, branches, id and granted rows as literals, so the planner finds their rows by the scope index; null for child tables. RLS stays the rule.';
 
 -- What an entry of the scope-change log means for the caller (see the pull's scope phase). A row
--- grant's entry concerns its grantee alone: a row granted that they read now arrives (it did not
--- change itself, so the rows phase does not send it); a row whose grant was taken and that they no
+-- grant's entry concerns its grantee alone: a row granted that they read now arrives (unless it was
+-- written in the window too: the rows phase sent it then); a row whose grant was taken and that they no
 -- longer read is evicted. The rows below it were never granted with it, so nothing more follows.
 create or replace function sync.scope_change_entries(p_lo pg_snapshot, p_hi pg_snapshot, p_after_xid xid8, p_after_id bigint, p_tables text[], p_limit integer)
 returns table (change_xid xid8, entry_id bigint, changes jsonb, expand text, entry_table text, entry_row uuid)
@@ -325,6 +325,7 @@ declare
   v_entry record;
   v_had boolean;
   v_row jsonb;
+  v_written boolean;
   v_uid uuid := auth.uid();
 begin
   for v_entry in
@@ -338,10 +339,12 @@ begin
     expand := null;
     if v_entry.grantee is not null then
       if v_entry.grantee = v_uid and v_entry.table_name = any (p_tables) then
-        execute format('select to_jsonb(t) - ''change_xid'' from public.%I t where t.id = $1 and t.deleted_at is null',
+        -- A row written in the window (a row made and granted at once) came with the rows already.
+        execute format('select to_jsonb(t) - ''change_xid'', sync.changed_between(t.change_xid, $2, $3)
+                          from public.%I t where t.id = $1 and t.deleted_at is null',
                        v_entry.table_name)
-          into v_row using v_entry.row_id;
-        if v_entry.granted and v_row is not null then
+          into v_row, v_written using v_entry.row_id, p_lo, p_hi;
+        if v_entry.granted and v_row is not null and not v_written then
           changes := jsonb_build_array(jsonb_build_object('table', v_entry.table_name, 'op', 'upsert', 'row', v_row));
         elsif not v_entry.granted and v_row is null then
           changes := jsonb_build_array(jsonb_build_object('table', v_entry.table_name, 'op', 'evict', 'id', v_entry.row_id));

@@ -175,8 +175,8 @@ begin
         -- The rm it is made to answers it: the status is all they change (the summary is the server's).
         select n.key into v_column
           from jsonb_each(to_jsonb(new)) n
-         where n.key <> all (sync.server_columns() || array['status', 'customer_name', 'customer_type', 'customer_city',
-                                                             'pipeline_title', 'pipeline_stage'])
+         where n.key <> all (sync.server_columns() || array['customer_name', 'customer_type', 'customer_city',
+                                                             'pipeline_title', 'pipeline_stage', 'status'])
            and n.value is distinct from to_jsonb(old) -> n.key
          order by n.key
          limit 1;
@@ -293,8 +293,17 @@ create policy "app: the rm of an accepted referral logs activities on its pipeli
               and pipeline_id = any ((select sync.granted_row_ids('pipelines'))::uuid[])
               and exists (select 1 from public.pipelines p where p.id = activities.pipeline_id and p.customer_id = activities.customer_id));
 
--- The referrals made so far: their summary, and their grants.
-update public.pipeline_referrals r set pipeline_title = r.pipeline_title, version = -r.version;
+-- The referrals made so far: their summary, and their grants. The summary is filled in without a
+-- new version: every value a row held stays as it was (the referring side has the customer and the
+-- pipeline themselves), and the referred rm receives each referral whole with its grant, which the
+-- next delta pull sends them.
+alter table public.pipeline_referrals disable trigger user;
+update public.pipeline_referrals r
+   set customer_name = s.customer_name, customer_type = s.customer_type, customer_city = s.customer_city,
+       pipeline_title = s.pipeline_title, pipeline_stage = s.pipeline_stage
+  from public.pipelines p, sync.referral_summary(p.id) s
+ where p.id = r.pipeline_id;
+alter table public.pipeline_referrals enable trigger user;
 select sync.referral_refresh_grants(r.id) from public.pipeline_referrals r;
 
 revoke all on function sync.referral_summary(uuid), sync.referral_set_summary(), sync.referral_refresh_grants(uuid, uuid),

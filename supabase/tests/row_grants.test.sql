@@ -1,16 +1,22 @@
 -- Row grants (the engine's sync.row_grants): the app lets one user read one row outside their
 -- scope. A grant reads that row only, never the rows below it, and never writes; the app gives and
 -- takes them through sync.set_row_grants, one source at a time, and every grant given or taken is
--- logged for the pull. The CRM's seed serves as data: customer 1 (with its key persons, pipeline 1
--- and activities) is rm2.jakarta's, and rm1.jakarta reads none of it.
+-- logged for the pull. The CRM's seed serves as data: customers 1 and 5 (with their key persons,
+-- pipelines 1 and 5 and activities) are rm2.jakarta's, and rm1.jakarta reads none of it. The grants
+-- here are of customer 1 and of pipeline 5 (of the other customer: the CRM lets the reader of a
+-- pipeline read its activities, which is the app's rule, not the engine's).
 begin;
 select plan(27);
 
 create temp table ids on commit drop as
   select tests.user_id('rm1.jakarta@crm.test') as rm1, tests.user_id('rm2.jakarta@crm.test') as rm2,
-         '00000000-0000-4000-8100-000000000001'::uuid as customer, '00000000-0000-4000-8300-000000000001'::uuid as pipeline,
+         '00000000-0000-4000-8100-000000000001'::uuid as customer, '00000000-0000-4000-8300-000000000005'::uuid as pipeline,
          'aaaaaaaa-0000-4000-8000-000000000001'::uuid as source;
 grant select on ids to authenticated, sync_engine;
+
+-- A referral of pipeline 5 made to another rm, which rm1.jakarta reads only if a grant opened the rows below it.
+insert into public.pipeline_referrals (id, pipeline_id, referred_rm_id)
+values ('aaaaaaaa-0000-4000-8000-000000000009', (select pipeline from ids), tests.user_id('rm2.surabaya@crm.test'));
 
 select tests.authenticate_as('rm1.jakarta@crm.test');
 select is_empty($$ select id from public.customers where id = (select customer from ids) $$,
@@ -41,7 +47,7 @@ select is_empty($$ select id from public.activities where customer_id = (select 
 select is_empty($$ select id from public.customer_hvc_links where customer_id = (select customer from ids) $$,
                 'nor its HVC links');
 select is_empty($$ select id from public.pipeline_referrals where pipeline_id = (select pipeline from ids) $$,
-                'and a granted pipeline''s referrals stay in their scope too');
+                'and the referrals of a granted pipeline stay in their scope too');
 
 -- A grant reads; it never writes.
 select is_empty($$ update public.customers set notes = 'granted, not mine' where id = (select customer from ids) returning id $$,
