@@ -6,7 +6,7 @@
 -- here are of customer 1 and of pipeline 5 (of the other customer: the CRM lets the reader of a
 -- pipeline read its activities, which is the app's rule, not the engine's).
 begin;
-select plan(27);
+select plan(28);
 
 create temp table ids on commit drop as
   select tests.user_id('rm1.jakarta@crm.test') as rm1, tests.user_id('rm2.jakarta@crm.test') as rm2,
@@ -30,7 +30,7 @@ select lives_ok(
   'the app grants a customer and a pipeline to a user');
 select results_eq(
   $$ select table_name, row_id, grantee, granted from sync.scope_changes
-      where change_xid = pg_current_xact_id() and grantee is not null order by id $$,
+      where change_xid = pg_current_xact_id() and grantee = (select rm1 from ids) order by id $$,
   $$ values ('customers'::text, (select customer from ids), (select rm1 from ids), true),
             ('pipelines'::text, (select pipeline from ids), (select rm1 from ids), true) $$,
   'each grant given is an entry of the scope-change log for its user, so the next delta pull sends the row');
@@ -96,7 +96,7 @@ select lives_ok(
   'the app narrows a source''s grants');
 select results_eq(
   $$ select table_name, row_id, granted from sync.scope_changes
-      where change_xid = pg_current_xact_id() and grantee is not null order by id desc limit 1 $$,
+      where change_xid = pg_current_xact_id() and grantee = (select rm1 from ids) order by id desc limit 1 $$,
   $$ values ('customers'::text, (select customer from ids), false) $$,
   'a grant taken is an entry too (the pull evicts the row from its user''s devices), and a grant kept is not logged again');
 select tests.authenticate_as('rm1.jakarta@crm.test');
@@ -122,6 +122,15 @@ select throws_ok(
   $$ insert into sync.scope_changes (table_name, row_id, grantee, granted, old_scope) values ('customers', gen_random_uuid(), gen_random_uuid(), true, 'owned') $$,
   '23514', 'new row for relation "scope_changes" violates check constraint "scope_changes_entry_kind"',
   'a grant''s log entry has no previous scope');
+
+-- The app's own policies ("app: ...") stay when a table is registered again; the registry's are replaced.
+select sync.register_table('public.pipeline_referrals', 'pipelineReferral', 'child', 'public.pipelines', 'pipeline_id');
+select results_eq(
+  $$ select polname::text collate "default" from pg_policy where polrelid = 'public.pipeline_referrals'::regclass order by 1 $$,
+  $$ values ('app: the rm a referral is made to answers it'), ('delete pipeline_referrals whose pipelines they see'),
+            ('insert pipeline_referrals whose pipelines they see'), ('read pipeline_referrals whose pipelines they see'),
+            ('update pipeline_referrals whose pipelines they see') $$,
+  'registering a table again keeps the app''s own policies beside the registry''s');
 
 select * from finish();
 rollback;

@@ -82,18 +82,21 @@ test("referrals: the referred rm receives the referral with its summary; accepti
   );
   await assertReplicaMatches(users.rm2Jakarta, replicate(replicaTwo, gained.changes));
 
-  // The referring rm sees the answer; an edit of the pipeline by its rm reaches the referred rm too.
+  // The referring rm sees the answer; their edits of the pipeline and the customer reach the referred rm.
   const seen = await pullAll(rmOne, one.cursor);
   const answer = about(seen.changes, referral).at(-1);
   assert.ok(answer?.op === "upsert" && answer.row.status === "accepted", JSON.stringify(seen.changes));
   await assertReplicaMatches(users.rm1Jakarta, replicate(replicaOne, seen.changes));
   const edited = await push(rmOne, [
     update("pipelines", fam.pipeline, null, { notes: "call back on Monday", stage: "proposal" }),
+    update("customers", fam.customer, null, { phone: "+62 21 555 0199" }),
   ]);
-  assert.equal(edited.body.results[0].status, "applied", edited.text);
+  assert.ok(edited.body.results.every((x: OpResult) => x.status === "applied"), edited.text);
   const followed = await pullAll(rmTwo, gained.cursor);
   const notes = about(followed.changes, fam.pipeline).at(-1);
   assert.ok(notes?.op === "upsert" && notes.row.notes === "call back on Monday", JSON.stringify(followed.changes));
+  const phone = about(followed.changes, fam.customer).at(-1);
+  assert.ok(phone?.op === "upsert" && phone.row.phone === "+62 21 555 0199", "an edit of the granted customer too");
   const summary = about(followed.changes, referral).at(-1);
   assert.ok(
     summary?.op === "upsert" && summary.row.pipeline_stage === "proposal",
