@@ -87,21 +87,28 @@ test("referrals: the referred rm receives the referral with its summary; accepti
   const answer = about(seen.changes, referral).at(-1);
   assert.ok(answer?.op === "upsert" && answer.row.status === "accepted", JSON.stringify(seen.changes));
   await assertReplicaMatches(users.rm1Jakarta, replicate(replicaOne, seen.changes));
+  // Edits that leave the referral as it was: only the rows granted to rm2 tell their device's next
+  // delta that something concerns it.
   const edited = await push(rmOne, [
-    update("pipelines", fam.pipeline, null, { notes: "call back on Monday", stage: "proposal" }),
+    update("pipelines", fam.pipeline, null, { notes: "call back on Monday" }),
     update("customers", fam.customer, null, { phone: "+62 21 555 0199" }),
   ]);
   assert.ok(edited.body.results.every((x: OpResult) => x.status === "applied"), edited.text);
-  const followed = await pullAll(rmTwo, gained.cursor);
-  const notes = about(followed.changes, fam.pipeline).at(-1);
-  assert.ok(notes?.op === "upsert" && notes.row.notes === "call back on Monday", JSON.stringify(followed.changes));
-  const phone = about(followed.changes, fam.customer).at(-1);
+  const edits = await pullAll(rmTwo, gained.cursor);
+  const notes = about(edits.changes, fam.pipeline).at(-1);
+  assert.ok(notes?.op === "upsert" && notes.row.notes === "call back on Monday", JSON.stringify(edits.changes));
+  const phone = about(edits.changes, fam.customer).at(-1);
   assert.ok(phone?.op === "upsert" && phone.row.phone === "+62 21 555 0199", "an edit of the granted customer too");
+  // A new stage: the referral's summary follows.
+  const staged = await push(rmOne, [update("pipelines", fam.pipeline, null, { stage: "proposal" })]);
+  assert.equal(staged.body.results[0].status, "applied", staged.text);
+  const followed = await pullAll(rmTwo, edits.cursor);
   const summary = about(followed.changes, referral).at(-1);
   assert.ok(
     summary?.op === "upsert" && summary.row.pipeline_stage === "proposal",
     "and the referral's summary follows",
   );
+  replicate(replicaTwo, edits.changes);
 
   // The referred rm logs an activity on the pipeline, through the function.
   const logged = uuid();
