@@ -438,7 +438,9 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
       const locked = lockedRows();
       const visible = [
         ...await t.run((tx) =>
-          tx`select id::text from public.customers where id = any(${customers}::uuid[]) and deleted_at is null`
+          // The customers the user writes: those they read in scope, not only through a grant.
+          tx`select id::text from public.customers where id = any(${customers}::uuid[]) and deleted_at is null
+                and id <> all(sync.granted_row_ids('customers'))`
         ),
       ]
         .map((x) => x.id as string);
