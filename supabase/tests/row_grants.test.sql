@@ -6,7 +6,7 @@
 -- here are of customer 1 and of pipeline 5 (of the other customer: the CRM lets the reader of a
 -- pipeline read its activities, which is the app's rule, not the engine's).
 begin;
-select plan(28);
+select plan(31);
 
 create temp table ids on commit drop as
   select tests.user_id('rm1.jakarta@crm.test') as rm1, tests.user_id('rm2.jakarta@crm.test') as rm2,
@@ -131,6 +131,17 @@ select results_eq(
             ('insert pipeline_referrals whose pipelines they see'), ('read pipeline_referrals whose pipelines they see'),
             ('update pipeline_referrals whose pipelines they see') $$,
   'registering a table again keeps the app''s own policies beside the registry''s');
+
+-- Retention: once the purge removes a tombstone, the grants it gave and the grants of it go too.
+select tests.clear_authentication();
+update public.pipeline_referrals set deleted_at = now() where id = 'aaaaaaaa-0000-4000-8000-000000000009';
+select isnt_empty($$ select 1 from sync.row_grants where source_id = 'aaaaaaaa-0000-4000-8000-000000000009' $$,
+                  'a deleted referral still grants its tombstone to its rm');
+select cmp_ok((sync.purge_expired(now() + interval '100 years') ->> 'row_grants')::int, '>=', 1,
+              'the retention purge reports the grants it removed');
+select is_empty($$ select 1 from sync.row_grants where source_id = 'aaaaaaaa-0000-4000-8000-000000000009'
+                      or row_id = 'aaaaaaaa-0000-4000-8000-000000000009' $$,
+                'the grants of a purged row, and from it, are gone with it');
 
 select * from finish();
 rollback;
