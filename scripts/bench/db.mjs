@@ -163,7 +163,15 @@ export async function rmScopePredicates(sql, user) {
       quoteIdent(r.parent_column)
     } and ${pred(r.parent_table, a, depth + 1)})`;
   };
-  return Object.fromEntries(reg.map((r) => [r.table_name, pred(r.table_name, "t")]));
+  // A row is read in scope (a child's parent in scope, never merely granted) or through a grant of its own.
+  return Object.fromEntries(
+    reg.map((r) => [
+      r.table_name,
+      `(${
+        pred(r.table_name, "t")
+      } or t.id in (select g.row_id from sync.row_grants g where g.user_id = '${user.id}'::uuid and g.table_name = '${r.table_name}'))`,
+    ]),
+  );
 }
 
 /**

@@ -23,7 +23,8 @@ insert into client_callable values
   ('sync.assert_may_write(text,text,text[])', 'the field-rule trigger runs as the writer: raises or returns'),
   ('sync.is_api_role()', 'the tombstone trigger runs as the deleter: who is deleting'),
   ('sync.statement_field_rules(text)', 'the field-rule trigger runs as the writer: the caller''s own rules for the statement'),
-  ('sync.session_reads_all()', 'the review views call it as the querying role: whether its own session is the owner''s or service_role''s');
+  ('sync.session_reads_all()', 'the review views call it as the querying role: whether its own session is the owner''s or service_role''s'),
+  ('sync.granted_row_ids(text)', 'row-level security policies ask it as the querying role: the rows granted to the caller');
 
 -- Settings a function of the engine may read, and why a caller setting them gains nothing.
 create temp table readable_settings (name text primary key, reason text not null) on commit drop;

@@ -65,8 +65,9 @@ select is_empty(
   $$ select c.oid::regclass from pg_class c join pg_namespace n on n.oid = c.relnamespace
       where n.nspname = 'sync' and c.relkind = 'v'
         and not coalesce(c.reloptions @> array['security_invoker=true'], false)
-        -- the pull's change marks: transaction ids only, of the caller's own writes (change_probes.test.sql)
-        and c.oid not in ('sync.scope_change_marks'::regclass, 'sync.own_write_marks'::regclass)
+        -- the pull's change marks: transaction ids only, of the caller's own writes and of the rows
+        -- granted to the caller (change_probes.test.sql, row_grants.test.sql)
+        and c.oid not in ('sync.scope_change_marks'::regclass, 'sync.own_write_marks'::regclass, 'sync.granted_row_marks'::regclass)
         -- the review views run as sync_engine, which row-level security treats as the caller
         -- (conflict_redaction.test.ts), so that no client role needs to read sync.conflicts itself
         and not (c.oid in ('sync.open_conflicts'::regclass, 'sync.conflict_history'::regclass, 'sync.conflict_counts'::regclass)

@@ -77,7 +77,12 @@ select c.table_name, c.column_name, c.attnum, r.id, c.max_length,
          || coalesce(r.current, 'a') as value
   from text_columns c
  cross join lateral (select (x ->> 'id')::uuid as id, x ->> c.column_name as current
-                       from (select tests.first_text_row(c.table_name, c.column_name) as x) s) r;
+                       from (select tests.first_text_row(c.table_name, c.column_name) as x) s) r
+ -- A column no role writes (the server sets it from columns held to their own limits) is not
+ -- written here either; its limit is still required above.
+ where not exists (select 1 from sync.field_rules f
+                    where f.app_role = 'admin' and f.table_name = c.table_name and f.column_name = c.column_name
+                      and not f.may_write);
 grant select on text_columns, over_long to authenticated;
 
 select plan(2 + (select count(*)::int from over_long) + 2);
@@ -91,7 +96,7 @@ select is_empty(
   'no text column takes more than 10 000 characters'
 );
 
--- The limits hold: as an admin (who may write every client column), one character too many is
+-- The limits hold: as an admin (who may write every client column but the server's), one character too many is
 -- refused by a check of that column.
 select tests.authenticate_as('admin@crm.test');
 select is(

@@ -1,6 +1,7 @@
 // The oracle of pull completeness: seeded rounds of edits, child inserts, deletes, reassignments
-// (into the branch's pool, where no rm sees a customer, and out of it) and moves by the rms of a
-// branch and its bm, some through the function, some in transactions held open
+// (into the branch's pool, where no rm sees a customer, and out of it), moves and referrals (made,
+// accepted, declined, closed, deleted: what a user sees changes without a row of theirs changing)
+// by the rms of a branch and its bm, some through the function, some in transactions held open
 // across pull pages and committed out of order, with each user paging through pulls at limits of 1
 // to 3 in between. A device's replica is built only from pull answers (upsert by version, delete,
 // evict; conflicts as one more table). After each round every device must hold exactly what RLS
@@ -160,6 +161,8 @@ export interface OracleStats {
   conflicts: number;
   redacted: number;
   evictions: number;
+  /** Referral moves the server applied (made, answered, closed, deleted, an activity logged by the referred rm). */
+  referralMoves: number;
 }
 
 export interface OracleOptions {
@@ -193,6 +196,7 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
     conflicts: 0,
     redacted: 0,
     evictions: 0,
+    referralMoves: 0,
   };
   const tables = [...await sql`select table_name from sync.tables order by sync_order`].map((t) =>
     t.table_name as string
@@ -356,6 +360,25 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
   const reassignable = (customer: string, locked: Set<string>) =>
     !locked.has(customer) && pipelinesOf(customer).every((p) => !locked.has(p));
 
+  // Referrals of the working set's pipelines, by id (not among `children`: the edits above are not theirs).
+  const referrals = new Set<string>();
+  const pipelineIds = () => [...children].filter(([, ch]) => ch.table === "pipelines").map(([id]) => id);
+  const rmById = (id: string) => (id === rm1.id ? rm1 : rm2);
+  const countApplied = (results: { status: string }[]) => {
+    stats.referralMoves += results.filter((x) => x.status === "applied").length;
+  };
+  /** Referrals of the working set in one of these statuses, with their pipeline's customer and its rm. */
+  const referralsIn = async (statuses: string[]) =>
+    [
+      ...await sql`select r.id::text, r.referred_rm_id::text as referred, p.id::text as pipeline,
+                          p.customer_id::text as customer, c.assigned_rm_id::text as owner
+                     from public.pipeline_referrals r join public.pipelines p on p.id = r.pipeline_id
+                     join public.customers c on c.id = p.customer_id
+                    where r.id = any(${[
+        ...referrals,
+      ]}::uuid[]) and r.deleted_at is null and r.status = any(${statuses})`,
+    ].filter((x) => !lockedRows().has(x.customer) && !lockedRows().has(x.pipeline));
+
   const writers = devices.filter((d) => d.user !== auditor); // the auditor's role writes nothing
   const actions: [number, () => Promise<void>][] = [
     // A page of some device's pull.
@@ -431,7 +454,9 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
       const locked = lockedRows();
       const visible = [
         ...await t.run((tx) =>
-          tx`select id::text from public.customers where id = any(${customers}::uuid[]) and deleted_at is null`
+          // The customers the user writes: those they read in scope, not only through a grant.
+          tx`select id::text from public.customers where id = any(${customers}::uuid[]) and deleted_at is null
+                and id <> all(sync.granted_row_ids('customers'))`
         ),
       ]
         .map((x) => x.id as string);
@@ -481,6 +506,68 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
       if (!open.length) return;
       const t = open.splice(r.int(open.length), 1)[0];
       await bounded("commit", t.commit());
+    }],
+    // An rm refers a pipeline of one of their customers to the other rm.
+    [4, async () => {
+      const from = r.pick([rm1, rm2]);
+      const candidates = [
+        ...await sql`select p.id::text from public.pipelines p join public.customers c on c.id = p.customer_id
+                      where p.id = any(${pipelineIds()}::uuid[]) and p.deleted_at is null and c.assigned_rm_id = ${from.id}`,
+      ].map((x) => x.id as string).filter((id) => !lockedRows().has(id));
+      if (!candidates.length) return;
+      const id = r.uuid();
+      referrals.add(id);
+      countApplied(
+        await pushAs(from, [
+          insert("pipeline_referrals", id, {
+            pipeline_id: r.pick(candidates),
+            referred_rm_id: (from === rm1 ? rm2 : rm1).id,
+            notes: `Referral ${id.slice(0, 4)}`,
+          }),
+        ]),
+      );
+    }],
+    // The referred rm accepts or declines an open referral.
+    [4, async () => {
+      const open = await referralsIn(["open"]);
+      if (!open.length) return;
+      const x = r.pick(open);
+      const status = r.chance(0.65) ? "accepted" : "declined";
+      countApplied(await pushAs(rmById(x.referred), [update("pipeline_referrals", x.id, null, { status })]));
+    }],
+    // The referring side (the customer's rm, or the bm) closes a referral.
+    [3, async () => {
+      const live = await referralsIn(["open", "accepted", "declined"]);
+      if (!live.length) return;
+      const x = r.pick(live);
+      const by = r.chance(0.3) || x.owner === x.referred ? bm : rmById(x.owner);
+      countApplied(await pushAs(by, [update("pipeline_referrals", x.id, null, { status: "closed" })]));
+    }],
+    // The rm of an accepted referral logs an activity on its pipeline.
+    [2, async () => {
+      const accepted = await referralsIn(["accepted"]);
+      if (!accepted.length) return;
+      const x = r.pick(accepted);
+      const id = r.uuid();
+      children.set(id, { table: "activities", customer: x.customer });
+      countApplied(
+        await pushAs(rmById(x.referred), [
+          insert("activities", id, {
+            customer_id: x.customer,
+            pipeline_id: x.pipeline,
+            activity_type: "visit",
+            subject: `Referred visit ${id.slice(0, 4)}`,
+          }),
+        ]),
+      );
+    }],
+    // The bm deletes a referral (its rm keeps the tombstone, and loses what it gave).
+    [1, async () => {
+      const live = await referralsIn(["open", "accepted", "declined", "closed"]);
+      if (!live.length) return;
+      const x = r.pick(live);
+      const [row] = await sql`select version from public.pipeline_referrals where id = ${x.id}`;
+      countApplied(await pushAs(bm, [remove("pipeline_referrals", x.id, Number(row.version))]));
     }],
     // The bm settles a pending conflict of the working set, keeping the server's value.
     [2, async () => {

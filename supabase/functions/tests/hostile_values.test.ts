@@ -30,6 +30,9 @@ const columns: Column[] = [
     join pg_attribute a on a.attrelid = format('public.%I', t.table_name)::regclass and a.attname = c.name
     join pg_type ty on ty.oid = a.atttypid
     join pg_type b on b.oid = case when ty.typtype = 'd' then ty.typbasetype else ty.oid end
+   -- A column no role writes (the server sets it) is refused as forbidden before its value is looked at.
+   where exists (select 1 from sync.field_rule_matrix m
+                  where m.app_role = 'admin' and m.table_name = t.table_name and m.column_name = c.name and m.may_write)
    order by t.sync_order, a.attnum`,
 ] as unknown as Column[];
 

@@ -11,7 +11,15 @@ test("rows reach the caller as the caller may see them: another rm's customers a
   assert.equal(upserts.length, changes.length, "a first pull carries rows only");
   const customers = upserts.filter((c) => c.table === "customers").map((c) => c.row);
   assert.ok(customers.length >= 75);
-  assert.ok(customers.every((r) => r.assigned_rm_id === users.rm1Jakarta.id), "only rm1's customers");
+  // Beside their own, the customers granted to them (an accepted referral: pull_referrals.test.ts).
+  const granted = new Set(
+    (await sql`select row_id::text as id from sync.row_grants where user_id = ${users.rm1Jakarta.id} and table_name = 'customers'`)
+      .map((g) => g.id as string),
+  );
+  assert.ok(
+    customers.every((r) => r.assigned_rm_id === users.rm1Jakarta.id || granted.has(r.id)),
+    "only rm1's customers, and those granted to rm1",
+  );
   const mine = new Set<unknown>(customers.map((r) => r.id));
   for (const n of [1, 2, 3]) assert.ok(!mine.has(seedCustomer(n)), `seed customer ${n} is another rm's`);
   for (
