@@ -474,10 +474,9 @@ test("a legacy update carrying fields the rm may not write, which a bm changed m
   assert.deepEqual(r.conflict?.fields, ["notes"], "the overwrite is logged for what was written");
 });
 
-test("a legacy update whose copy of approval_status a bm has moved since is refused as that move, naming the field", async () => {
-  // An rm writes approval_status now (to submit and withdraw), so the old app's copy of it is an
-  // edit like any other column the rm writes: taking the approved pipeline back to its copy is a
-  // move the rm may not make.
+test("a legacy update whose copy of approval_status a bm has moved since keeps the bm's move and applies the rm's edit", async () => {
+  // An rm writes approval_status now (to submit and withdraw), but the old app never moved it: its
+  // queued copy is what the device last saw (sync.legacy_kept_columns), not a move back.
   const token = await rm1();
   const manager = await tokenFor(users.bmJakarta);
   const customer = uuid(), pipeline = uuid();
@@ -499,12 +498,24 @@ test("a legacy update whose copy of approval_status a bm has moved since is refu
     createdAt: queuedAt(),
   }]);
   const r = res.body.results[0];
-  assert.deepEqual([r.status, r.code, r.field, r.message], [
-    "rejected",
-    "forbidden",
-    "approval_status",
-    "permission denied: role rm may not move pipelines.approval_status from approved to submitted",
+  assert.equal(r.status, "applied", JSON.stringify(r));
+  assert.equal(r.row?.notes, "queued before the approval", "the rm's edit is not lost");
+  assert.equal(r.row?.approval_status, "approved", "the bm's approval stands");
+  const [row] = await sql`select approval_status, notes from public.pipelines where id = ${pipeline}`;
+  assert.deepEqual({ ...row }, { approval_status: "approved", notes: "queued before the approval" });
+});
+
+test("an rm's protocol 2 op still moves approval_status by the transitions: the kept column is the legacy payload's alone", async () => {
+  const token = await rm1();
+  const customer = uuid(), pipeline = uuid();
+  const made = await push(token, [
+    insert("customers", customer, { name: "PT Submits" }),
+    insert("pipelines", pipeline, { customer_id: customer, title: "Submitted now" }),
   ]);
+  const row = made.body.results[1].row!;
+  const submit = await push(token, [update("pipelines", pipeline, row.version, { approval_status: "submitted" })]);
+  assert.equal(submit.body.results[0].status, "applied", submit.text);
+  assert.equal(submit.body.results[0].row?.approval_status, "submitted");
 });
 
 test("a legacy update of the device's own latest write is not a conflict", async () => {
