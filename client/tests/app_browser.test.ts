@@ -236,12 +236,17 @@ browserTest("two tabs of one user: one syncs at a time, and the other shows the 
   const city = `Tab ${crypto.randomUUID().slice(0, 8)}`;
   await a.bringToFront();
   await editCity(a, id, city);
+  // Polled on a timer: tab B is in the background now, where Chromium may hold back animation
+  // frames, puppeteer's default polling, so the check would never run again.
   await b.waitForFunction(
     (id, city) => document.querySelector(`#customers li[data-id="${id}"]`)?.textContent?.includes(city as string),
-    { timeout: 15000 },
+    { timeout: 15000, polling: 100 },
     id,
     city,
-  );
+  ).catch(async (err) => {
+    const shown = await b.$eval(`#customers li[data-id="${id}"]`, (el) => el.textContent).catch(() => "(not listed)");
+    throw new Error(`${err}; tab B lists the customer as ${shown}`);
+  });
   await shot(a, "two-tabs-a-edited");
   await shot(b, "two-tabs-b-shows-the-edit");
   await synced(a);

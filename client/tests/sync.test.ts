@@ -442,6 +442,9 @@ test("the browser's online event starts a sync at once, without waiting for the 
     autoSync: true,
     intervalMs: 60_000,
     backoff: { baseMs: 60_000, maxMs: 60_000 },
+    // The longest wait full jitter can draw: a random draw under 1/6 would put the retry within
+    // the 10 s the test holds to be far off.
+    random: () => 0.999,
     fetch: (input) => {
       if (!up) return Promise.reject(new TypeError("network down"));
       sent.push(new URL(String(input)).pathname.split("/").pop()!);
