@@ -765,7 +765,8 @@ async function endFullPull(tx: Tx) {
   // Absent in a store whose full pull began before the flag existed: sweep, as then.
   if ((await getMeta<boolean>(tx, "full_pull_sweep")) !== false) {
     const gen = (await getMeta<number>(tx, "gen")) ?? 0;
-    for (let after: string | undefined;;) {
+    let after: string | undefined;
+    for (;;) {
       const slice = await tx.getAll("rows", undefined, { after, limit: SWEEP_SLICE });
       await Promise.all(slice.filter((r) => r.gen !== gen).map((r) => tx.delete("rows", r.key)));
       if (slice.length < SWEEP_SLICE) break;

@@ -119,6 +119,8 @@ export async function runBrowser({ rows, heapRows, rounds, page: size }) {
     executablePath: CHROMIUM,
     headless: true,
     args: ["--no-sandbox", "--disable-dev-shm-usage", "--enable-precise-memory-info", "--js-flags=--expose-gc"],
+    // One call writes 100k rows with an fsync per page: far longer than puppeteer's default on a busy machine.
+    protocolTimeout: 1_800_000,
   });
   try {
     /** @typedef {{ bench: any }} G */
