@@ -23,7 +23,8 @@ async function restartOrKill() {
     }
   } else {
     await sql`select pg_terminate_backend(pid) from pg_stat_activity
-               where application_name in ('sync-function', 'lock-holder') and datname = current_database()
+               where (application_name like 'sync-function%' or application_name = 'lock-holder')
+                 and datname = current_database()
                  and pid <> pg_backend_pid()`;
   }
 }
