@@ -16,6 +16,7 @@ export const REQUEST_ERRORS = {
   method_not_allowed: { status: 405, retryable: false },
   too_large: { status: 413, retryable: false },
   unsupported_protocol: { status: 426, retryable: false },
+  unavailable: { status: 503, retryable: true },
   internal: { status: 500, retryable: true },
 } as const;
 

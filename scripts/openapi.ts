@@ -45,7 +45,7 @@ const components: Record<string, z.ZodType> = {
 // The request errors each route can answer (every route also answers not_found for a path it
 // does not know, which belongs to no route).
 const ROUTE_ERRORS: Record<string, RequestErrorCode[]> = {
-  health: ["method_not_allowed", "internal"],
+  health: ["method_not_allowed", "unavailable", "internal"],
   push: [
     "invalid_request",
     "missing_token",
@@ -56,6 +56,7 @@ const ROUTE_ERRORS: Record<string, RequestErrorCode[]> = {
     "method_not_allowed",
     "too_large",
     "unsupported_protocol",
+    "unavailable",
     "internal",
   ],
   pull: [
@@ -68,6 +69,7 @@ const ROUTE_ERRORS: Record<string, RequestErrorCode[]> = {
     "account_inactive",
     "method_not_allowed",
     "unsupported_protocol",
+    "unavailable",
     "internal",
   ],
 };
@@ -88,6 +90,12 @@ function errorResponses(codes: RequestErrorCode[]) {
         .join("\n\n"),
       ...(status === 405
         ? { headers: { Allow: { description: "The methods the route takes.", schema: { type: "string" } } } }
+        : status === 503
+        ? {
+          headers: {
+            "Retry-After": { description: "The seconds to wait before sending again.", schema: { type: "integer" } },
+          },
+        }
         : {}),
       content: { "application/json": { schema: ref("Error") } },
     }]),

@@ -21,6 +21,7 @@ import {
 } from "./lib/stack.mjs";
 import { runHabits } from "./lib/habits.mjs";
 import { onFreePorts } from "./lib/ports.mjs";
+import { startPooler, throughPooler } from "./lib/pooler.mjs";
 import { checkUpgrades } from "./lib/upgrade.mjs";
 
 const argv = process.argv.slice(2);
@@ -138,13 +139,35 @@ function runPgProve(dbUrl) {
  */
 async function runDenoTests(dbUrl) {
   const keys = await localKeys();
-  // Ports the system picks (scripts/lib/ports.mjs): fixed ones can be in the range it hands out for
-  // outgoing connections, and taken by one of them.
-  const api = await onFreePorts(
-    2,
-    ([apiPort, functionPort]) =>
-      startApi({ dbUrl, keys, apiPort, functionPort, quiet: true, env: { SYNC_LOG: "off" } }),
+  // The function reaches the database through PgBouncer in transaction mode, as a deployment on
+  // hosted Supabase's pooler (6543) does; the tests' own SQL goes straight to the server.
+  const pooler = await onFreePorts(1, ([port]) => startPooler({ serverUrl: dbUrl, port }));
+  // And one with no connection to spare, for the connection budget's tests: one server connection,
+  // two clients, a short wait (supabase/functions/tests/connection_budget.test.ts).
+  const tight = await onFreePorts(
+    1,
+    ([port]) => startPooler({ serverUrl: dbUrl, port, poolSize: 1, maxClientConn: 2, queryWaitTimeout: 1 }),
   );
+  // Ports the system picks (scripts/lib/ports.mjs): fixed ones can be in the range it hands out for
+  // outgoing connections, and taken by one of them. Two instances of the function behind the
+  // gateway, which alternates between them, as hosted Supabase runs several: consecutive requests of
+  // one device (a push, then its pull) meet different processes.
+  const api = await onFreePorts(
+    3,
+    ([apiPort, ...functionPorts]) =>
+      startApi({
+        dbUrl,
+        keys,
+        apiPort,
+        functionPorts,
+        quiet: true,
+        env: { SYNC_LOG: "off", SYNC_DB_URL: throughPooler(dbUrl, pooler) },
+      }),
+  ).catch(async (err) => {
+    await pooler.stop();
+    await tight.stop();
+    throw err;
+  });
   try {
     // Asynchronously: the API gateway the tests call lives in this process's event loop.
     const res = await new Promise((resolve) => {
@@ -167,6 +190,8 @@ async function runDenoTests(dbUrl) {
           env: {
             ...process.env,
             ...clientEnv({ api, dbUrl, keys }),
+            POOLER_URL: throughPooler(dbUrl, pooler),
+            TIGHT_POOLER_URL: throughPooler(dbUrl, tight),
             // The simulation restarts the server during its run where the server is ours to restart.
             ...(process.env.DATABASE_URL
               ? {}
@@ -189,6 +214,8 @@ async function runDenoTests(dbUrl) {
     return { passed, failed };
   } finally {
     await api.stop();
+    await pooler.stop();
+    await tight.stop();
   }
 }
 

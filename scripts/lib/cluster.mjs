@@ -25,7 +25,7 @@ export function log(...args) {
 const isRoot = () => process.getuid?.() === 0;
 
 /** @returns {string | null} the account the server runs as, or null to run it as this process */
-function runUser() {
+export function runUser() {
   if (!isRoot()) return null;
   for (const name of ["postgres", "supasync"]) {
     if (spawnSync("id", ["-u", name]).status === 0) return name;

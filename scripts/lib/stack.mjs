@@ -11,6 +11,7 @@ import * as jose from "jose";
 import { LOCAL_DIR, log, ROOT, withDatabase } from "./cluster.mjs";
 import { onFreePorts } from "./ports.mjs";
 import { localAuth } from "./local_auth.mjs";
+import { startPooler, throughPooler } from "./pooler.mjs";
 
 export const API_PORT = Number(process.env.SUPASYNC_API_PORT ?? 54321);
 export const LOCAL_DB_NAME = "supasync";
@@ -351,6 +352,8 @@ function serveApp(rel, res, config) {
  * @typedef {object} Api
  * @property {string} apiUrl
  * @property {number | undefined} functionPid the npm `deno` shim's process, parent of the real one
+ *   (the first instance's, where there are several)
+ * @property {(number | undefined)[]} functionPids each instance's
  * @property {() => Promise<void>} stop
  */
 
@@ -358,54 +361,70 @@ function serveApp(rel, res, config) {
  * Serves the API on `apiPort`: `/functions/v1/sync/*` (the Deno function, run as a child process),
  * `/auth/v1/.well-known/jwks.json`, the development-only Auth subset of scripts/lib/local_auth.mjs
  * (`/auth/v1/token`, `/user`, `/logout`), whose access tokens live SUPASYNC_AUTH_EXPIRES_IN seconds,
- * and the offline CRM app at `/app/`.
+ * and the offline CRM app at `/app/`. With `functionPorts`, one instance of the function on each,
+ * and the gateway hands each request to the next (round-robin), as hosted Supabase spreads requests
+ * over a function's instances; `x-sync-instance` in the answer says which one served it.
  * @param {{ dbUrl: string, keys: LocalKeys, apiPort?: number, functionPort?: number,
- *   env?: Record<string, string>, quiet?: boolean }} options
+ *   functionPorts?: number[], env?: Record<string, string>, quiet?: boolean }} options
  * @returns {Promise<Api>}
  */
 export async function startApi(
-  { dbUrl, keys, apiPort = API_PORT, functionPort = apiPort + 9, env = {}, quiet = false },
+  {
+    dbUrl,
+    keys,
+    apiPort = API_PORT,
+    functionPort = apiPort + 9,
+    functionPorts = [functionPort],
+    env = {},
+    quiet = false,
+  },
 ) {
   const apiUrl = `http://127.0.0.1:${apiPort}`;
-  const child = spawn(
-    bin("deno"),
-    [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-sys",
-      path.join(ROOT, "supabase/functions/sync/index.ts"),
-    ],
-    {
-      cwd: ROOT,
-      // Its own process group: the npm `deno` bin is a shim that starts the real binary, and both
-      // must go when the stack stops.
-      detached: true,
-      // Its errors are passed on as they come, and kept to tell a port taken from other failures.
-      stdio: ["ignore", quiet ? "ignore" : "inherit", "pipe"],
-      env: {
-        ...process.env,
-        SUPABASE_URL: apiUrl,
-        SUPABASE_DB_URL: dbUrl,
-        SUPABASE_ANON_KEY: keys.anonKey,
-        SUPABASE_JWT_SECRET: keys.jwtSecret,
-        SYNC_FUNCTION_PORT: String(functionPort),
-        ...env,
+  /** @param {number} port */
+  const spawnFunction = (port) => {
+    const child = spawn(
+      bin("deno"),
+      [
+        "run",
+        "--allow-net",
+        "--allow-env",
+        "--allow-read",
+        "--allow-sys",
+        path.join(ROOT, "supabase/functions/sync/index.ts"),
+      ],
+      {
+        cwd: ROOT,
+        // Its own process group: the npm `deno` bin is a shim that starts the real binary, and both
+        // must go when the stack stops.
+        detached: true,
+        // Its errors are passed on as they come, and kept to tell a port taken from other failures.
+        stdio: ["ignore", quiet ? "ignore" : "inherit", "pipe"],
+        env: {
+          ...process.env,
+          SUPABASE_URL: apiUrl,
+          SUPABASE_DB_URL: dbUrl,
+          SUPABASE_ANON_KEY: keys.anonKey,
+          SUPABASE_JWT_SECRET: keys.jwtSecret,
+          SYNC_FUNCTION_PORT: String(port),
+          ...env,
+        },
       },
-    },
-  );
-  let stderrTail = "";
-  child.stderr?.on("data", (d) => {
-    process.stderr.write(d);
-    stderrTail = (stderrTail + d).slice(-4000);
-  });
-  const killGroup = () => {
-    try {
-      if (child.pid) process.kill(-child.pid, "SIGTERM");
-    } catch { /* already gone */ }
+    );
+    const instance = { child, port, stderrTail: "", killGroup: () => {} };
+    child.stderr?.on("data", (d) => {
+      process.stderr.write(d);
+      instance.stderrTail = (instance.stderrTail + d).slice(-4000);
+    });
+    instance.killGroup = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGTERM");
+      } catch { /* already gone */ }
+    };
+    process.once("exit", instance.killGroup);
+    return instance;
   };
-  process.once("exit", killGroup);
+  const instances = functionPorts.map(spawnFunction);
+  let nextInstance = 0;
   const jwks = JSON.stringify({ keys: [keys.publicJwk] });
   const auth = localAuth({
     dbUrl,
@@ -426,20 +445,22 @@ export async function startApi(
       if (url.pathname === "/functions/v1/sync" || url.pathname.startsWith("/functions/v1/sync/")) {
         // Streamed both ways, as a gateway does: buffering 500 KB pages here cost the bench (which
         // runs in this process) more than the function spent serving them.
-        const headers = { ...req.headers, host: `127.0.0.1:${functionPort}` };
+        const index = nextInstance++ % instances.length;
+        const { port } = instances[index];
+        const headers = { ...req.headers, host: `127.0.0.1:${port}` };
         delete headers.connection;
         return await new Promise((resolve, reject) => {
           const upstream = http.request(
             {
               host: "127.0.0.1",
-              port: functionPort,
+              port,
               method: req.method,
               path: url.pathname.slice("/functions/v1".length) + url.search,
               headers,
               agent,
             },
             (up) => {
-              res.writeHead(up.statusCode ?? 502, up.headers);
+              res.writeHead(up.statusCode ?? 502, { ...up.headers, "x-sync-instance": String(index) });
               up.pipe(res);
               up.once("end", resolve);
               up.once("error", reject);
@@ -473,11 +494,13 @@ export async function startApi(
     if (server.listening) server.close();
     agent.destroy();
     await auth.close();
-    if (child.exitCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      killGroup();
-      await exited;
-    }
+    await Promise.all(instances.map(async ({ child, killGroup }) => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        killGroup();
+        await exited;
+      }
+    }));
   };
   try {
     await new Promise((resolve, reject) => {
@@ -486,23 +509,26 @@ export async function startApi(
     });
     // The function could not bind its port (it logs the error and stays up): the same failure as
     // the gateway's EADDRINUSE, for onFreePorts (scripts/lib/ports.mjs) to retry on other ports.
-    await waitForPort(
-      `http://127.0.0.1:${functionPort}/sync/health`,
-      child,
-      () =>
-        /AddrInUse|address already in use/i.test(stderrTail)
-          ? Object.assign(new Error(`sync function: port ${functionPort} is taken`), { code: "EADDRINUSE" })
-          : null,
-    );
+    await Promise.all(instances.map(({ child, port }, i) =>
+      waitForPort(
+        `http://127.0.0.1:${port}/sync/health`,
+        child,
+        () =>
+          /AddrInUse|address already in use/i.test(instances[i].stderrTail)
+            ? Object.assign(new Error(`sync function: port ${port} is taken`), { code: "EADDRINUSE" })
+            : null,
+      )
+    ));
   } catch (err) {
     // Nothing of a failed start is left running (a retry starts another).
     await stopAll();
-    process.removeListener("exit", killGroup);
+    for (const { killGroup } of instances) process.removeListener("exit", killGroup);
     throw err;
   }
   return {
     apiUrl,
-    functionPid: child.pid,
+    functionPid: instances[0].child.pid,
+    functionPids: instances.map(({ child }) => child.pid),
     async stop() {
       await stopAll();
     },
@@ -548,20 +574,36 @@ export async function applyTestMigrations(dbUrl) {
  * Runs a Deno script against a stack of its own: a fresh database (migrations and seed) on the
  * server, the function on ports the system picks, the script with clientEnv and `env`. Drops the database after.
  * `around` may observe the function process ({ before, after } hooks). Returns the script's exit code.
+ * `instances` function instances share the gateway (round-robin); with `pooler`, they reach the
+ * database through PgBouncer in transaction mode (scripts/lib/pooler.mjs).
  * @param {{ serverUrl: string, dbName: string, script: string, args?: string[],
- *   env?: Record<string, string>, around?: { before?: (api: Api) => void, after?: (api: Api) => void } }} options
+ *   env?: Record<string, string>, around?: { before?: (api: Api) => void, after?: (api: Api) => void },
+ *   instances?: number, pooler?: boolean }} options
  * @returns {Promise<number>}
  */
-export async function runOwnStack({ serverUrl, dbName, script, args = [], env = {}, around = {} }) {
+export async function runOwnStack(
+  { serverUrl, dbName, script, args = [], env = {}, around = {}, instances = 1, pooler = false },
+) {
   const dbUrl = await createDatabase(serverUrl, dbName, { reset: true });
   await migrate(dbUrl, { seed: true });
   await applyTestMigrations(dbUrl);
   const keys = await localKeys();
+  const bouncer = pooler ? await onFreePorts(1, ([port]) => startPooler({ serverUrl: dbUrl, port })) : null;
   const api = await onFreePorts(
-    2,
-    ([apiPort, functionPort]) =>
-      startApi({ dbUrl, keys, apiPort, functionPort, quiet: true, env: { SYNC_LOG: "off" } }),
-  );
+    1 + instances,
+    ([apiPort, ...functionPorts]) =>
+      startApi({
+        dbUrl,
+        keys,
+        apiPort,
+        functionPorts,
+        quiet: true,
+        env: { SYNC_LOG: "off", ...(bouncer ? { SYNC_DB_URL: throughPooler(dbUrl, bouncer) } : {}) },
+      }),
+  ).catch(async (err) => {
+    await bouncer?.stop();
+    throw err;
+  });
   let code;
   try {
     around.before?.(api);
@@ -577,6 +619,7 @@ export async function runOwnStack({ serverUrl, dbName, script, args = [], env = 
     around.after?.(api);
   } finally {
     await api.stop();
+    await bouncer?.stop();
   }
   await dropDatabase(serverUrl, dbName);
   return code;

@@ -9,6 +9,8 @@ export interface Config {
   maxBodyBytes: number;
   maxPageSize: number;
   dbPoolSize: number;
+  /** The seconds an `unavailable` answer's Retry-After asks the client to wait. */
+  retryAfterSeconds: number;
   corsOrigin: string;
   log: boolean;
 }
@@ -34,8 +36,10 @@ export function hostedIssuer(supabaseUrl: string): string | null {
 
 export function loadConfig(): Config {
   const supabaseUrl = (Deno.env.get("SUPABASE_URL") ?? "").replace(/\/$/, "");
-  const dbUrl = Deno.env.get("SUPABASE_DB_URL") ?? "";
-  if (!dbUrl) throw new Error("SUPABASE_DB_URL is not set");
+  // Hosted Supabase sets SUPABASE_DB_URL itself and keeps the SUPABASE_ names to itself, so the
+  // transaction pooler (port 6543) is named by SYNC_DB_URL, which wins when set (not empty).
+  const dbUrl = Deno.env.get("SYNC_DB_URL") || (Deno.env.get("SUPABASE_DB_URL") ?? "");
+  if (!dbUrl) throw new Error("neither SYNC_DB_URL nor SUPABASE_DB_URL is set");
   return {
     supabaseUrl,
     dbUrl,
@@ -48,6 +52,7 @@ export function loadConfig(): Config {
     maxBodyBytes: int("SYNC_MAX_BODY_BYTES", 5 * 1024 * 1024),
     maxPageSize: int("SYNC_MAX_PAGE_SIZE", 2000),
     dbPoolSize: int("SYNC_DB_POOL_SIZE", 10),
+    retryAfterSeconds: int("SYNC_RETRY_AFTER_SECONDS", 2),
     corsOrigin: Deno.env.get("SYNC_CORS_ORIGIN") ?? "*",
     log: Deno.env.get("SYNC_LOG") !== "off",
   };

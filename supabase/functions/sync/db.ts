@@ -6,6 +6,7 @@
 // database cannot hold.
 import postgres from "postgres";
 import type { Config } from "./config.ts";
+import { HttpError } from "./errors.ts";
 import type { Path } from "./numbers.ts";
 
 type Sql = ReturnType<typeof postgres>;
@@ -26,6 +27,18 @@ function isConnectionError(err: unknown): boolean {
   const message = err instanceof Error ? err.message : "";
   return CONNECTION_ERRORS.has(code) || code.startsWith("08") || ["57P01", "57P02", "57P03"].includes(code) ||
     /ECONNRESET|EPIPE|ECONNREFUSED|CONNECT_TIMEOUT/.test(message);
+}
+
+// Errors that mean the database had no connection to give: the server's or a role's connection limit
+// (too_many_connections), or a pooler's (PgBouncer's and Supavisor's refusals: client limit reached,
+// no server connection free within its wait). Every connection the pool holds is still good: only a
+// new one was refused.
+function isRefusedConnection(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? "";
+  const message = err instanceof Error ? err.message : "";
+  return code === "53300" ||
+    /no more connections allowed|max_client_conn|max_db_connections|max_user_connections|query_wait_timeout|too many connections/i
+      .test(message);
 }
 
 /** A push's answer, with its results counted by status for the log line. */
@@ -62,15 +75,27 @@ export function openDatabase(config: Config): Database {
   // When a connection fails under a request, the request runs again on a fresh pool: a pull only
   // reads, and a push is idempotent, so even one whose commit was lost with its connection comes
   // back as duplicates. The pool is replaced rather than trusted: connections killed together
-  // (a failover, a restart) would otherwise fail one request each, or hang in a broken state.
+  // (a failover, a restart) would otherwise fail one request each, or hang in a broken state. A
+  // refused connection leaves the pool as it is (its connections are good) and is tried again after
+  // a pause. When the attempts are spent, the database had no connection to give: `unavailable`,
+  // which the client retries later, rather than a failure of the server.
   async function run<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
     for (let attempt = 1;; attempt++) {
       const current = sql;
       try {
         return await work(current);
       } catch (err) {
-        if (attempt >= 3 || !isConnectionError(err)) throw err;
-        if (sql === current) {
+        const refused = isRefusedConnection(err);
+        if (!refused && !isConnectionError(err)) throw err;
+        if (attempt >= 3) {
+          throw new HttpError(
+            "unavailable",
+            refused
+              ? "the database has no connection to give now; retry after the Retry-After seconds"
+              : "the database cannot be reached now; retry after the Retry-After seconds",
+          );
+        }
+        if (!refused && sql === current) {
           sql = open();
           current.end({ timeout: 1 }).catch(() => {});
         }

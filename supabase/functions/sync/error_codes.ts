@@ -83,6 +83,14 @@ export const REQUEST_ERRORS = {
     retryable: false,
     meaning: "The `protocol` is not served; the body's `supported` lists the ones that are.",
   },
+  unavailable: {
+    status: 503,
+    sqlstate: null,
+    retryable: true,
+    meaning: "The database had no connection to give (its or the pooler's connection limit reached, no " +
+      "pooled connection free in time, or the database unreachable). Wait the `Retry-After` seconds, then " +
+      "send the same request again (a push that did commit comes back as duplicates).",
+  },
   internal: {
     status: 500,
     sqlstate: null,

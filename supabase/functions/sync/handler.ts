@@ -43,7 +43,11 @@ export function makeHandler(config: Config, db: Database) {
         ...(err.details ? { details: err.details } : {}),
         ...err.extra,
       }),
-      err.status === 405 ? { allow: `${err.extra.allow}, OPTIONS` } : {},
+      err.status === 405
+        ? { allow: `${err.extra.allow}, OPTIONS` }
+        : err.code === "unavailable"
+        ? { "retry-after": String(config.retryAfterSeconds) }
+        : {},
     );
 
   // The body parsed (for the checks here) and as received: a push goes to the database as its text,

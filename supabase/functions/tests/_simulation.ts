@@ -158,7 +158,8 @@ export class Device {
         stats.faults.killConnection++;
         const pushing = fetch(input, init);
         pushing.catch(() => {});
-        await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'sync-function' and datname = current_database() and pid <> pg_backend_pid()`;
+        // Behind a pooler the function's backends are named "sync-function - <host>:<port>".
+        await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'sync-function%' and datname = current_database() and pid <> pg_backend_pid()`;
         res = await pushing;
       } else {
         res = await fetch(input, init);

@@ -52,7 +52,7 @@ latencies.sort((a, b) => a - b);
 const pct = (p: number) =>
   Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] * 10) / 10;
 const ops = Object.values(stats.outcomes).reduce((a, b) => a + b, 0);
-console.log(JSON.stringify({
+const report = {
   devices: devices.length,
   seconds: Math.round(elapsed * 10) / 10,
   requests,
@@ -65,6 +65,10 @@ console.log(JSON.stringify({
   errors: errors + stats.serverErrors,
   outcomes: stats.outcomes,
   lost,
-}));
+};
+console.log(JSON.stringify(report));
+// For scripts/load.mjs, which compares runs.
+const reportFile = Deno.env.get("LOAD_REPORT_FILE");
+if (reportFile) await Deno.writeTextFile(reportFile, JSON.stringify(report));
 await sql.end();
 Deno.exit(errors + stats.serverErrors === 0 && lost === "none" ? 0 : 1);

@@ -208,6 +208,7 @@ test("the log line's count of results by status is the answer's own, whatever th
     maxBodyBytes: 1 << 20,
     maxPageSize: 2000,
     dbPoolSize: 1,
+    retryAfterSeconds: 2,
     corsOrigin: "*",
     log: false,
   });

@@ -1,0 +1,155 @@
+// The connection budget: when the database has no connection to give (the pooler's client limit
+// reached, no pooled server connection free in time, a role's connection limit), the function
+// answers 503 `unavailable` with Retry-After, never a 500, and serves again once one is free.
+// Against real limits: a PgBouncer of `npm test` with one server connection and two clients
+// (TIGHT_POOLER_URL), and a login role with a connection limit of its own.
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { REQUEST_ERRORS } from "../sync/error_codes.ts";
+import { env, sql, test, tokenFor, users, uuid } from "./_helpers.ts";
+
+const ROOT = new URL("../../../", import.meta.url).pathname;
+const tightPoolerUrl = Deno.env.get("TIGHT_POOLER_URL");
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/**
+ * Runs an instance of the function on `dbUrl`, with a pool of one connection, while `fn` runs. It is
+ * ready when it answers a route that needs no database, so it holds no connection when `fn` starts.
+ */
+async function withFunction(dbUrl: string, fn: (url: string) => Promise<void>) {
+  const port = freePort();
+  const inherited = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("SUPABASE_") && !k.startsWith("SYNC_")),
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "supabase/functions/sync/index.ts"],
+    cwd: ROOT,
+    clearEnv: true,
+    env: {
+      ...inherited,
+      SUPABASE_DB_URL: dbUrl,
+      SYNC_JWKS_URL: `${env.apiUrl}/auth/v1/.well-known/jwks.json`,
+      SYNC_JWT_ISSUER: `${env.apiUrl}/auth/v1`,
+      SYNC_DB_POOL_SIZE: "1",
+      SYNC_RETRY_AFTER_SECONDS: "7",
+      SYNC_FUNCTION_PORT: String(port),
+      SYNC_LOG: "off",
+    },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const url = `http://127.0.0.1:${port}/sync`;
+  try {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        const res = await fetch(`${url}/nowhere`);
+        await res.body?.cancel();
+        if (res.status === 404) break;
+      } catch { /* not listening yet */ }
+      if (Date.now() > deadline) throw new Error(`the function did not start on ${url}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await fn(url);
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+  }
+}
+
+async function pullAt(url: string) {
+  const res = await fetch(`${url}/pull`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${await tokenFor(users.rm1Jakarta)}`, "content-type": "application/json" },
+    body: JSON.stringify({ protocol: 2, cursor: null, tables: ["branches"], limit: 1 }),
+  });
+  return { status: res.status, retryAfter: res.headers.get("retry-after"), body: await res.json() };
+}
+
+function assertUnavailable(res: Awaited<ReturnType<typeof pullAt>>, message: RegExp) {
+  assert.equal(res.status, 503, JSON.stringify(res.body));
+  assert.equal(REQUEST_ERRORS.unavailable.status, 503);
+  assert.equal(res.body.error, "unavailable");
+  assert.match(res.body.message, message);
+  assert.equal(res.retryAfter, "7", "Retry-After is the configured SYNC_RETRY_AFTER_SECONDS");
+}
+
+test("when the pooler refuses another client (max_client_conn), a pull is 503 unavailable with Retry-After, then served once a client leaves", async () => {
+  assert.ok(tightPoolerUrl, "npm test names the tight pooler in TIGHT_POOLER_URL");
+  await withFunction(tightPoolerUrl, async (url) => {
+    // Its two client connections taken, by clients that hold no transaction (no server connection).
+    const holders = [0, 1].map(() => postgres(tightPoolerUrl, { max: 1, prepare: false, onnotice: () => {} }));
+    try {
+      for (const h of holders) await h`select 1`;
+      assertUnavailable(await pullAt(url), /no connection to give/);
+      await holders.pop()!.end();
+      const served = await pullAt(url);
+      assert.equal(served.status, 200, JSON.stringify(served.body));
+      assert.equal(served.retryAfter, null);
+    } finally {
+      for (const h of holders) await h.end();
+    }
+  });
+});
+
+test("when the pooler's one server connection stays taken past its wait (query_wait_timeout), a pull is 503 unavailable with Retry-After, then served once it is free", async () => {
+  assert.ok(tightPoolerUrl);
+  await withFunction(tightPoolerUrl, async (url) => {
+    const holder = postgres(tightPoolerUrl, { max: 1, prepare: false, onnotice: () => {} });
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    try {
+      // A transaction kept open holds the pool's one server connection.
+      let holding!: () => void;
+      const held = new Promise<void>((r) => (holding = r));
+      const transaction = holder.begin(async (tx) => {
+        await tx`select 1`;
+        holding();
+        await released;
+      });
+      await held;
+      assertUnavailable(await pullAt(url), /no connection to give/);
+      release();
+      await transaction;
+      const served = await pullAt(url);
+      assert.equal(served.status, 200, JSON.stringify(served.body));
+    } finally {
+      release();
+      await holder.end();
+    }
+  });
+});
+
+test("when the function's database role is at its connection limit (53300), a pull is 503 unavailable with Retry-After, then served once a connection is free", async () => {
+  const role = `sync_budget_${uuid().slice(0, 8)}`;
+  const password = uuid();
+  // A login role like the function's own: it acts as the API roles, with one connection to spend.
+  await sql.unsafe(
+    `create role ${role} login password '${password}' connection limit 1 in role authenticated, sync_engine`,
+  );
+  try {
+    const roleUrl = new URL(env.dbUrl);
+    roleUrl.username = role;
+    roleUrl.password = password;
+    await withFunction(roleUrl.toString(), async (url) => {
+      const holder = postgres(roleUrl.toString(), { max: 1, onnotice: () => {} });
+      try {
+        await holder`select 1`;
+        assertUnavailable(await pullAt(url), /no connection to give/);
+        await holder.end();
+        const served = await pullAt(url);
+        assert.equal(served.status, 200, JSON.stringify(served.body));
+      } finally {
+        await holder.end();
+      }
+    });
+  } finally {
+    await sql.unsafe(`drop role ${role}`);
+  }
+});
