@@ -8,7 +8,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import postgres from "postgres";
-import { findPgBin, log, ROOT, server } from "./lib/cluster.mjs";
+import { findPgBin, log, ROOT, server, startStandby, withDatabase } from "./lib/cluster.mjs";
 import { embeddedPgBin, pgMajor, pgShareDir } from "./lib/pgbin.mjs";
 import {
   applyTestMigrations,
@@ -134,9 +134,10 @@ function runPgProve(dbUrl) {
 
 /**
  * @param {string} dbUrl
+ * @param {string | null} replicaUrl the test database on the streaming standby, when there is one
  * @returns {Promise<Counts>}
  */
-async function runDenoTests(dbUrl) {
+async function runDenoTests(dbUrl, replicaUrl) {
   const keys = await localKeys();
   // Ports the system picks (scripts/lib/ports.mjs): fixed ones can be in the range it hands out for
   // outgoing connections, and taken by one of them.
@@ -145,6 +146,22 @@ async function runDenoTests(dbUrl) {
     ([apiPort, functionPort]) =>
       startApi({ dbUrl, keys, apiPort, functionPort, quiet: true, env: { SYNC_LOG: "off" } }),
   );
+  // A second instance of the function that pulls from the standby (SYNC_READ_DB_URL): the replica
+  // tests call it; every other test keeps the primary's read-after-write.
+  const replicaApi = replicaUrl
+    ? await onFreePorts(
+      2,
+      ([apiPort, functionPort]) =>
+        startApi({
+          dbUrl,
+          keys,
+          apiPort,
+          functionPort,
+          quiet: true,
+          env: { SYNC_LOG: "off", SYNC_READ_DB_URL: replicaUrl },
+        }),
+    )
+    : null;
   try {
     // Asynchronously: the API gateway the tests call lives in this process's event loop.
     const res = await new Promise((resolve) => {
@@ -167,6 +184,13 @@ async function runDenoTests(dbUrl) {
           env: {
             ...process.env,
             ...clientEnv({ api, dbUrl, keys }),
+            ...(replicaApi && replicaUrl
+              ? {
+                REPLICA_API_URL: replicaApi.apiUrl,
+                REPLICA_DB_URL: replicaUrl,
+                STANDBY_CTL: `node ${path.join(ROOT, "scripts/standby.mjs")}`,
+              }
+              : {}),
             // The simulation restarts the server during its run where the server is ours to restart.
             ...(process.env.DATABASE_URL
               ? {}
@@ -189,6 +213,7 @@ async function runDenoTests(dbUrl) {
     return { passed, failed };
   } finally {
     await api.stop();
+    await replicaApi?.stop();
   }
 }
 
@@ -264,14 +289,24 @@ async function main() {
 async function runSuites(total) {
   ensureTools();
   const srv = server();
+  /** @type {import("./lib/cluster.mjs").Standby | null} */
+  let standby = null;
   for (const signal of ["SIGINT", "SIGTERM"]) {
     process.on(signal, () => {
+      standby?.stop();
       srv.stop();
       process.exit(130);
     });
   }
   const dbName = `supasync_test_${Date.now().toString(36)}_${process.pid}`;
   let dbUrl;
+  // The Deno tests' pulls from a read replica run against a real streaming standby of the private
+  // cluster (issue 18); SUPASYNC_STANDBY=off, or a server this run may not back up, leaves them out.
+  if (runDeno && process.env.SUPASYNC_STANDBY !== "off") {
+    const started = startStandby();
+    standby = started.standby;
+    if (!standby) log(`the read replica tests are skipped: no streaming standby (${started.reason})`);
+  }
   try {
     // In databases of its own: before the others, so that a schema a release cannot reach shows first.
     if (runUpgrade) total = add(total, await runUpgradeChecks(srv.url));
@@ -289,7 +324,7 @@ async function runSuites(total) {
       total = { passed: total.passed + r.passed, failed: total.failed + r.failed };
     }
     if (runDeno && existsSync(path.join(ROOT, "supabase/functions/tests"))) {
-      const r = await runDenoTests(dbUrl);
+      const r = await runDenoTests(dbUrl, standby ? withDatabase(standby.url, dbName) : null);
       total = { passed: total.passed + r.passed, failed: total.failed + r.failed };
     }
     // Whatever the suites above said: the smoke run is independent of them and says its own thing.
@@ -302,6 +337,7 @@ async function runSuites(total) {
     total.failed += 1;
   } finally {
     if (dbUrl && !process.env.KEEP_TEST_DB) await dropDatabase(srv.url, dbName).catch(() => {});
+    standby?.stop();
     srv.stop();
   }
   return total;
