@@ -43,7 +43,11 @@ export function makeHandler(config: Config, db: Database) {
         ...(err.details ? { details: err.details } : {}),
         ...err.extra,
       }),
-      err.status === 405 ? { allow: `${err.extra.allow}, OPTIONS` } : {},
+      err.status === 405
+        ? { allow: `${err.extra.allow}, OPTIONS` }
+        : typeof err.extra.retry_after === "number"
+        ? { "retry-after": String(err.extra.retry_after) }
+        : {},
     );
 
   // The body parsed (for the checks here) and as received: a push goes to the database as its text,
@@ -117,9 +121,10 @@ export function makeHandler(config: Config, db: Database) {
     const { body } = await readJson(req);
     const parsed = checkPull(body);
     const request = { ...parsed, limit: Math.min(parsed.limit ?? 500, config.maxPageSize) };
-    const answer = await db.pull(caller.claims, JSON.stringify(request));
+    const { answer, servedBy } = await db.pull(caller.claims, JSON.stringify(request), parsed.min_lsn);
     log.bytes = answer.length;
-    return json(200, answer);
+    // Which server read the page: the replica tests hold the routing to it, and operators see it.
+    return json(200, answer, { "x-sync-read-from": servedBy });
   }
 
   return async function handle(req: Request): Promise<Response> {
