@@ -132,6 +132,16 @@ function runPgProve(dbUrl) {
   return { passed: tests - failed, failed };
 }
 
+// The Deno tests that run a second time with every pull read by the streaming standby: the pull's
+// completeness under concurrency and the pull oracle. The tests of commit order on the primary
+// assert what the primary delivers while a transaction is open, which a standby holds back
+// (replica.test.ts holds the standby's rule).
+const REPLICA_PULL_TESTS = [
+  "supabase/functions/tests/pull_oracle.test.ts",
+  "supabase/functions/tests/pull_delta.test.ts",
+  "supabase/functions/tests/pull_first.test.ts",
+];
+
 /**
  * @param {string} dbUrl
  * @param {string | null} replicaUrl the test database on the streaming standby, when there is one
@@ -164,53 +174,83 @@ async function runDenoTests(dbUrl, replicaUrl) {
     : null;
   try {
     // Asynchronously: the API gateway the tests call lives in this process's event loop.
-    const res = await new Promise((resolve) => {
-      const child = spawn(
-        path.join(ROOT, "node_modules/.bin/deno"),
-        [
-          "test",
-          "--allow-all",
-          // Type errors are the deno check habit's verdict (scripts/lib/habits.mjs), counted once;
-          // here one file's would keep every Deno test from running.
-          "--no-check",
-          ...(shuffle ? [shuffle] : []),
-          ...(named.some((n) => n.endsWith(".ts"))
-            ? named.filter((n) => n.endsWith(".ts"))
-            : ["supabase/functions/tests/", "client/tests/", "docs/clients/flutter-drift/tests/"]),
-        ],
-        {
-          cwd: ROOT,
-          stdio: ["ignore", "pipe", "inherit"],
-          env: {
-            ...process.env,
-            ...clientEnv({ api, dbUrl, keys }),
-            ...(replicaApi && replicaUrl
-              ? {
-                REPLICA_API_URL: replicaApi.apiUrl,
-                REPLICA_DB_URL: replicaUrl,
-                STANDBY_CTL: `node ${path.join(ROOT, "scripts/standby.mjs")}`,
-              }
-              : {}),
-            // The simulation restarts the server during its run where the server is ours to restart.
-            ...(process.env.DATABASE_URL
-              ? {}
-              : { SIM_PG_RESTART: `node ${path.join(ROOT, "scripts/pg-restart.mjs")}` }),
-            NO_COLOR: "1",
+    /**
+     * @param {string[]} files
+     * @param {Record<string, string>} extraEnv
+     * @returns {Promise<Counts>}
+     */
+    const denoTest = async (files, extraEnv) => {
+      /** @type {{ status: number | null, stdout: string }} */
+      const res = await new Promise((resolve) => {
+        const child = spawn(
+          path.join(ROOT, "node_modules/.bin/deno"),
+          [
+            "test",
+            "--allow-all",
+            // Type errors are the deno check habit's verdict (scripts/lib/habits.mjs), counted once;
+            // here one file's would keep every Deno test from running.
+            "--no-check",
+            ...(shuffle ? [shuffle] : []),
+            ...files,
+          ],
+          {
+            cwd: ROOT,
+            stdio: ["ignore", "pipe", "inherit"],
+            env: {
+              ...process.env,
+              ...clientEnv({ api, dbUrl, keys }),
+              ...(replicaApi && replicaUrl
+                ? {
+                  REPLICA_API_URL: replicaApi.apiUrl,
+                  REPLICA_DB_URL: replicaUrl,
+                  STANDBY_CTL: `node ${path.join(ROOT, "scripts/standby.mjs")}`,
+                }
+                : {}),
+              // The simulation restarts the server during its run where the server is ours to restart.
+              ...(process.env.DATABASE_URL
+                ? {}
+                : { SIM_PG_RESTART: `node ${path.join(ROOT, "scripts/pg-restart.mjs")}` }),
+              NO_COLOR: "1",
+              ...extraEnv,
+            },
           },
-        },
-      );
-      let stdout = "";
-      child.stdout.on("data", (d) => {
-        stdout += d;
-        process.stdout.write(d);
+        );
+        let stdout = "";
+        child.stdout.on("data", (d) => {
+          stdout += d;
+          process.stdout.write(d);
+        });
+        child.on("close", (status) => resolve({ status, stdout }));
       });
-      child.on("close", (status) => resolve({ status, stdout }));
-    });
-    const m = res.stdout.match(/(\d+) passed.*?\| (\d+) failed/);
-    const passed = Number(m?.[1] ?? 0);
-    let failed = Number(m?.[2] ?? 0);
-    if (res.status !== 0 && failed === 0) failed = 1;
-    return { passed, failed };
+      const m = res.stdout.match(/(\d+) passed.*?\| (\d+) failed/);
+      const passed = Number(m?.[1] ?? 0);
+      let failed = Number(m?.[2] ?? 0);
+      if (res.status !== 0 && failed === 0) failed = 1;
+      return { passed, failed };
+    };
+    let counts = await denoTest(
+      named.some((n) => n.endsWith(".ts"))
+        ? named.filter((n) => n.endsWith(".ts"))
+        : ["supabase/functions/tests/", "client/tests/", "docs/clients/flutter-drift/tests/"],
+      {},
+    );
+    // The pull's completeness tests and the pull oracle again, every pull read by the standby
+    // (supabase/functions/tests/_helpers.ts, PULLS_FROM_REPLICA): in a full run, or when named.
+    const againstReplica = REPLICA_PULL_TESTS.filter((f) =>
+      !named.some((n) => n.endsWith(".ts")) || named.some((n) => path.resolve(ROOT, n) === path.resolve(ROOT, f))
+    );
+    if (replicaApi && againstReplica.length) {
+      console.log("\n# the pull tests again, pulls read by the streaming standby");
+      counts = add(
+        counts,
+        await denoTest(againstReplica, {
+          PULLS_FROM_REPLICA: "1",
+          // The oracle's rows are named by its seed: the next seed, in the same database.
+          ORACLE_SEED: String(Number(process.env.ORACLE_SEED ?? 1301) + 1),
+        }),
+      );
+    }
+    return counts;
   } finally {
     await api.stop();
     await replicaApi?.stop();

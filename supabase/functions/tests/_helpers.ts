@@ -205,6 +205,12 @@ export async function call<R extends string, T = BodyOf<R>>(
     body: opts.rawBody ?? (body === undefined ? undefined : JSON.stringify(body)),
   });
   const text = await res.text();
+  // Every page of such a run is the standby's: a pull the primary answered would prove nothing of it.
+  if (
+    pullsFromReplica && route === "/pull" && res.status === 200 && res.headers.get("x-sync-read-from") !== "replica"
+  ) {
+    throw new Error(`a pull of the replica run was read by the ${res.headers.get("x-sync-read-from")}`);
+  }
   let parsed: unknown = null;
   try {
     parsed = text ? JSON.parse(text) : null;
