@@ -12,7 +12,7 @@
 -- standby may lack commits the old primary acknowledged and hands their xids out again. A cursor
 -- therefore carries the system identifier and timeline (sync.server_lineage()); a cursor of another
 -- lineage resyncs. It also carries a WAL position its snapshots are complete up to (on the primary the
--- WAL insert position, on a standby the replay position, both read after the snapshot was taken): a
+-- WAL flush position, on a standby the replay position, both read after the snapshot was taken): a
 -- replica that has not replayed that far would read rows older than the snapshot says, so such a pull
 -- is refused with replica_behind (the function then serves it from the primary). The replica's replay
 -- position must be read before the pull's snapshot is taken, so the caller states it in the
@@ -50,10 +50,15 @@ create function sync.wal_position() returns pg_lsn
 language sql stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_insert_lsn() end
+  -- The flush position, not the insert one: a standby receives only flushed WAL, and a position it
+  -- cannot reach until something else flushes would keep every pull on the primary meanwhile. A
+  -- synchronous commit is flushed before it becomes visible (an asynchronous one, synchronous_commit
+  -- off, may not be yet: a cycle whose pages such a commit falls between could then miss it on a
+  -- standby; the engine's writes commit synchronously).
+  select case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_flush_lsn() end
 $$;
 comment on function sync.wal_position() is
-  'A WAL position every commit visible in a snapshot taken before this call precedes: the insert position on a primary, the replay position on a standby. A pull cursor carries it.';
+  'A WAL position every synchronous commit visible in a snapshot taken before this call precedes: the flush position on a primary, the replay position on a standby. A pull cursor carries it.';
 
 create function sync.replica_behind(p_lsn pg_lsn) returns boolean
 language sql stable

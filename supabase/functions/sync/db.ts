@@ -179,9 +179,10 @@ export function openDatabase(config: Config): Database {
                from sync.apply_push(${payloadJson}::text::jsonb, ${JSON.stringify(unstorable)}::text::jsonb) a`,
       );
       // Where the WAL stood once the commit returned: past the commit's own record, so a replica
-      // that has replayed this far shows the push (read-your-writes; the insert position, which no
-      // commit setting leaves behind the commit record, unlike the write position).
-      const [lsn] = await run((db) => db`select pg_current_wal_insert_lsn()::text as lsn`);
+      // that has replayed this far shows the push (read-your-writes). The flush position: a
+      // synchronous commit is flushed before it returns, and a standby receives only flushed WAL, so
+      // it can always reach this position (a written but unflushed one it may wait for).
+      const [lsn] = await run((db) => db`select pg_current_wal_flush_lsn()::text as lsn`);
       const answer = (row.answer as string).replace(/}$/, `, "commit_lsn": ${JSON.stringify(lsn.lsn)}}`);
       return { answer, statuses: JSON.parse(row.statuses as string) };
     },

@@ -58,8 +58,9 @@ export const pushResponse = z.strictObject({
   server_time: timestamp,
   results: z.array(opResult),
   commit_lsn: z.string().optional().meta({
-    description: "The primary's WAL position after the push committed (pg_current_wal_lsn()); send it as the next " +
-      "pull's `min_lsn`. Absent when the answer was not committed by this request (a refusal before the ops ran).",
+    description:
+      "The primary's WAL position after the push committed (pg_current_wal_flush_lsn()); send it as the next " +
+      "pull's `min_lsn`, so that a read replica serves that pull only once it shows this push.",
   }),
 }).meta({ description: "The results of a push, one per op (per legacy item for protocol 1)." });
 

@@ -229,7 +229,7 @@ export const replicaSql = Deno.env.get("REPLICA_DB_URL")
 /** Waits until the standby has replayed every commit the primary has made so far. */
 export async function replicaCaughtUp(timeoutMs = 10_000): Promise<void> {
   if (!replicaSql) throw new Error("no standby; npm test starts one (REPLICA_DB_URL)");
-  const [{ lsn }] = await sql`select pg_current_wal_lsn()::text as lsn`;
+  const [{ lsn }] = await sql`select pg_current_wal_flush_lsn()::text as lsn`;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const [{ done }] = await replicaSql`select pg_last_wal_replay_lsn() >= ${lsn}::pg_lsn as done`;

@@ -203,7 +203,7 @@ replicaTest(
   "failover: after a standby is promoted, a cursor the old primary issued, or the standby before its promotion, gets resync_required there",
   async () => {
     assert.ok(standbyCtl, "npm test names the standby control script");
-    const port = await freePort();
+    const port = freePort();
     const name = `pgdata-promote-${port}`;
     const ctl = async (...args: string[]) => {
       const [cmd, ...rest] = standbyCtl.split(" ");
@@ -217,8 +217,7 @@ replicaTest(
     const promoted = postgres(url.toString(), { max: 1, onnotice: () => {} });
     try {
       const fromPrimary = await pullSql(sql, null);
-      // The cursor carries the WAL insert position, which the WAL writer flushes shortly after.
-      const [{ lsn }] = await sql`select pg_current_wal_insert_lsn()::text as lsn`;
+      const [{ lsn }] = await sql`select pg_current_wal_flush_lsn()::text as lsn`;
       for (let i = 0; i < 1000; i++) {
         const [{ done }] = await promoted`select pg_last_wal_replay_lsn() >= ${lsn}::pg_lsn as done`;
         if (done) break;
@@ -252,7 +251,7 @@ replicaTest(
   },
 );
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
@@ -271,7 +270,7 @@ replicaTest(
       // replay waits max_standby_streaming_delay for it, then cancels it.
       const [{ delay }] = await replicaSql!`select current_setting('max_standby_streaming_delay') as delay`;
       const reading = replicaSql!.unsafe(`select count(*) from public.${table}, pg_sleep(10)`)
-      .then(() => null, (e: unknown) => e);
+        .then(() => null, (e: unknown) => e);
       await new Promise((r) => setTimeout(r, 200));
       await sql.unsafe(`delete from public.${table}`);
       await sql.unsafe(`vacuum public.${table}`);
