@@ -17,6 +17,8 @@ export const REQUEST_ERRORS = {
   too_large: { status: 413, retryable: false },
   unsupported_protocol: { status: 426, retryable: false },
   internal: { status: 500, retryable: true },
+  replica_behind: { status: 503, retryable: true },
+  busy: { status: 503, retryable: true },
 } as const;
 
 export type RequestErrorCode = keyof typeof REQUEST_ERRORS;
