@@ -69,6 +69,8 @@ const ROUTE_ERRORS: Record<string, RequestErrorCode[]> = {
     "method_not_allowed",
     "unsupported_protocol",
     "internal",
+    "replica_behind",
+    "busy",
   ],
 };
 
