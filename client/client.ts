@@ -138,6 +138,9 @@ export class SyncClient {
   #channel: BroadcastChannel | null = null;
   #batchOps: number;
   #closed = false;
+  // The commit_lsn of this client's last push: its next pulls ask for at least that state, so a
+  // deployment that reads from a replica never hands the device a state older than its own push.
+  #commitLsn: string | null = null;
   #onOnline = () => void this.sync().catch(() => {});
   /** An automatic sync (debounce, interval): none before the retry that a failure scheduled is due. */
   #autoSync = () => {
@@ -554,6 +557,7 @@ export class SyncClient {
       let answer: PushAnswer;
       try {
         answer = await this.#post<PushAnswer>("/push", body);
+        if (typeof answer.commit_lsn === "string") this.#commitLsn = answer.commit_lsn;
       } catch (err) {
         if (!(err instanceof SyncFailure) || err.failure.kind !== "bad_request") throw err;
         await this.#refused(batch, err.failure, legacy ? "items" : "ops");
@@ -643,6 +647,7 @@ export class SyncClient {
     for (let page = 0; page < 100_000; page++) {
       const body: Record<string, unknown> = { protocol: 2, cursor, limit: this.#o.pullLimit };
       if (this.#o.tables) body.tables = this.#o.tables;
+      if (this.#commitLsn) body.min_lsn = this.#commitLsn;
       let answer: PullAnswer;
       try {
         answer = await this.#post<PullAnswer>("/pull", body);

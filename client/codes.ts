@@ -18,6 +18,8 @@ export const REQUEST_ERRORS = {
   unsupported_protocol: { status: 426, retryable: false },
   unavailable: { status: 503, retryable: true },
   internal: { status: 500, retryable: true },
+  replica_behind: { status: 503, retryable: true },
+  busy: { status: 503, retryable: true },
 } as const;
 
 export type RequestErrorCode = keyof typeof REQUEST_ERRORS;

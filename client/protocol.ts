@@ -56,6 +56,8 @@ export interface OpResult {
 export interface PushAnswer {
   server_time: string;
   results: OpResult[];
+  /** The primary's WAL position once the push committed; sent back as the next pull's `min_lsn`. */
+  commit_lsn?: string;
 }
 
 /** One change of a pull page. A conflict is a row of the table `conflicts`. */

@@ -71,6 +71,8 @@ const ROUTE_ERRORS: Record<string, RequestErrorCode[]> = {
     "unsupported_protocol",
     "unavailable",
     "internal",
+    "replica_behind",
+    "busy",
   ],
 };
 

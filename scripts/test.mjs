@@ -8,7 +8,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import postgres from "postgres";
-import { findPgBin, log, ROOT, server } from "./lib/cluster.mjs";
+import { findPgBin, log, ROOT, server, startStandby, withDatabase } from "./lib/cluster.mjs";
 import { embeddedPgBin, pgMajor, pgShareDir } from "./lib/pgbin.mjs";
 import {
   applyTestMigrations,
@@ -133,11 +133,22 @@ function runPgProve(dbUrl) {
   return { passed: tests - failed, failed };
 }
 
+// The Deno tests that run a second time with every pull read by the streaming standby: the pull's
+// completeness under concurrency and the pull oracle. The tests of commit order on the primary
+// assert what the primary delivers while a transaction is open, which a standby holds back
+// (replica.test.ts holds the standby's rule).
+const REPLICA_PULL_TESTS = [
+  "supabase/functions/tests/pull_oracle.test.ts",
+  "supabase/functions/tests/pull_delta.test.ts",
+  "supabase/functions/tests/pull_first.test.ts",
+];
+
 /**
  * @param {string} dbUrl
+ * @param {string | null} replicaUrl the test database on the streaming standby, when there is one
  * @returns {Promise<Counts>}
  */
-async function runDenoTests(dbUrl) {
+async function runDenoTests(dbUrl, replicaUrl) {
   const keys = await localKeys();
   // The function reaches the database through PgBouncer in transaction mode, as a deployment on
   // hosted Supabase's pooler (6543) does; the tests' own SQL goes straight to the server.
@@ -148,6 +159,19 @@ async function runDenoTests(dbUrl) {
     1,
     ([port]) => startPooler({ serverUrl: dbUrl, port, poolSize: 1, maxClientConn: 2, queryWaitTimeout: 1 }),
   );
+  // The standby, behind its own PgBouncer in transaction mode, as a read replica's pooler would be.
+  const standbyPooler = replicaUrl
+    ? await onFreePorts(1, ([port]) => startPooler({ serverUrl: replicaUrl, port })).catch(async (err) => {
+      await pooler.stop();
+      await tight.stop();
+      throw err;
+    })
+    : null;
+  const stopPoolers = async () => {
+    await pooler.stop();
+    await tight.stop();
+    await standbyPooler?.stop();
+  };
   // Ports the system picks (scripts/lib/ports.mjs): fixed ones can be in the range it hands out for
   // outgoing connections, and taken by one of them. Two instances of the function behind the
   // gateway, which alternates between them, as hosted Supabase runs several: consecutive requests of
@@ -164,58 +188,121 @@ async function runDenoTests(dbUrl) {
         env: { SYNC_LOG: "off", SYNC_DB_URL: throughPooler(dbUrl, pooler) },
       }),
   ).catch(async (err) => {
-    await pooler.stop();
-    await tight.stop();
+    await stopPoolers();
     throw err;
   });
+  // Instances of the function that pull from the standby (SYNC_READ_DB_URL): the replica tests call
+  // them; every other test keeps the primary's read-after-write. Both URLs go through PgBouncer, as
+  // the other instances' do: a pull's replay check and its snapshot are separate transactions, which
+  // a transaction pooler may hand to different server connections of the same standby. Two of them,
+  // so a push and the pull that carries its commit_lsn meet different processes.
+  const replicaApi = replicaUrl && standbyPooler
+    ? await onFreePorts(
+      3,
+      ([apiPort, ...functionPorts]) =>
+        startApi({
+          dbUrl,
+          keys,
+          apiPort,
+          functionPorts,
+          quiet: true,
+          env: {
+            SYNC_LOG: "off",
+            SYNC_DB_URL: throughPooler(dbUrl, pooler),
+            SYNC_READ_DB_URL: throughPooler(replicaUrl, standbyPooler),
+          },
+        }),
+    ).catch(async (err) => {
+      await api.stop();
+      await stopPoolers();
+      throw err;
+    })
+    : null;
   try {
     // Asynchronously: the API gateway the tests call lives in this process's event loop.
-    const res = await new Promise((resolve) => {
-      const child = spawn(
-        path.join(ROOT, "node_modules/.bin/deno"),
-        [
-          "test",
-          "--allow-all",
-          // Type errors are the deno check habit's verdict (scripts/lib/habits.mjs), counted once;
-          // here one file's would keep every Deno test from running.
-          "--no-check",
-          ...(shuffle ? [shuffle] : []),
-          ...(named.some((n) => n.endsWith(".ts"))
-            ? named.filter((n) => n.endsWith(".ts"))
-            : ["supabase/functions/tests/", "client/tests/", "docs/clients/flutter-drift/tests/"]),
-        ],
-        {
-          cwd: ROOT,
-          stdio: ["ignore", "pipe", "inherit"],
-          env: {
-            ...process.env,
-            ...clientEnv({ api, dbUrl, keys }),
-            POOLER_URL: throughPooler(dbUrl, pooler),
-            TIGHT_POOLER_URL: throughPooler(dbUrl, tight),
-            // The simulation restarts the server during its run where the server is ours to restart.
-            ...(process.env.DATABASE_URL
-              ? {}
-              : { SIM_PG_RESTART: `node ${path.join(ROOT, "scripts/pg-restart.mjs")}` }),
-            NO_COLOR: "1",
+    /**
+     * @param {string[]} files
+     * @param {Record<string, string>} extraEnv
+     * @returns {Promise<Counts>}
+     */
+    const denoTest = async (files, extraEnv) => {
+      /** @type {{ status: number | null, stdout: string }} */
+      const res = await new Promise((resolve) => {
+        const child = spawn(
+          path.join(ROOT, "node_modules/.bin/deno"),
+          [
+            "test",
+            "--allow-all",
+            // Type errors are the deno check habit's verdict (scripts/lib/habits.mjs), counted once;
+            // here one file's would keep every Deno test from running.
+            "--no-check",
+            ...(shuffle ? [shuffle] : []),
+            ...files,
+          ],
+          {
+            cwd: ROOT,
+            stdio: ["ignore", "pipe", "inherit"],
+            env: {
+              ...process.env,
+              ...clientEnv({ api, dbUrl, keys }),
+              POOLER_URL: throughPooler(dbUrl, pooler),
+              TIGHT_POOLER_URL: throughPooler(dbUrl, tight),
+              ...(replicaApi && replicaUrl
+                ? {
+                  REPLICA_API_URL: replicaApi.apiUrl,
+                  REPLICA_DB_URL: replicaUrl,
+                  STANDBY_CTL: `node ${path.join(ROOT, "scripts/standby.mjs")}`,
+                }
+                : {}),
+              // The simulation restarts the server during its run where the server is ours to restart.
+              ...(process.env.DATABASE_URL
+                ? {}
+                : { SIM_PG_RESTART: `node ${path.join(ROOT, "scripts/pg-restart.mjs")}` }),
+              NO_COLOR: "1",
+              ...extraEnv,
+            },
           },
-        },
-      );
-      let stdout = "";
-      child.stdout.on("data", (d) => {
-        stdout += d;
-        process.stdout.write(d);
+        );
+        let stdout = "";
+        child.stdout.on("data", (d) => {
+          stdout += d;
+          process.stdout.write(d);
+        });
+        child.on("close", (status) => resolve({ status, stdout }));
       });
-      child.on("close", (status) => resolve({ status, stdout }));
-    });
-    const m = res.stdout.match(/(\d+) passed.*?\| (\d+) failed/);
-    const passed = Number(m?.[1] ?? 0);
-    let failed = Number(m?.[2] ?? 0);
-    if (res.status !== 0 && failed === 0) failed = 1;
-    return { passed, failed };
+      const m = res.stdout.match(/(\d+) passed.*?\| (\d+) failed/);
+      const passed = Number(m?.[1] ?? 0);
+      let failed = Number(m?.[2] ?? 0);
+      if (res.status !== 0 && failed === 0) failed = 1;
+      return { passed, failed };
+    };
+    let counts = await denoTest(
+      named.some((n) => n.endsWith(".ts"))
+        ? named.filter((n) => n.endsWith(".ts"))
+        : ["supabase/functions/tests/", "client/tests/", "docs/clients/flutter-drift/tests/"],
+      {},
+    );
+    // The pull's completeness tests and the pull oracle again, every pull read by the standby
+    // (supabase/functions/tests/_helpers.ts, PULLS_FROM_REPLICA): in a full run, or when named.
+    const againstReplica = REPLICA_PULL_TESTS.filter((f) =>
+      !named.some((n) => n.endsWith(".ts")) || named.some((n) => path.resolve(ROOT, n) === path.resolve(ROOT, f))
+    );
+    if (replicaApi && againstReplica.length) {
+      console.log("\n# the pull tests again, pulls read by the streaming standby");
+      counts = add(
+        counts,
+        await denoTest(againstReplica, {
+          PULLS_FROM_REPLICA: "1",
+          // The oracle's rows are named by its seed: the next seed, in the same database.
+          ORACLE_SEED: String(Number(process.env.ORACLE_SEED ?? 1301) + 1),
+        }),
+      );
+    }
+    return counts;
   } finally {
     await api.stop();
-    await pooler.stop();
-    await tight.stop();
+    await replicaApi?.stop();
+    await stopPoolers();
   }
 }
 
@@ -291,14 +378,24 @@ async function main() {
 async function runSuites(total) {
   ensureTools();
   const srv = server();
+  /** @type {import("./lib/cluster.mjs").Standby | null} */
+  let standby = null;
   for (const signal of ["SIGINT", "SIGTERM"]) {
     process.on(signal, () => {
+      standby?.stop();
       srv.stop();
       process.exit(130);
     });
   }
   const dbName = `supasync_test_${Date.now().toString(36)}_${process.pid}`;
   let dbUrl;
+  // The Deno tests' pulls from a read replica run against a real streaming standby of the private
+  // cluster (issue 18); SUPASYNC_STANDBY=off, or a server this run may not back up, leaves them out.
+  if (runDeno && process.env.SUPASYNC_STANDBY !== "off") {
+    const started = startStandby();
+    standby = started.standby;
+    if (!standby) log(`the read replica tests are skipped: no streaming standby (${started.reason})`);
+  }
   try {
     // In databases of its own: before the others, so that a schema a release cannot reach shows first.
     if (runUpgrade) total = add(total, await runUpgradeChecks(srv.url));
@@ -316,7 +413,7 @@ async function runSuites(total) {
       total = { passed: total.passed + r.passed, failed: total.failed + r.failed };
     }
     if (runDeno && existsSync(path.join(ROOT, "supabase/functions/tests"))) {
-      const r = await runDenoTests(dbUrl);
+      const r = await runDenoTests(dbUrl, standby ? withDatabase(standby.url, dbName) : null);
       total = { passed: total.passed + r.passed, failed: total.failed + r.failed };
     }
     // Whatever the suites above said: the smoke run is independent of them and says its own thing.
@@ -329,6 +426,7 @@ async function runSuites(total) {
     total.failed += 1;
   } finally {
     if (dbUrl && !process.env.KEEP_TEST_DB) await dropDatabase(srv.url, dbName).catch(() => {});
+    standby?.stop();
     srv.stop();
   }
   return total;

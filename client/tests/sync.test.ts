@@ -461,3 +461,23 @@ test("the browser's online event starts a sync at once, without waiting for the 
   client.close();
   assert.ok(sent.includes("push"), `the queued edit was sent at once: ${sent.join(", ")}`);
 });
+
+test("after a push that answers commit_lsn, the client's pulls carry it as min_lsn; before any push, none", async () => {
+  const pulls: Record<string, unknown>[] = [];
+  const client = await offlineClient(new MemoryStorage(), {
+    fetch: async (input, init) => {
+      if (String(input).endsWith("/pull")) {
+        pulls.push(JSON.parse(String(init?.body)));
+        return await json(200, emptyPull);
+      }
+      const answer = await (await applied(init)).json();
+      return await json(200, { ...answer, commit_lsn: "0/3000148" });
+    },
+  });
+  assert.equal((await client.sync()).status, "idle");
+  assert.equal("min_lsn" in pulls[0], false, "nothing pushed yet: no position to ask for");
+  await client.insert("customers", { name: "PT Read Own Write" });
+  assert.equal((await client.sync()).status, "idle");
+  assert.equal(pulls.at(-1)?.min_lsn, "0/3000148", "the pull after the push asks for the push's state");
+  client.close();
+});

@@ -4,7 +4,7 @@
 // user (the system's `postgres` account, or a `supasync` account created for it). Its binaries are
 // the system's, or the npm package's where the system has none (scripts/lib/pgbin.mjs).
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { findPgBin, pgMajor } from "./pgbin.mjs";
@@ -256,4 +256,137 @@ export function withDatabase(url, db) {
     u.searchParams.set("sslmode", "disable");
   }
   return u.toString();
+}
+
+/**
+ * A streaming standby of the private cluster (issue 18): a second private cluster made by
+ * `pg_basebackup -R` from the running primary, started as a hot standby on the port after the
+ * primary's, so that pulls can be tested against a real replica. Made anew on every call: a test
+ * may promote it, after which it is no standby any more.
+ * @typedef {object} Standby
+ * @property {string} url the standby's server URL (database postgres)
+ * @property {string} dataDir
+ * @property {number} port
+ * @property {() => void} stop stops it (its data directory stays, for a look after a failed run)
+ */
+
+/**
+ * Starts a standby of the private cluster on `port`, or returns null with the reason when it cannot
+ * (a server named by DATABASE_URL is not ours to back up; a primary whose settings do not allow
+ * streaming would need a restart this process may not do).
+ * @param {{ port?: number, name?: string }} [options]
+ * @returns {{ standby: Standby | null, reason: string | null }}
+ */
+export function startStandby({ port = DB_PORT + 1, name = "pgdata-standby" } = {}) {
+  if (process.env.DATABASE_URL) {
+    return { standby: null, reason: "DATABASE_URL names the server, and only the private cluster is backed up" };
+  }
+  const bin = findPgBin();
+  const user = runUser();
+  if (!existsSync(path.join(bin, "pg_basebackup"))) {
+    return { standby: null, reason: `no pg_basebackup next to the server binaries (${bin})` };
+  }
+  const psql = (/** @type {string} */ q) =>
+    spawnSync(path.join(bin, "psql"), ["-XAtq", "-d", localUrl(), "-c", q], { encoding: "utf8" });
+  const settings = psql("select current_setting('wal_level') || ',' || current_setting('max_wal_senders')");
+  if (settings.status !== 0) return { standby: null, reason: `the primary did not answer: ${settings.stderr}` };
+  const [walLevel, senders] = settings.stdout.trim().split(",");
+  if (!["replica", "logical"].includes(walLevel) || Number(senders) < 2) {
+    return {
+      standby: null,
+      reason: `the primary runs with wal_level=${walLevel}, max_wal_senders=${senders}; a standby needs ` +
+        "wal_level=replica and max_wal_senders of at least 2 (restart the private cluster with them)",
+    };
+  }
+  const dataDir = path.join(LOCAL_DIR, name);
+  // A standby left by an earlier run (stopped or not) is thrown away: it may have been promoted.
+  if (existsSync(path.join(dataDir, "postmaster.pid"))) {
+    asUser(user, path.join(bin, "pg_ctl"), ["-D", dataDir, "-m", "immediate", "-w", "stop"]);
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if (user) execFileSync("chown", [`${user}:`, dataDir]);
+  const backup = asUser(user, path.join(bin, "pg_basebackup"), [
+    "-d",
+    `host=127.0.0.1 port=${DB_PORT} user=postgres password=${DB_PASSWORD} sslmode=disable application_name=${name}`,
+    "-D",
+    dataDir,
+    "-R",
+    "-X",
+    "stream",
+    "-c",
+    "fast",
+  ]);
+  if (backup.status !== 0) {
+    return {
+      standby: null,
+      reason:
+        `pg_basebackup failed (does pg_hba.conf of the primary allow replication from 127.0.0.1?): ${backup.stderr}`,
+    };
+  }
+  // The copy's own settings: its port, and how long replay waits for a standby query in its way
+  // before cancelling it (a recovery conflict, which the tests provoke), short so they wait little.
+  const confPath = path.join(dataDir, "postgresql.auto.conf");
+  writeFileSync(
+    confPath,
+    readFileSync(confPath, "utf8") +
+      [
+        "",
+        "# written by scripts/lib/cluster.mjs (standby)",
+        `port = ${port}`,
+        "hot_standby = on",
+        "max_standby_streaming_delay = '1s'",
+        "",
+      ].join("\n"),
+  );
+  if (user) execFileSync("chown", [`${user}:`, confPath]);
+  rmSync(path.join(dataDir, "server.log"), { force: true });
+  const started = asUser(user, path.join(bin, "pg_ctl"), [
+    "-D",
+    dataDir,
+    "-l",
+    path.join(dataDir, "server.log"),
+    "-o",
+    `-p ${port}`,
+    "-w",
+    "-t",
+    "60",
+    "start",
+  ]);
+  if (started.status !== 0) return { standby: null, reason: `the standby did not start: ${started.stderr}` };
+  log(`streaming standby started on 127.0.0.1:${port} (${path.relative(ROOT, dataDir)})`);
+  let stopped = false;
+  return {
+    reason: null,
+    standby: {
+      url: `postgresql://postgres:${DB_PASSWORD}@127.0.0.1:${port}/postgres?sslmode=disable`,
+      dataDir,
+      port,
+      stop() {
+        if (stopped) return;
+        stopped = true;
+        asUser(user, path.join(bin, "pg_ctl"), ["-D", dataDir, "-m", "fast", "-w", "stop"]);
+        log(`standby on port ${port} stopped`);
+      },
+    },
+  };
+}
+
+/**
+ * Promotes a standby started by startStandby to a primary of its own (a new timeline), waiting
+ * until it takes writes.
+ * @param {string} dataDir
+ */
+export function promoteStandby(dataDir) {
+  const bin = findPgBin();
+  check(asUser(runUser(), path.join(bin, "pg_ctl"), ["-D", dataDir, "-w", "-t", "60", "promote"]), "pg_ctl promote");
+}
+
+/**
+ * Stops a standby started by startStandby (promoted or not), if it runs.
+ * @param {string} dataDir
+ */
+export function stopStandby(dataDir) {
+  if (!existsSync(path.join(dataDir, "postmaster.pid"))) return;
+  asUser(runUser(), path.join(findPgBin(), "pg_ctl"), ["-D", dataDir, "-m", "fast", "-w", "stop"]);
 }

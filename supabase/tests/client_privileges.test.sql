@@ -34,7 +34,8 @@ insert into readable_settings values
   ('sync.op_id', 'which op of the caller''s device this write is: recorded in the audit entry of its own edit'),
   ('sync.client_id', 'which device of the caller this write comes from: recorded in the audit entry of its own edit'),
   ('sync.op_base', 'the values the caller''s edit started from: decides only how its own edit is merged'),
-  ('sync.last_conflict', 'the triggers'' verdict on the statement the per-op engine just ran, reset before it');
+  ('sync.last_conflict', 'the triggers'' verdict on the statement the per-op engine just ran, reset before it'),
+  ('sync.replayed_lsn', 'what a standby had replayed before the caller''s own pull began: read on a standby only, and a false one can only serve the caller an older state, never another''s rows');
 
 create temp table our_functions on commit drop as
   select p.oid::regprocedure as fn, p.prosrc
@@ -102,7 +103,7 @@ select throws_ok(
   'an rm cannot empty a table of every branch with TRUNCATE'
 );
 select throws_ok(
-  $$ select sync.sign_cursor(row(auth.uid(), 1, '', '', null, null, null, null, null, null, null, null, null, null)) $$,
+  $$ select sync.sign_cursor(row(auth.uid(), 1, '', '', null, null, null, null, null, null, null, null, null, null, null, null)) $$,
   '42501', 'permission denied for function sign_cursor',
   'a client cannot mint a cursor'
 );

@@ -54,7 +54,8 @@ as $$
   select sync.sign_cursor(row(p.id, s.schema_epoch, md5(array_to_string(p_tables, ',')),
                               coalesce(p_scope_key, md5(p.role || '/' || p.branch_id)),
                               format('%1$s:%1$s:', pg_current_xact_id()::text::bigint - 1)::pg_snapshot,
-                              null, null, null, null, null, null, null, null, null)::sync.pull_position)
+                              null, null, null, null, null, null, null, null, null,
+                              sync.server_lineage(), null)::sync.pull_position)
     from public.profiles p, sync.settings s where p.id = tests.user_id(p_email)
 $$;
 create temp table old_tables as

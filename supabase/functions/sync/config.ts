@@ -2,6 +2,8 @@
 export interface Config {
   supabaseUrl: string;
   dbUrl: string;
+  /** A read replica (a hot standby of dbUrl's cluster) that serves pulls, or null for the primary alone. */
+  readDbUrl?: string | null;
   jwtSecret: string | null;
   jwtIssuer: string | null;
   jwksUrl: string | null;
@@ -43,6 +45,7 @@ export function loadConfig(): Config {
   return {
     supabaseUrl,
     dbUrl,
+    readDbUrl: Deno.env.get("SYNC_READ_DB_URL") || null,
     // The legacy HS256 secret is optional: projects on asymmetric signing keys verify through JWKS only.
     jwtSecret: Deno.env.get("SYNC_JWT_SECRET") ?? Deno.env.get("SUPABASE_JWT_SECRET") ?? null,
     // The token's iss must be this: SYNC_JWT_ISSUER when set (not empty), else the hosted project's.

@@ -41,6 +41,12 @@ function isRefusedConnection(err: unknown): boolean {
       .test(message);
 }
 
+/** A pull's page (JSON text, as clients receive it) and the server that read it. */
+export interface PullAnswer {
+  answer: string;
+  servedBy: "primary" | "replica";
+}
+
 /** A push's answer, with its results counted by status for the log line. */
 export interface PushAnswer {
   /** The JSON text of public.sync_push's answer, as clients receive it. */
@@ -54,14 +60,26 @@ export interface Database {
    * parses it, numbers exactly), with the paths of the numbers in it the database cannot hold.
    */
   push(claims: Record<string, unknown>, payloadJson: string, unstorable: Path[]): Promise<PushAnswer>;
-  /** Runs public.sync_pull(payload) as the user in one snapshot; returns the JSON text of the page. */
-  pull(claims: Record<string, unknown>, payloadJson: string): Promise<string>;
+  /**
+   * Runs public.sync_pull(payload) as the user in one snapshot, on the read replica when there is one
+   * and it has replayed minLsn and the cursor's position, else on the primary; returns the JSON text
+   * of the page and which server read it.
+   */
+  pull(claims: Record<string, unknown>, payloadJson: string, minLsn?: string): Promise<PullAnswer>;
   health(): Promise<string>;
 }
 
+// A hot standby cancels a query whose snapshot or locks stand in the way of the WAL it replays, with
+// a serialization failure or a deadlock SQLSTATE and this message: the pull read nothing, and the
+// same request can succeed a moment later.
+export function isRecoveryConflict(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return (e?.code === "40001" || e?.code === "40P01") && /conflict with recovery/.test(e.message ?? "");
+}
+
 export function openDatabase(config: Config): Database {
-  const open = (): Sql =>
-    postgres(config.dbUrl, {
+  const open = (url = config.dbUrl): Sql =>
+    postgres(url, {
       // Transaction-mode poolers (Supavisor on port 6543) do not support prepared statements.
       prepare: false,
       max: config.dbPoolSize,
@@ -71,6 +89,8 @@ export function openDatabase(config: Config): Database {
       connection: { application_name: "sync-function" },
     });
   let sql = open();
+  // Pulls run on the read replica when there is one; pushes, and pulls the replica cannot serve yet, on the primary.
+  let readSql = config.readDbUrl ? open(config.readDbUrl) : null;
 
   // When a connection fails under a request, the request runs again on a fresh pool: a pull only
   // reads, and a push is idempotent, so even one whose commit was lost with its connection comes
@@ -79,9 +99,9 @@ export function openDatabase(config: Config): Database {
   // refused connection leaves the pool as it is (its connections are good) and is tried again after
   // a pause. When the attempts are spent, the database had no connection to give: `unavailable`,
   // which the client retries later, rather than a failure of the server.
-  async function run<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+  async function run<T>(work: (sql: Sql) => Promise<T>, replica = false): Promise<T> {
     for (let attempt = 1;; attempt++) {
-      const current = sql;
+      const current = replica && readSql ? readSql : sql;
       try {
         return await work(current);
       } catch (err) {
@@ -95,7 +115,11 @@ export function openDatabase(config: Config): Database {
               : "the database cannot be reached now; retry after the Retry-After seconds",
           );
         }
-        if (!refused && sql === current) {
+        // A refused connection keeps the pool (of the replica's or the primary's) it was refused by.
+        if (!refused && replica && readSql === current) {
+          readSql = open(config.readDbUrl ?? config.dbUrl);
+          current.end({ timeout: 1 }).catch(() => {});
+        } else if (!refused && sql === current) {
           sql = open();
           current.end({ timeout: 1 }).catch(() => {});
         }
@@ -114,14 +138,52 @@ export function openDatabase(config: Config): Database {
     role: "authenticated" | "sync_engine",
     claims: Record<string, unknown>,
     call: (tx: postgres.TransactionSql) => postgres.PendingQuery<postgres.Row[]>,
+    replica?: { replayedLsn: string },
   ): Promise<postgres.RowList<postgres.Row[]>> {
-    const [, rows] = await run((db) =>
-      db.begin(mode, (tx) => [
-        tx`select set_config('role', ${role}, true), set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`,
-        call(tx),
-      ])
+    const [, rows] = await run(
+      (db) =>
+        db.begin(mode, (tx) => [
+          tx`select set_config('role', ${role}, true), set_config('request.jwt.claims', ${
+            JSON.stringify(claims)
+          }, true),
+                    set_config('sync.replayed_lsn', ${replica?.replayedLsn ?? ""}, true)`,
+          call(tx),
+        ]),
+      replica !== undefined,
     );
     return rows;
+  }
+
+  // Where a pull runs: the replica, with the position it had replayed before the pull's snapshot
+  // (the pull's SQL compares its cursor's position with it, which only a position read before the
+  // snapshot makes safe), or the primary when there is no replica or it has not reached minLsn.
+  async function replicaPosition(minLsn: string | undefined): Promise<{ replayedLsn: string } | undefined> {
+    if (!readSql) return undefined;
+    const [row] = await run(
+      (db) =>
+        db`select pg_last_wal_replay_lsn()::text as replayed,
+                  pg_last_wal_replay_lsn() >= coalesce(${minLsn ?? null}::pg_lsn, '0/0') as caught_up`,
+      true,
+    );
+    // Not a standby (null): a promoted replica serves as the primary would.
+    if (row.replayed === null) return { replayedLsn: "" };
+    return row.caught_up ? { replayedLsn: row.replayed as string } : undefined;
+  }
+
+  async function pullOn(
+    claims: Record<string, unknown>,
+    payloadJson: string,
+    replica: { replayedLsn: string } | undefined,
+  ): Promise<string> {
+    // One snapshot, so a page never mixes states.
+    const [row] = await asUser(
+      "isolation level repeatable read read only",
+      "authenticated",
+      claims,
+      (tx) => tx`select public.sync_pull(${payloadJson}::text::jsonb)::text as answer`,
+      replica,
+    );
+    return row.answer as string;
   }
 
   return {
@@ -141,21 +203,62 @@ export function openDatabase(config: Config): Database {
                                from jsonb_array_elements(a -> 'results') r group by 1) c) as statuses
                from sync.apply_push(${payloadJson}::text::jsonb, ${JSON.stringify(unstorable)}::text::jsonb) a`,
       );
-      return { answer: row.answer as string, statuses: JSON.parse(row.statuses as string) };
+      // Where the WAL stood once the commit returned: past the commit's own record, so a replica
+      // that has replayed this far shows the push (read-your-writes). The flush position: a
+      // synchronous commit is flushed before it returns, and a standby receives only flushed WAL, so
+      // it can always reach this position (a written but unflushed one it may wait for).
+      const [lsn] = await run((db) => db`select pg_current_wal_flush_lsn()::text as lsn`);
+      const answer = (row.answer as string).replace(/}$/, `, "commit_lsn": ${JSON.stringify(lsn.lsn)}}`);
+      return { answer, statuses: JSON.parse(row.statuses as string) };
     },
-    async pull(claims, payloadJson) {
-      // One snapshot, so a page never mixes states.
-      const [row] = await asUser(
-        "isolation level repeatable read read only",
-        "authenticated",
-        claims,
-        (tx) => tx`select public.sync_pull(${payloadJson}::text::jsonb)::text as answer`,
-      );
-      return row.answer as string;
+    async pull(claims, payloadJson, minLsn) {
+      const replica = await replicaPosition(minLsn);
+      const primary = async (): Promise<PullAnswer> => ({
+        answer: await pullOn(claims, payloadJson, undefined),
+        servedBy: "primary",
+      });
+      if (!replica) return await primary();
+      try {
+        return { answer: await pullOn(claims, payloadJson, replica), servedBy: "replica" };
+      } catch (err) {
+        // The replica has not replayed what the cursor was issued at: the primary has it.
+        if ((err as { code?: string })?.code === "SYRP1") return await primary();
+        if (isRecoveryConflict(err)) {
+          throw new HttpError(
+            "busy",
+            "the read replica cancelled the pull to replay a conflicting change; retry",
+            undefined,
+            {
+              retry_after: 1,
+            },
+          );
+        }
+        throw err;
+      }
     },
     async health() {
-      const [row] = await run((db) => db`select public.sync_health()::text as answer`);
-      return row.answer as string;
+      const [row] = await run((db) =>
+        db`select public.sync_health()::text as answer, pg_current_wal_lsn()::text as lsn`
+      );
+      if (!readSql) return row.answer as string;
+      // How far the replica that serves pulls is behind: what the primary has written and it has not replayed.
+      const [replica] = await run(
+        (db) =>
+          db`select pg_last_wal_replay_lsn()::text as replay_lsn,
+                    pg_wal_lsn_diff(${row.lsn as string}::pg_lsn, pg_last_wal_replay_lsn())::float8 as lag_bytes,
+                    case when pg_is_in_recovery() then pg_get_wal_replay_pause_state() <> 'not paused' else false end as paused`,
+        true,
+      );
+      return (row.answer as string).replace(
+        /}$/,
+        `, "replica": ${
+          JSON.stringify({
+            replay_lsn: replica.replay_lsn,
+            lag_bytes: replica.lag_bytes === null ? null : Math.max(0, Number(replica.lag_bytes)),
+            replay_paused: replica.paused,
+          })
+        }}`,
+      );
     },
   };
 }

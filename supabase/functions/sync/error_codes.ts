@@ -91,6 +91,20 @@ export const REQUEST_ERRORS = {
       "pooled connection free in time, or the database unreachable). Wait the `Retry-After` seconds, then " +
       "send the same request again (a push that did commit comes back as duplicates).",
   },
+  replica_behind: {
+    status: 503,
+    sqlstate: "SYRP1",
+    retryable: true,
+    meaning: "A read replica has not yet replayed what the pull asks for (its cursor, or `min_lsn`). The function " +
+      "serves such a pull from the primary, so only a caller of the SQL API on a replica sees it; retry shortly.",
+  },
+  busy: {
+    status: 503,
+    sqlstate: null,
+    retryable: true,
+    meaning: "The read replica cancelled the pull's query to replay a change that conflicted with it; nothing was " +
+      "read. Send the same request again after `Retry-After` seconds.",
+  },
   internal: {
     status: 500,
     sqlstate: null,

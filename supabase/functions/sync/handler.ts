@@ -47,6 +47,8 @@ export function makeHandler(config: Config, db: Database) {
         ? { allow: `${err.extra.allow}, OPTIONS` }
         : err.code === "unavailable"
         ? { "retry-after": String(config.retryAfterSeconds) }
+        : typeof err.extra.retry_after === "number"
+        ? { "retry-after": String(err.extra.retry_after) }
         : {},
     );
 
@@ -121,9 +123,10 @@ export function makeHandler(config: Config, db: Database) {
     const { body } = await readJson(req);
     const parsed = checkPull(body);
     const request = { ...parsed, limit: Math.min(parsed.limit ?? 500, config.maxPageSize) };
-    const answer = await db.pull(caller.claims, JSON.stringify(request));
+    const { answer, servedBy } = await db.pull(caller.claims, JSON.stringify(request), parsed.min_lsn);
     log.bytes = answer.length;
-    return json(200, answer);
+    // Which server read the page: the replica tests hold the routing to it, and operators see it.
+    return json(200, answer, { "x-sync-read-from": servedBy });
   }
 
   return async function handle(req: Request): Promise<Response> {

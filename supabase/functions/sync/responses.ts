@@ -57,6 +57,11 @@ export const opResult = z.strictObject({
 export const pushResponse = z.strictObject({
   server_time: timestamp,
   results: z.array(opResult),
+  commit_lsn: z.string().optional().meta({
+    description:
+      "The primary's WAL position after the push committed (pg_current_wal_flush_lsn()); send it as the next " +
+      "pull's `min_lsn`, so that a read replica serves that pull only once it shows this push.",
+  }),
 }).meta({ description: "The results of a push, one per op (per legacy item for protocol 1)." });
 
 export const upsertChange = z.strictObject({
@@ -95,4 +100,11 @@ export const healthResponse = z.strictObject({
   oldest_write_xact_seconds: z.number().meta({
     description: "Age of the oldest open writing transaction in the database.",
   }),
+  replica: z.strictObject({
+    replay_lsn: z.string().nullable().meta({ description: "What the replica has replayed (null: not a standby)." }),
+    lag_bytes: z.number().nullable().meta({
+      description: "Bytes of WAL the primary has written and the replica not replayed.",
+    }),
+    replay_paused: z.boolean(),
+  }).optional().meta({ description: "The read replica pulls run on (SYNC_READ_DB_URL), when one is configured." }),
 });

@@ -121,6 +121,14 @@ export const pull = z.strictObject({
   limit: z.int().min(1).max(pullLimitMax).optional().meta({
     description: "Most changes on the page: 500 when absent, clamped to the server's maximum.",
   }),
+  min_lsn: z.string().regex(
+    /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/,
+    "expected a WAL position such as 0/16B3748 (a push's commit_lsn)",
+  )
+    .optional().meta({
+      description: "The `commit_lsn` of the device's last push: the page is served by a read replica only once it " +
+        "has replayed that far, else by the primary, so a device never pulls a state older than its own push.",
+    }),
 }).meta({ description: "A pull." });
 
 export type PushRequest = z.infer<typeof pushV2> | z.infer<typeof pushV1>;

@@ -18,7 +18,11 @@ export const env = {
   jwtSecret: need("JWT_SECRET"),
   es256Jwk: JSON.parse(need("LOCAL_ES256_JWK")) as jose.JWK,
 };
-export const syncUrl = `${env.apiUrl}/functions/v1/sync`;
+// PULLS_FROM_REPLICA=1 (npm test's second run of the pull tests): every request goes to the function
+// instance that pulls from the streaming standby, and a pull is sent once the standby has replayed
+// every commit made so far, so that the standby, not the primary, serves it.
+export const pullsFromReplica = Deno.env.get("PULLS_FROM_REPLICA") === "1";
+export const syncUrl = `${pullsFromReplica ? need("REPLICA_API_URL") : env.apiUrl}/functions/v1/sync`;
 
 export interface User {
   id: string;
@@ -194,12 +198,19 @@ export async function call<R extends string, T = BodyOf<R>>(
 ): Promise<Answer<T>> {
   const headers: Record<string, string> = { "content-type": "application/json", apikey: env.anonKey, ...opts.headers };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (pullsFromReplica && route === "/pull") await replicaCaughtUp();
   const res = await fetch(`${syncUrl}${route}`, {
     method: opts.method ?? (body === undefined && opts.rawBody === undefined ? "GET" : "POST"),
     headers,
     body: opts.rawBody ?? (body === undefined ? undefined : JSON.stringify(body)),
   });
   const text = await res.text();
+  // Every page of such a run is the standby's: a pull the primary answered would prove nothing of it.
+  if (
+    pullsFromReplica && route === "/pull" && res.status === 200 && res.headers.get("x-sync-read-from") !== "replica"
+  ) {
+    throw new Error(`a pull of the replica run was read by the ${res.headers.get("x-sync-read-from")}`);
+  }
   let parsed: unknown = null;
   try {
     parsed = text ? JSON.parse(text) : null;
@@ -210,6 +221,23 @@ export async function call<R extends string, T = BodyOf<R>>(
 }
 
 export const sql = postgres(env.dbUrl, { max: 4, onnotice: () => {} });
+/** The test database on the streaming standby, when npm test started one (else null). */
+export const replicaSql = Deno.env.get("REPLICA_DB_URL")
+  ? postgres(Deno.env.get("REPLICA_DB_URL")!, { max: 2, onnotice: () => {} })
+  : null;
+
+/** Waits until the standby has replayed every commit the primary has made so far. */
+export async function replicaCaughtUp(timeoutMs = 10_000): Promise<void> {
+  if (!replicaSql) throw new Error("no standby; npm test starts one (REPLICA_DB_URL)");
+  const [{ lsn }] = await sql`select pg_current_wal_flush_lsn()::text as lsn`;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const [{ done }] = await replicaSql`select pg_last_wal_replay_lsn() >= ${lsn}::pg_lsn as done`;
+    if (done) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`the standby did not replay ${lsn} within ${timeoutMs} ms`);
+}
 /** A transaction on `sql`, as sql.begin() hands it to its callback. */
 export type Tx = postgres.TransactionSql;
 

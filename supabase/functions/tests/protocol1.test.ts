@@ -219,7 +219,11 @@ test("a legacy queue is applied item by item, in order: one result per item whos
   const { ids, items } = sampleQueue();
   const res = await pushQueue(token, clientId, items);
   assert.equal(res.status, 200, res.text);
-  assert.deepEqual(Object.keys(res.body).sort(), ["results", "server_time"], "the protocol 2 push response");
+  assert.deepEqual(
+    Object.keys(res.body).sort(),
+    ["commit_lsn", "results", "server_time"],
+    "the protocol 2 push response",
+  );
   assert.ok(!Number.isNaN(Date.parse(res.body.server_time)));
   assert.equal(res.body.results.length, items.length);
   assert.deepEqual(res.body.results.map((r) => r.op_id), items.map((i) => derivedOpId(clientId, i)));

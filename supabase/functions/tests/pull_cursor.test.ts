@@ -155,7 +155,8 @@ test("a cursor whose snapshots list a thousand open writing transactions is serv
     select sync.sign_cursor(row(user_id, schema_epoch, tables_key, scope_key,
              ((xmin::text::bigint - 1000) || ':' || xmax || ':' ||
               (select string_agg(x::text, ',') from generate_series(xmin::text::bigint - 1000, xmin::text::bigint - 1) x))::pg_snapshot,
-             until_snapshot, phase, table_name, after_xid, after_id, entry_xid, entry_id, below_order, below_id)::sync.pull_position) as cursor
+             until_snapshot, phase, table_name, after_xid, after_id, entry_xid, entry_id, below_order, below_id,
+             lineage, wal_lsn)::sync.pull_position) as cursor
       from widened`;
   assert.ok(cursor.length > 4096 && cursor.length < 65536, `a cursor of ${cursor.length} characters`);
   const res = await pull(token, cursor, { tables: ["customers"] });
