@@ -71,15 +71,75 @@ $$;
 comment on function sync.replica_behind(pg_lsn) is
   'On a standby: has it not yet replayed p_lsn as of the pull''s snapshot (the position the caller read before the snapshot, in the setting sync.replayed_lsn)? Always false on a primary.';
 
--- Devices hold cursors across upgrades and the text form is read by position (see the cursor's
--- migration): the new attributes go last and the epoch is bumped, so every cursor of the old shape
--- resyncs rather than resumes on a server it was not issued by.
+-- Devices hold cursors across upgrades, and a resync costs each of them a full pull: the new
+-- attributes go last, and a cursor of the shape before them still resumes (sync.read_cursor). Such a
+-- cursor was issued by the server this migration ran on, whose lineage is kept for it here; it names
+-- no WAL position, so only a primary serves it, and the cursor it gets back has both attributes.
 alter type sync.pull_position add attribute lineage text, add attribute wal_lsn pg_lsn;
 comment on column sync.pull_position.lineage is
   'sync.server_lineage() of the server that issued the cursor (system identifier and timeline); a cursor of another lineage resyncs.';
 comment on column sync.pull_position.wal_lsn is
   'A WAL position the cursor''s snapshots are complete up to (sync.wal_position()); a standby that has not replayed it refuses the pull with replica_behind.';
-update sync.settings set schema_epoch = schema_epoch + 1;
+alter table sync.settings add column legacy_cursor_lineage text;
+update sync.settings set legacy_cursor_lineage = sync.server_lineage();
+comment on column sync.settings.legacy_cursor_lineage is
+  'The lineage (sync.server_lineage()) of the server that was upgraded to cursors with a lineage: the lineage of every cursor issued before, which carry none. After a failover it differs from the server''s, and such a cursor resyncs.';
+
+create or replace function sync.read_cursor(p_cursor text) returns sync.pull_position
+language plpgsql stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_parts text[] := string_to_array(p_cursor, '.');
+  v_body bytea;
+  v_text text;
+  v_position sync.pull_position;
+begin
+  begin
+    if cardinality(v_parts) <> 2 or p_cursor !~ '^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$' then
+      raise exception 'malformed';
+    end if;
+    v_body := sync.b64url_decode(v_parts[1]);
+    -- Base64 leaves spare bits in the last character of most lengths, and decode() ignores them: a
+    -- cursor altered there would decode to the signed body. Only the encoding this server issued is one.
+    if sync.b64url(v_body) <> v_parts[1] then
+      raise exception 'not canonical';
+    end if;
+    if sync.b64url(extensions.hmac(v_body, (select s.cursor_secret from sync.settings s), 'sha256')) <> v_parts[2] then
+      raise exception 'bad signature';
+    end if;
+  exception when others then
+    perform sync.request_error('invalid_cursor', 'the cursor was not issued by this server or was altered');
+  end;
+  begin
+    v_text := convert_from(v_body, 'UTF8');
+    v_position := v_text::sync.pull_position;
+  exception when others then
+    begin
+      if v_text is null then
+        raise exception 'not UTF-8';
+      end if;
+      -- The shape before lineage and wal_lsn: the same attributes, two fewer at the end. Its
+      -- lineage is the one the upgrade kept; its WAL position stays unknown (see sync.pull).
+      v_position := (left(v_text, -1) || ',,)')::sync.pull_position;
+      v_position.lineage := (select s.legacy_cursor_lineage from sync.settings s);
+    exception when others then
+      -- The signature says this server issued it, so the device did nothing wrong: it holds a cursor
+      -- of an earlier release (before this type the state was JSON) or of another shape of this type.
+      -- Nothing in it can be read as a position any more, so the device starts over, as after a schema
+      -- epoch change: null, which the pull answers with resync_required.
+      return null;
+    end;
+  end;
+  if v_position.user_id is distinct from auth.uid() then
+    perform sync.request_error('invalid_cursor', 'the cursor was issued to another user');
+  end if;
+  return v_position;
+end
+$$;
+comment on function sync.read_cursor(text) is
+  'The position in a cursor this server issued to the caller, verified (canonical encoding, signature); one of the shape before lineage and wal_lsn gets the lineage the upgrade kept and no WAL position; null for one it signed in a form it no longer reads (the pull then answers resync_required); raises SYCR1 otherwise.';
 
 create or replace function sync.request_error_codes() returns table (code text, sqlstate text)
 language sql immutable parallel safe
@@ -223,8 +283,11 @@ begin
     end if;
   end if;
 
-  -- A standby that has not replayed what this device has seen would serve it an older state.
-  if sync.replica_behind(greatest(v_state.wal_lsn, (p_payload ->> 'min_lsn')::pg_lsn)) then
+  -- A standby that has not replayed what this device has seen would serve it an older state. A cursor
+  -- with no WAL position (one issued before cursors had one) is served by the primary alone.
+  if sync.replica_behind(case when p_payload ->> 'cursor' is not null and v_state.wal_lsn is null
+                              then 'FFFFFFFF/FFFFFFFF'::pg_lsn
+                              else greatest(v_state.wal_lsn, (p_payload ->> 'min_lsn')::pg_lsn) end) then
     perform sync.request_error('replica_behind', 'the replica has not yet replayed what this pull asks for');
   end if;
 

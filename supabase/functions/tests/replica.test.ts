@@ -199,6 +199,43 @@ replicaTest(
   },
 );
 
+/** The same position in the shape cursors had before they carried a lineage and a WAL position (release 0.1.0's), signed by this server. */
+async function inShapeBeforeLineage(cursor: string): Promise<string> {
+  const [{ old }] = await sql`
+    with body as (
+      select regexp_replace(convert_from(sync.b64url_decode(split_part(${cursor}, '.', 1)), 'UTF8'), ',[^,]*,[^,]*\\)$', ')') as text
+    )
+    select sync.b64url(convert_to(b.text, 'UTF8')) || '.'
+           || sync.b64url(extensions.hmac(convert_to(b.text, 'UTF8'), s.cursor_secret, 'sha256')) as old
+      from body b, sync.settings s`;
+  return old;
+}
+
+replicaTest(
+  "a cursor issued before cursors named a WAL position (release 0.1.0's) is served by the primary without a resync, and the cursor it gets back by the standby",
+  async () => {
+    const token = await rm1();
+    const { cursor: c0 } = await pullCycle(token, null);
+    const old = await inShapeBeforeLineage(c0);
+    assert.notEqual(old, c0);
+    const id = uuid();
+    const pushed = await pushVia(token, [insert("customers", id, { name: "PT Old Cursor" })]);
+    assert.equal(pushed.body.results[0].status, "applied", pushed.text);
+    await replicaCaughtUp();
+    const resumed = await pullCycle(token, old);
+    assert.deepEqual(resumed.from, ["primary"], "the standby cannot tell whether it holds what the cursor saw");
+    assert.deepEqual(
+      about(resumed.changes, id).map((c) => c.op),
+      ["upsert"],
+      "the delta since the cursor, no full pull",
+    );
+    await replicaCaughtUp();
+    const next = await pullCycle(token, resumed.cursor);
+    assert.deepEqual(next.from, ["replica"], "the cursor the primary handed back names its WAL position");
+    assert.equal(about(next.changes, id).length, 0);
+  },
+);
+
 replicaTest(
   "failover: after a standby is promoted, a cursor the old primary issued, or the standby before its promotion, gets resync_required there",
   async () => {
