@@ -238,6 +238,27 @@ export async function replicaCaughtUp(timeoutMs = 10_000): Promise<void> {
   }
   throw new Error(`the standby did not replay ${lsn} within ${timeoutMs} ms`);
 }
+/**
+ * Waits until the standby has seen every transaction end that was open on the primary's cluster now
+ * (in any database: autovacuum's analyze, another test's transaction). Until then its snapshot's xmin
+ * stays below that transaction, and by the standby snapshot rule every later commit waits for a
+ * later cycle: a check that a device is complete after its cycle must wait for this first.
+ */
+export async function standbySettled(timeoutMs = 30_000): Promise<void> {
+  if (!replicaSql) throw new Error("no standby; npm test starts one (REPLICA_DB_URL)");
+  const [{ next }] = await sql`select pg_snapshot_xmax(pg_current_snapshot())::text as next`;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const [{ done }] = await replicaSql`select pg_snapshot_xmin(pg_current_snapshot()) >= ${next}::xid8 as done`;
+    if (done) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const open = await sql`select datname, backend_type, backend_xid::text as xid, left(query, 80) as query
+                           from pg_stat_activity where backend_xid is not null`;
+  throw new Error(
+    `the standby still sees a transaction older than ${next} open after ${timeoutMs} ms: ${JSON.stringify([...open])}`,
+  );
+}
 /** A transaction on `sql`, as sql.begin() hands it to its callback. */
 export type Tx = postgres.TransactionSql;
 
@@ -286,6 +307,9 @@ export async function push(token: string, ops: Op[], clientId = uuid()) {
 }
 
 export async function pull(token: string, cursor: string | null, extra: Record<string, unknown> = {}) {
+  // The tests that pull through this hold no transaction open across a pull, so on a standby they
+  // expect what a device gets once nothing older is open (the pull oracle waits at its own points).
+  if (pullsFromReplica) await standbySettled();
   return await call("/pull", { protocol: 2, cursor, ...extra }, { token });
 }
 

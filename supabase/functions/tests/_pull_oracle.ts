@@ -16,9 +16,11 @@ import {
   type Change,
   insert,
   type Op,
+  pullsFromReplica,
   remove,
   type Row,
   sql,
+  standbySettled,
   tokenFor,
   update,
   type User,
@@ -612,6 +614,9 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
       }
       // The round ends: what is held open commits (in random order), and every device syncs to the end.
       while (open.length) await bounded("commit", open.splice(r.int(open.length), 1)[0].commit());
+      // A standby delivers a commit once no older transaction is open anywhere in the cluster (the
+      // standby snapshot rule): any other one (autovacuum's analyze, say) would hold it for a cycle.
+      if (pullsFromReplica) await standbySettled();
       for (const d of devices) {
         if (d.cycle) await finishCycle(d);
         await finishCycle(d);
