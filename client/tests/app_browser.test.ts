@@ -357,11 +357,17 @@ browserTest(
 
     await setOffline(browser, [page], false);
     await synced(page);
+    // As long as synced() may take: under load the push, the conflict and the pull that brings it
+    // back are three round trips after the online event. A timeout says what the panel held.
     await page.waitForFunction(
       (id) => [...document.querySelectorAll("#conflicts li")].some((li) => li.textContent?.includes(id as string)),
-      { timeout: 15000 },
+      { timeout: 30000 },
       id,
-    );
+    ).catch(async (err) => {
+      throw new Error(`the conflicts panel never listed ${id}; it holds: ${await text(page, "#conflicts")}`, {
+        cause: err,
+      });
+    });
     const panel = await text(page, "#conflicts");
     assert.match(panel, /client_wins/);
     assert.ok(panel.includes("phone"), panel);
@@ -370,7 +376,7 @@ browserTest(
         const t = document.getElementById("conflicts")?.textContent ?? "";
         return t.includes(mine as string) && t.includes(theirs as string);
       },
-      { timeout: 15000 },
+      { timeout: 30000 },
       mine,
       theirs,
     );
