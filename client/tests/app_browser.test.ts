@@ -139,7 +139,35 @@ async function editCity(page: Page, id: string, city: string) {
   await page.waitForSelector("#edit-pane:not([hidden])");
   await page.$eval("#edit [name=city]", (el, v) => ((el as HTMLInputElement).value = v as string), city);
   await page.click("#edit button[type=submit]");
-  await page.waitForFunction(() => document.getElementById("message")?.textContent === "Saved.");
+  await savedLocally(page, id, "city", city);
+}
+
+/**
+ * Waits until the app's kit holds `value` in `field` of customer `id`: the save happened. Not the
+ * "Saved." message, which the sync the edit starts may replace at once (offline, with its error).
+ */
+async function savedLocally(page: Page, id: string, field: string, value: string, timeout = 30000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const held = await page.evaluate(
+      async (id, field) =>
+        ((await (globalThis as unknown as AppGlobal).app.sync.get("customers", id)) as Record<string, unknown>)?.[
+          field as string
+        ],
+      id,
+      field,
+    );
+    if (held === value) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `the app never saved ${field} = ${value} of ${id}; it holds ${JSON.stringify(held)}, and says: ${await text(
+          page,
+          "#message",
+        )}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** A customer of rm1 Jakarta's, from the seed. */
@@ -341,7 +369,7 @@ browserTest(
     await page.waitForSelector("#edit-pane:not([hidden])");
     await page.$eval("#edit [name=phone]", (el, v) => ((el as HTMLInputElement).value = v as string), mine);
     await page.click("#edit button[type=submit]");
-    await page.waitForFunction(() => document.getElementById("message")?.textContent === "Saved.");
+    await savedLocally(page, id, "phone", mine);
     await shot(page, "conflict-edited-offline");
 
     // The other device: the same user on the kit, with a store of its own, changes the same field first.
