@@ -227,7 +227,7 @@ export const replicaSql = Deno.env.get("REPLICA_DB_URL")
   : null;
 
 /** Waits until the standby has replayed every commit the primary has made so far. */
-export async function replicaCaughtUp(timeoutMs = 10_000): Promise<void> {
+export async function replicaCaughtUp(timeoutMs = 30_000): Promise<void> {
   if (!replicaSql) throw new Error("no standby; npm test starts one (REPLICA_DB_URL)");
   const [{ lsn }] = await sql`select pg_current_wal_flush_lsn()::text as lsn`;
   const deadline = Date.now() + timeoutMs;
@@ -236,7 +236,10 @@ export async function replicaCaughtUp(timeoutMs = 10_000): Promise<void> {
     if (done) return;
     await new Promise((r) => setTimeout(r, 5));
   }
-  throw new Error(`the standby did not replay ${lsn} within ${timeoutMs} ms`);
+  const [at] =
+    await replicaSql`select pg_last_wal_receive_lsn()::text as received, pg_last_wal_replay_lsn()::text as replayed,
+                                        pg_get_wal_replay_pause_state() as pause`;
+  throw new Error(`the standby did not replay ${lsn} within ${timeoutMs} ms: ${JSON.stringify(at)}`);
 }
 /**
  * Waits until the standby has seen every transaction end that was open on the primary's cluster now

@@ -18,6 +18,7 @@ import {
   type Op,
   pullsFromReplica,
   remove,
+  replicaCaughtUp,
   type Row,
   sql,
   standbySettled,
@@ -280,6 +281,8 @@ async function oracle(seed: number, opts: OracleOptions): Promise<OracleStats> {
       d.cycle = { limit: limit ?? 1 + r.int(3), pages: 0, changes: 0, cursors: new Set() };
     }
     const cycle = d.cycle;
+    // Outside the bound: waiting for the standby is not waiting for a lock (call() waits again, at once).
+    if (pullsFromReplica) await replicaCaughtUp();
     const res = await bounded(
       `pull by ${d.name}`,
       call("/pull", { protocol: 2, cursor: d.cursor, limit: cycle.limit }, { token: d.token }),
