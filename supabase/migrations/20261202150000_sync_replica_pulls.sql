@@ -4,7 +4,7 @@
 -- On a hot standby pg_current_snapshot() has the right xmin and xmax but an empty list of
 -- transactions in progress (the standby tracks them apart from the snapshot), so a window built on
 -- that list would count a transaction still running at the snapshot as delivered and never send its
--- rows. sync.pull_snapshot() therefore narrows a standby's snapshot to (xmin:xmin:): every xid from
+-- rows. sync.pull_snapshot(lower) therefore narrows a standby's snapshot to (xmin:xmin:): every xid from
 -- xmin on counts as not yet delivered, and the next cycle delivers what of it committed. Nothing else
 -- of the pull changes: the window rule (sync.changed_between) reads snapshots only.
 --
@@ -23,28 +23,56 @@ language sql stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  -- A standby replays its primary's checkpoints, so its checkpoint timeline is the primary's; a
-  -- promoted server writes WAL on its new timeline at once, while its checkpoint record still names
-  -- the old one until the next checkpoint, so a primary's timeline is read from its WAL file name.
+  -- A promoted server writes WAL on its new timeline at once, while its checkpoint record still
+  -- names the old one until the next checkpoint, so a primary's timeline is read from its WAL file
+  -- name. A standby's checkpoint timeline likewise lags one that follows a promoted primary until
+  -- its next restartpoint; the timeline of the WAL it receives, or the one its recovery must reach,
+  -- is the newer, so it counts the highest of the three.
   select (select s.system_identifier::text from pg_control_system() s) || '/' ||
-         case when pg_is_in_recovery() then (select c.timeline_id from pg_control_checkpoint() c)
+         case when pg_is_in_recovery()
+              then greatest((select c.timeline_id from pg_control_checkpoint() c),
+                            (select r.min_recovery_end_timeline from pg_control_recovery() r),
+                            (select max(w.received_tli) from pg_stat_wal_receiver w))
               else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::integer
          end::text
 $$;
 comment on function sync.server_lineage() is
   'The system identifier and timeline of this server as "sysid/timeline": a pull cursor is bound to it, so a cursor issued before a failover, or by another cluster, resyncs.';
 
-create function sync.pull_snapshot() returns pg_snapshot
+-- A new cycle's window must see at least what the device's data is complete up to: else a commit its
+-- cursor counts as delivered would count as not yet, and a table registered in between as new again
+-- (sent from the start: live rows only, without the deletes and evictions since). A primary's later
+-- snapshot always sees more, but a standby's (xmin:xmin:) may see less than one a primary took, which
+-- lists its open transactions rather than stopping at the oldest. The standby holds every commit
+-- the lower snapshot saw (it has replayed the cursor's WAL position, or the pull is refused), so the
+-- window is widened to them.
+create function sync.standby_upper_snapshot(p_upper pg_snapshot, p_lower pg_snapshot) returns pg_snapshot
+language sql immutable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select case
+    when p_lower is null or pg_snapshot_xmax(p_lower) <= pg_snapshot_xmin(p_upper)
+         or pg_snapshot_xmin(p_upper) <> pg_snapshot_xmax(p_upper) then p_upper
+    else (select format('%s:%s:%s', coalesce(min(x), pg_snapshot_xmax(p_lower)), pg_snapshot_xmax(p_lower),
+                        coalesce(string_agg(x::text, ',' order by x), ''))::pg_snapshot
+            from pg_snapshot_xip(p_lower) x
+           where x >= pg_snapshot_xmin(p_upper))
+  end
+$$;
+comment on function sync.standby_upper_snapshot(pg_snapshot, pg_snapshot) is
+  'The snapshot that sees what p_upper sees and what p_lower sees, for p_upper a standby''s narrowed snapshot (xmin:xmin:, every xid below xmin visible; one with transactions in progress is not of that form and is returned as it is): a new cycle''s upper snapshot on a standby, never behind the cursor''s.';
+
+create function sync.pull_snapshot(p_lower pg_snapshot) returns pg_snapshot
 language sql stable
 set search_path = pg_catalog, pg_temp
 as $$
   select case when pg_is_in_recovery()
-              then (pg_snapshot_xmin(s) || ':' || pg_snapshot_xmin(s) || ':')::pg_snapshot
+              then sync.standby_upper_snapshot((pg_snapshot_xmin(s) || ':' || pg_snapshot_xmin(s) || ':')::pg_snapshot, p_lower)
               else s end
     from pg_current_snapshot() s
 $$;
-comment on function sync.pull_snapshot() is
-  'The snapshot a pull cycle delivers up to: the current one on a primary; on a hot standby, whose snapshot lists no transaction in progress, the same with xmax lowered to xmin, so every xid in [xmin, xmax) counts as not yet delivered.';
+comment on function sync.pull_snapshot(pg_snapshot) is
+  'The snapshot a new pull cycle delivers up to, given the one the device''s data is complete up to (p_lower): the current one on a primary; on a hot standby, whose snapshot lists no transaction in progress, the same with xmax lowered to xmin (every xid in [xmin, xmax) counts as not yet delivered), widened to what p_lower saw.';
 
 create function sync.wal_position() returns pg_lsn
 language sql stable
@@ -64,12 +92,22 @@ create function sync.replica_behind(p_lsn pg_lsn) returns boolean
 language sql stable
 set search_path = pg_catalog, pg_temp
 as $$
+  -- The position the caller read before its snapshot (the function does, in another transaction):
+  -- it proves nothing if it was read on another server, or before this one restarted (a restarted
+  -- standby may resume replay from an older point), so it names the server's start time too. Without
+  -- one, the position read now is safe only under READ COMMITTED, whose next statements take newer
+  -- snapshots; a snapshot taken before it (REPEATABLE READ) may be older, so such a pull is behind.
   select pg_is_in_recovery()
      and p_lsn is not null
-     and p_lsn > coalesce(nullif(current_setting('sync.replayed_lsn', true), '')::pg_lsn, pg_last_wal_replay_lsn(), '0/0')
+     and (coalesce(nullif(current_setting('sync.replayed_on', true), ''), pg_postmaster_start_time()::text)
+            <> pg_postmaster_start_time()::text
+          or p_lsn > coalesce(nullif(current_setting('sync.replayed_lsn', true), '')::pg_lsn,
+                              case when current_setting('transaction_isolation') = 'read committed'
+                                   then pg_last_wal_replay_lsn() end,
+                              '0/0'))
 $$;
 comment on function sync.replica_behind(pg_lsn) is
-  'On a standby: has it not yet replayed p_lsn as of the pull''s snapshot (the position the caller read before the snapshot, in the setting sync.replayed_lsn)? Always false on a primary.';
+  'On a standby: has it not yet replayed p_lsn as of the pull''s snapshot (the position the caller read before the snapshot on this server since its start: the settings sync.replayed_lsn and sync.replayed_on)? Always false on a primary.';
 
 -- Devices hold cursors across upgrades, and a resync costs each of them a full pull: the new
 -- attributes go last, and a cursor of the shape before them still resumes (sync.read_cursor). Such a
@@ -152,10 +190,11 @@ as $$
          ('missing_token', 'SYAU1'),
          ('not_staff', 'SYST1'),
          ('account_inactive', 'SYST2'),
-         ('replica_behind', 'SYRP1')
+         ('replica_behind', 'SYRP1'),
+         ('busy', 'SYBZ1')
 $$;
 comment on function sync.request_error_codes() is
-  'The request-level error codes the SQL API raises and the SQLSTATE of each (the registry: supabase/functions/sync/error_codes.ts): SYRQ1 invalid_request, SYCR1 invalid_cursor, SYPR1 unsupported_protocol, SYLM1 too_large, SYAU1 missing_token (no user in the claims), SYST1 not_staff, SYST2 account_inactive, SYRP1 replica_behind (a standby has not replayed what the cursor or min_lsn asks for).';
+  'The request-level error codes the SQL API raises and the SQLSTATE of each (the registry: supabase/functions/sync/error_codes.ts): SYRQ1 invalid_request, SYCR1 invalid_cursor, SYPR1 unsupported_protocol, SYLM1 too_large, SYAU1 missing_token (no user in the claims), SYST1 not_staff, SYST2 account_inactive, SYRP1 replica_behind (a standby has not replayed what the cursor or min_lsn asks for), SYBZ1 busy (a commit the pull''s window counts as visible is not yet visible on this server).';
 
 create or replace function sync.pull(p_payload jsonb) returns json
 language plpgsql
@@ -292,8 +331,25 @@ begin
   end if;
 
   v_lo := v_state.since_snapshot;
-  v_hi := coalesce(v_state.until_snapshot, sync.pull_snapshot());
+  v_hi := coalesce(v_state.until_snapshot, sync.pull_snapshot(v_lo));
   v_full := v_lo is null;
+  -- A cycle's upper snapshot taken on a standby counts every xid below its xmin as visible, and a
+  -- standby may show a commit before the primary's backend has finished making it visible there (it
+  -- flushes, may wait for synchronous standbys, then ends). Read here now, such a commit's rows would
+  -- be their older versions and the change never sent: the pull waits for it (busy; the function
+  -- retries).
+  -- The transactions this server has not ended are those its snapshot lists and those from its xmax on.
+  if v_state.until_snapshot is not null and not pg_is_in_recovery()
+     and exists (select 1
+                   from pg_current_snapshot() c,
+                        lateral (select x from pg_snapshot_xip(c) x
+                                 union all
+                                 select g::text::xid8
+                                   from generate_series(pg_snapshot_xmax(c)::text::bigint,
+                                                        pg_snapshot_xmax(v_hi)::text::bigint - 1) g) t
+                  where pg_visible_in_snapshot(t.x, v_hi)) then
+    perform sync.request_error('busy', 'a commit this pull''s window counts as visible is not yet visible on this server');
+  end if;
   -- The tables of this cycle are those whose registration its upper snapshot sees; those the
   -- device's data covers are those its lower one saw (all of them on a first pull). A table
   -- registered in between is new to the device: it comes from the start in this cycle, and the
@@ -523,7 +579,9 @@ comment on function sync.pull(jsonb) is
   'Changes since a cursor for the calling user, in pages (see the completeness note in the pull entry migration), on a primary or a hot standby (see 20261202150000_sync_replica_pulls). A table registered after the cursor''s snapshot comes from the start (see sync.tables.registered_xid). Returns {server_time, changes, cursor, has_more, resync_required}.';
 
 -- The pull runs as the engine (public.sync_pull); nothing else needs these.
-revoke all on function sync.server_lineage(), sync.pull_snapshot(), sync.wal_position(), sync.replica_behind(pg_lsn)
+revoke all on function sync.server_lineage(), sync.pull_snapshot(pg_snapshot), sync.wal_position(), sync.replica_behind(pg_lsn),
+  sync.standby_upper_snapshot(pg_snapshot, pg_snapshot)
   from public;
-grant execute on function sync.server_lineage(), sync.pull_snapshot(), sync.wal_position(), sync.replica_behind(pg_lsn)
+grant execute on function sync.server_lineage(), sync.pull_snapshot(pg_snapshot), sync.wal_position(), sync.replica_behind(pg_lsn),
+  sync.standby_upper_snapshot(pg_snapshot, pg_snapshot)
   to sync_engine;

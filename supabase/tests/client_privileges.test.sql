@@ -35,7 +35,9 @@ insert into readable_settings values
   ('sync.client_id', 'which device of the caller this write comes from: recorded in the audit entry of its own edit'),
   ('sync.op_base', 'the values the caller''s edit started from: decides only how its own edit is merged'),
   ('sync.last_conflict', 'the triggers'' verdict on the statement the per-op engine just ran, reset before it'),
-  ('sync.replayed_lsn', 'what a standby had replayed before the caller''s own pull began: read on a standby only, and a false one can only serve the caller an older state, never another''s rows');
+  ('sync.replayed_lsn', 'what a standby had replayed before the caller''s own pull began: read on a standby only, and a false one can only serve the caller an older state, never another''s rows'),
+  ('sync.replayed_on', 'the start time of the standby that sync.replayed_lsn was read on: one that differs makes the caller''s own pull go to the primary, never another''s rows'),
+  ('transaction_isolation', 'the isolation level of the caller''s own transaction: on a standby, a pull without sync.replayed_lsn under another level than READ COMMITTED goes to the primary');
 
 create temp table our_functions on commit drop as
   select p.oid::regprocedure as fn, p.prosrc

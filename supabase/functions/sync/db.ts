@@ -6,6 +6,7 @@
 // database cannot hold.
 import postgres from "postgres";
 import type { Config } from "./config.ts";
+import { REQUEST_ERRORS } from "./error_codes.ts";
 import { HttpError } from "./errors.ts";
 import type { Path } from "./numbers.ts";
 
@@ -33,11 +34,14 @@ function isConnectionError(err: unknown): boolean {
 // (too_many_connections), or a pooler's (PgBouncer's and Supavisor's refusals: client limit reached,
 // no server connection free within its wait). Every connection the pool holds is still good: only a
 // new one was refused.
-function isRefusedConnection(err: unknown): boolean {
+export function isRefusedConnection(err: unknown): boolean {
   const code = (err as { code?: string })?.code ?? "";
   const message = err instanceof Error ? err.message : "";
+  // Supavisor refuses with SQLSTATE XX000 and its own words: EMAXCONN "max client connections
+  // reached", "Unable to check out process from the pool due to timeout", "Too many clients already"
+  // (session mode), MaxClientsInSessionMode.
   return code === "53300" ||
-    /no more connections allowed|max_client_conn|max_db_connections|max_user_connections|query_wait_timeout|too many connections/i
+    /no more connections allowed|max_client_conn|max_db_connections|max_user_connections|query_wait_timeout|too many connections|too many clients|max client connections|EMAXCONN|check out process from the pool|MaxClientsInSessionMode/i
       .test(message);
 }
 
@@ -138,7 +142,7 @@ export function openDatabase(config: Config): Database {
     role: "authenticated" | "sync_engine",
     claims: Record<string, unknown>,
     call: (tx: postgres.TransactionSql) => postgres.PendingQuery<postgres.Row[]>,
-    replica?: { replayedLsn: string },
+    replica?: { replayedLsn: string; replayedOn: string },
   ): Promise<postgres.RowList<postgres.Row[]>> {
     const [, rows] = await run(
       (db) =>
@@ -146,7 +150,8 @@ export function openDatabase(config: Config): Database {
           tx`select set_config('role', ${role}, true), set_config('request.jwt.claims', ${
             JSON.stringify(claims)
           }, true),
-                    set_config('sync.replayed_lsn', ${replica?.replayedLsn ?? ""}, true)`,
+                    set_config('sync.replayed_lsn', ${replica?.replayedLsn ?? ""}, true),
+                    set_config('sync.replayed_on', ${replica?.replayedOn ?? ""}, true)`,
           call(tx),
         ]),
       replica !== undefined,
@@ -157,23 +162,34 @@ export function openDatabase(config: Config): Database {
   // Where a pull runs: the replica, with the position it had replayed before the pull's snapshot
   // (the pull's SQL compares its cursor's position with it, which only a position read before the
   // snapshot makes safe), or the primary when there is no replica or it has not reached minLsn.
-  async function replicaPosition(minLsn: string | undefined): Promise<{ replayedLsn: string } | undefined> {
+  // The server's start time goes with the position: the pull checks it, so a position read before a
+  // restart of the replica (or on another server behind the same address) is not trusted.
+  async function replicaPosition(
+    minLsn: string | undefined,
+  ): Promise<{ replayedLsn: string; replayedOn: string } | undefined> {
     if (!readSql) return undefined;
-    const [row] = await run(
-      (db) =>
-        db`select pg_last_wal_replay_lsn()::text as replayed,
-                  pg_last_wal_replay_lsn() >= coalesce(${minLsn ?? null}::pg_lsn, '0/0') as caught_up`,
-      true,
-    );
-    // Not a standby (null): a promoted replica serves as the primary would.
-    if (row.replayed === null) return { replayedLsn: "" };
-    return row.caught_up ? { replayedLsn: row.replayed as string } : undefined;
+    let row;
+    try {
+      [row] = await run(
+        (db) =>
+          db`select pg_last_wal_replay_lsn()::text as replayed, pg_postmaster_start_time()::text as started,
+                    pg_last_wal_replay_lsn() >= coalesce(${minLsn ?? null}::pg_lsn, '0/0') as caught_up`,
+        true,
+      );
+    } catch (err) {
+      // A replica out of reach leaves pulls to the primary rather than failing them.
+      if (err instanceof HttpError && err.code === "unavailable") return undefined;
+      throw err;
+    }
+    // Not a standby (null): detached or promoted, it no longer follows the primary the pushes go to.
+    if (row.replayed === null) return undefined;
+    return row.caught_up ? { replayedLsn: row.replayed as string, replayedOn: row.started as string } : undefined;
   }
 
   async function pullOn(
     claims: Record<string, unknown>,
     payloadJson: string,
-    replica: { replayedLsn: string } | undefined,
+    replica: { replayedLsn: string; replayedOn: string } | undefined,
   ): Promise<string> {
     // One snapshot, so a page never mixes states.
     const [row] = await asUser(
@@ -207,22 +223,38 @@ export function openDatabase(config: Config): Database {
       // that has replayed this far shows the push (read-your-writes). The flush position: a
       // synchronous commit is flushed before it returns, and a standby receives only flushed WAL, so
       // it can always reach this position (a written but unflushed one it may wait for).
-      const [lsn] = await run((db) => db`select pg_current_wal_flush_lsn()::text as lsn`);
-      const answer = (row.answer as string).replace(/}$/, `, "commit_lsn": ${JSON.stringify(lsn.lsn)}}`);
+      // The push has committed: a failure to read the position must not answer as if it had not. Its
+      // answer then goes without commit_lsn, and the next pull may be read by a replica not yet showing
+      // the push (it arrives with a later one).
+      const lsn = await run((db) => db`select pg_current_wal_flush_lsn()::text as lsn`).then(
+        ([r]) => r.lsn as string,
+        () => null,
+      );
+      const answer = lsn === null
+        ? row.answer as string
+        : (row.answer as string).replace(/}$/, `, "commit_lsn": ${JSON.stringify(lsn)}}`);
       return { answer, statuses: JSON.parse(row.statuses as string) };
     },
     async pull(claims, payloadJson, minLsn) {
       const replica = await replicaPosition(minLsn);
-      const primary = async (): Promise<PullAnswer> => ({
-        answer: await pullOn(claims, payloadJson, undefined),
-        servedBy: "primary",
-      });
+      const primary = async (): Promise<PullAnswer> => {
+        // busy here: a commit the cycle's window (a standby's snapshot) counts as visible is still
+        // ending on the primary. It ends within moments; past a few tries the client retries.
+        for (let attempt = 1;; attempt++) {
+          try {
+            return { answer: await pullOn(claims, payloadJson, undefined), servedBy: "primary" };
+          } catch (err) {
+            if ((err as { code?: string })?.code !== REQUEST_ERRORS.busy.sqlstate || attempt >= 5) throw err;
+            await new Promise((r) => setTimeout(r, 20 * attempt));
+          }
+        }
+      };
       if (!replica) return await primary();
       try {
         return { answer: await pullOn(claims, payloadJson, replica), servedBy: "replica" };
       } catch (err) {
         // The replica has not replayed what the cursor was issued at: the primary has it.
-        if ((err as { code?: string })?.code === "SYRP1") return await primary();
+        if ((err as { code?: string })?.code === REQUEST_ERRORS.replica_behind.sqlstate) return await primary();
         if (isRecoveryConflict(err)) {
           throw new HttpError(
             "busy",

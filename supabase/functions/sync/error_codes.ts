@@ -100,10 +100,11 @@ export const REQUEST_ERRORS = {
   },
   busy: {
     status: 503,
-    sqlstate: null,
+    sqlstate: "SYBZ1",
     retryable: true,
-    meaning: "The read replica cancelled the pull's query to replay a change that conflicted with it; nothing was " +
-      "read. Send the same request again after `Retry-After` seconds.",
+    meaning: "The read replica cancelled the pull's query to replay a change that conflicted with it, or a commit " +
+      "the pull's window counts as visible was not yet visible on the server reading it; nothing was read. Send " +
+      "the same request again after `Retry-After` seconds.",
   },
   internal: {
     status: 500,

@@ -45,7 +45,7 @@ export function makeHandler(config: Config, db: Database) {
       }),
       err.status === 405
         ? { allow: `${err.extra.allow}, OPTIONS` }
-        : err.code === "unavailable"
+        : err.code === "unavailable" || (err.code === "busy" && typeof err.extra.retry_after !== "number")
         ? { "retry-after": String(config.retryAfterSeconds) }
         : typeof err.extra.retry_after === "number"
         ? { "retry-after": String(err.extra.retry_after) }

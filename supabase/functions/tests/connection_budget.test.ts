@@ -2,9 +2,11 @@
 // reached, no pooled server connection free in time, a role's connection limit), the function
 // answers 503 `unavailable` with Retry-After, never a 500, and serves again once one is free.
 // Against real limits: a PgBouncer of `npm test` with one server connection and two clients
-// (TIGHT_POOLER_URL), and a login role with a connection limit of its own.
+// (TIGHT_POOLER_URL), and a login role with a connection limit of its own. A read replica out of
+// reach, or no longer a standby, leaves pulls to the primary rather than failing them.
 import assert from "node:assert/strict";
 import postgres from "postgres";
+import { isRefusedConnection } from "../sync/db.ts";
 import { REQUEST_ERRORS } from "../sync/error_codes.ts";
 import { env, sql, test, tokenFor, users, uuid } from "./_helpers.ts";
 
@@ -22,7 +24,7 @@ function freePort(): number {
  * Runs an instance of the function on `dbUrl`, with a pool of one connection, while `fn` runs. It is
  * ready when it answers a route that needs no database, so it holds no connection when `fn` starts.
  */
-async function withFunction(dbUrl: string, fn: (url: string) => Promise<void>) {
+async function withFunction(dbUrl: string, fn: (url: string) => Promise<void>, extraEnv: Record<string, string> = {}) {
   const port = freePort();
   const inherited = Object.fromEntries(
     Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("SUPABASE_") && !k.startsWith("SYNC_")),
@@ -40,6 +42,7 @@ async function withFunction(dbUrl: string, fn: (url: string) => Promise<void>) {
       SYNC_RETRY_AFTER_SECONDS: "7",
       SYNC_FUNCTION_PORT: String(port),
       SYNC_LOG: "off",
+      ...extraEnv,
     },
     stdout: "null",
     stderr: "null",
@@ -69,7 +72,12 @@ async function pullAt(url: string) {
     headers: { authorization: `Bearer ${await tokenFor(users.rm1Jakarta)}`, "content-type": "application/json" },
     body: JSON.stringify({ protocol: 2, cursor: null, tables: ["branches"], limit: 1 }),
   });
-  return { status: res.status, retryAfter: res.headers.get("retry-after"), body: await res.json() };
+  return {
+    status: res.status,
+    retryAfter: res.headers.get("retry-after"),
+    readFrom: res.headers.get("x-sync-read-from"),
+    body: await res.json(),
+  };
 }
 
 function assertUnavailable(res: Awaited<ReturnType<typeof pullAt>>, message: RegExp) {
@@ -152,4 +160,38 @@ test("when the function's database role is at its connection limit (53300), a pu
   } finally {
     await sql.unsafe(`drop role ${role}`);
   }
+});
+
+test("Supavisor's refusals (SQLSTATE XX000, its own words) count as no connection to give, as PgBouncer's do", () => {
+  const refusal = (message: string, code = "XX000") => Object.assign(new Error(message), { code });
+  for (
+    const message of [
+      "(EMAXCONN) max client connections reached, limit: 200",
+      "Unable to check out process from the pool due to timeout",
+      "Too many clients already",
+      "MaxClientsInSessionMode: max clients reached - in Session mode max clients are limited to pool_size",
+      "no more connections allowed (max_client_conn)",
+      "query_wait_timeout",
+    ]
+  ) assert.equal(isRefusedConnection(refusal(message)), true, message);
+  assert.equal(isRefusedConnection(refusal('too many connections for role "x"', "53300")), true);
+  assert.equal(isRefusedConnection(refusal("division by zero", "22012")), false, "any other error is the request's");
+  assert.equal(isRefusedConnection(refusal("internal error")), false, "an XX000 of another kind is not a refusal");
+});
+
+test("a read replica out of reach leaves pulls to the primary: served, not 503", async () => {
+  const dead = `postgresql://postgres:postgres@127.0.0.1:${freePort()}/postgres?sslmode=disable`;
+  await withFunction(env.dbUrl, async (url) => {
+    const res = await pullAt(url);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.readFrom, "primary");
+  }, { SYNC_READ_DB_URL: dead });
+});
+
+test("a read server that is no longer a standby (detached, promoted) leaves pulls to the primary the pushes go to", async () => {
+  await withFunction(env.dbUrl, async (url) => {
+    const res = await pullAt(url);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.readFrom, "primary");
+  }, { SYNC_READ_DB_URL: env.dbUrl });
 });
