@@ -347,7 +347,7 @@ begin
                                  select g::text::xid8
                                    from generate_series(pg_snapshot_xmax(c)::text::bigint,
                                                         pg_snapshot_xmax(v_hi)::text::bigint - 1) g) t
-                  where pg_visible_in_snapshot(t.x, v_hi)) then
+                  where sync.changed_between(t.x, c, v_hi)) then
     perform sync.request_error('busy', 'a commit this pull''s window counts as visible is not yet visible on this server');
   end if;
   -- The tables of this cycle are those whose registration its upper snapshot sees; those the
