@@ -28,6 +28,17 @@ export async function runStatements(b, { cursor, rm1Parents }) {
   live.apis.push(api2);
   try {
     await call(api2.apiUrl, "/pull", tokens.rm1s, { protocol: 2, cursor: null, limit: 1 });
+    // The probe is bench-only: an instance started without SYNC_BENCH_PROBE answers it as any route it does not have.
+    const probe = await call(api2.apiUrl, "/probe", tokens.rm1s, { protocol: 2, cursor: null }, { retry: false });
+    const unknown = await call(api2.apiUrl, "/no-such-route", tokens.rm1s, { protocol: 2, cursor: null }, {
+      retry: false,
+    });
+    check(
+      "probe: off unless SYNC_BENCH_PROBE=on (answered as an unknown route)",
+      probe.status === 404 && probe.json?.error === "not_found" && unknown.status === 404 &&
+        probe.text.replace("/probe", "") === unknown.text.replace("/no-such-route", ""),
+      `${probe.status} ${probe.text.slice(0, 200)}`,
+    );
     const statsStream = new Stream({ name: "stats", seed: 7, user: U.rm1j, parents: rm1Parents });
     await preload(sql, statsStream, Math.min(300, P.batch));
     await pgssReset(sql, dbid);
