@@ -335,7 +335,14 @@ export function formatReport(r) {
       "(reported: p95)",
       "",
     );
-    add("Devices: pull page p50 / p95", `${fmt(d.pull_p50_ms)} / ${fmt(d.pull_p95_ms)} ms`, "", "", "(reported: p95)", "");
+    add(
+      "Devices: pull page p50 / p95",
+      `${fmt(d.pull_p50_ms)} / ${fmt(d.pull_p95_ms)} ms`,
+      "",
+      "",
+      "(reported: p95)",
+      "",
+    );
     add(
       "Devices: errors (failed requests + ops not applied)",
       `${d.http_errors + d.op_errors}`,

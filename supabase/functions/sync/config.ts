@@ -19,7 +19,7 @@ export interface Config {
    * POST /sync/probe, for `npm run bench` only (SYNC_BENCH_PROBE=on): the pull's door (token, body,
    * transaction as the user) around `select 1`, the baseline of the empty delta pull. Off by default.
    */
-  benchProbe: boolean;
+  benchProbe?: boolean;
 }
 
 function int(name: string, fallback: number): number {
