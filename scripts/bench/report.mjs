@@ -45,6 +45,19 @@ export function formatReport(r) {
     }
   }
 
+  /** @type {Record<string, any>[]} */
+  const levels = (f.scale ?? []).filter((/** @type {Record<string, any>} */ l) => l.delta_buffers_top?.length);
+  if (levels.length && r.mode !== "smoke") {
+    say("\n## Where the delta pull's buffers go at each level (pg_stat_statements, nested statements)");
+    for (const l of levels) {
+      say(`\n${fmt(l.customers, 0)} customers: ${fmt(l.delta_buffers_per_row, 2)} buffers per row in all\n`);
+      say("| calls | buffers per row | statement |\n|---:|---:|---|");
+      for (const q of l.delta_buffers_top) {
+        say(`| ${fmt(q.calls, 1)} | ${fmt(q.buffers_per_row, 3)} | \`${q.query.replaceAll("|", "\\|")}\` |`);
+      }
+    }
+  }
+
   say("\n## Correctness checks\n");
   for (const c of r.checks) say(`- ${c.ok ? "ok" : "FAILED"}: ${c.name}${!c.ok && c.detail ? ` (${c.detail})` : ""}`);
 

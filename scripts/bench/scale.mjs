@@ -11,6 +11,7 @@ import { log } from "../lib/cluster.mjs";
 import { check } from "./checks.mjs";
 import { claimsOf, loadRows, preload } from "./db.mjs";
 import { call, pullAll } from "./http.mjs";
+import { pgssReset } from "./pgss.mjs";
 import { fmt, medianOf, messageOf, now, quantile, rnd } from "./util.mjs";
 import { Stream, verifyPush } from "./workload.mjs";
 
@@ -150,7 +151,7 @@ export async function runScale(b) {
     // The same delta's buffer accesses, a counter that noise does not move (issue 18).
     const buffers = catchUp.error ? { error: "no cursor" } : await timed(
       "delta buffers",
-      () => deltaBuffers(sql, U.rm1s, deltaFrom, 1000),
+      () => deltaBuffers(b, U.rm1s, deltaFrom, 1000),
     );
     const bu = buffers.value;
     const [c, f, p, d] = [catchUp.value, full.value, push.value, delta.value];
@@ -178,6 +179,7 @@ export async function runScale(b) {
       delta_buffer_rows: bu?.changes ?? null,
       delta_buffers_per_row: bu ? rnd(bu.buffers / Math.max(1, bu.changes), 3) : null,
       delta_sql_ms_per_row: bu ? rnd(bu.ms / Math.max(1, bu.changes), 4) : null,
+      delta_buffers_top: bu?.top ?? null,
       delta_buffers_error: buffers.error,
     });
     log(
@@ -211,22 +213,28 @@ export async function runScale(b) {
  * The buffers (shared hits and reads) a delta pull from `cursor` touches, all its pages, as the user
  * in the function's transaction: `EXPLAIN (ANALYZE, BUFFERS)` of each page's `sync_pull` call (its
  * counts include every statement the call runs), the page itself run again to get the next cursor.
- * The pages are walked twice and the second walk counted, so the session's first catalog reads are
- * in neither.
- * @param {import("postgres").Sql} sql
+ * The pages are walked twice, each walk in a transaction of its own, and the second walk counted,
+ * so the session's first catalog reads are in neither. Where pg_stat_statements is loaded, the
+ * second walk's nested statements are tracked too, and the ones that touched the most buffers are
+ * returned: where a level's extra buffers are read.
+ * @param {import("./setup.mjs").Bench} b
  * @param {import("./workload.mjs").BenchUser} user
  * @param {string} cursor
  * @param {number} limit
- * @returns {Promise<{ buffers: number, changes: number, pages: number, ms: number }>}
+ * @returns {Promise<{ buffers: number, changes: number, pages: number, ms: number, top: Record<string, any>[] }>}
  */
-async function deltaBuffers(sql, user, cursor, limit) {
+async function deltaBuffers(b, user, cursor, limit) {
+  const { sql, pgss, dbid } = b;
   let counted = { buffers: 0, changes: 0, pages: 0, ms: 0 };
-  await sql.begin("isolation level repeatable read read only", async (tx) => {
-    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
-      claimsOf(user)
-    }, true), set_config('sync.replayed_lsn', '', true)`;
-    for (let walk = 0; walk < 2; walk++) {
-      counted = { buffers: 0, changes: 0, pages: 0, ms: 0 };
+  for (let walk = 0; walk < 2; walk++) {
+    const track = walk === 1 && pgss;
+    if (track) await pgssReset(sql, dbid);
+    counted = { buffers: 0, changes: 0, pages: 0, ms: 0 };
+    await sql.begin("isolation level repeatable read read only", async (tx) => {
+      if (track) await tx`set local pg_stat_statements.track = 'all'`;
+      await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
+        claimsOf(user)
+      }, true), set_config('sync.replayed_lsn', '', true)`;
       for (let at = cursor; counted.pages < 200;) {
         const payload = JSON.stringify({ protocol: 2, cursor: at, limit });
         const [row] = await tx.unsafe(
@@ -244,7 +252,18 @@ async function deltaBuffers(sql, user, cursor, limit) {
         at = page.cursor;
         if (!page.has_more) break;
       }
-    }
-  });
-  return counted;
+    });
+  }
+  // Each page ran twice in the counted walk (EXPLAIN, then for its cursor): halved.
+  const top = !pgss ? [] : (await sql`
+    select calls::float8 / 2 as calls, (shared_blks_hit + shared_blks_read)::float8 / 2 as buffers, left(query, 160) as query
+      from extensions.pg_stat_statements
+     where dbid = ${dbid} and not toplevel
+     order by shared_blks_hit + shared_blks_read desc limit 6`).map((r) => ({
+    calls: r.calls,
+    buffers: r.buffers,
+    buffers_per_row: rnd(r.buffers / Math.max(1, counted.changes), 3),
+    query: r.query,
+  }));
+  return { ...counted, top };
 }
