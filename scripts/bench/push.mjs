@@ -36,7 +36,7 @@ export async function runPush(b) {
   const push = {
     fn: { ms: 0, ops: 0, batchMs: /** @type {number[]} */ ([]) },
     ceiling: { ms: 0, rows: 0 },
-    userCeiling: { ms: 0, rows: 0 },
+    userCeiling: { ms: 0, rows: 0, batches: 0 },
     kinds: { insert: 0, update: 0, delete: 0 },
   };
   /** @type {string[]} */
@@ -117,9 +117,17 @@ export async function runPush(b) {
     r.ceilMs += push.ceiling.ms - ceil0.ms;
     r.ceilRows += push.ceiling.rows - ceil0.rows;
     r.batches++;
+    push.userCeiling.batches++;
     pushDeadline.check();
   }
   const pushDb = pgss ? statementsPerRequest(await pgssRows(sql, dbid), push.fn.batchMs.length, push.fn.ops) : null;
+  // The user's upserts' time in the database (their statements as `authenticated`), to split the
+  // push's own work into what it does in the database and what outside.
+  const [userDb] = pgss
+    ? await sql`
+      select coalesce(sum(s.total_exec_time), 0)::float8 as ms from extensions.pg_stat_statements s
+       where s.dbid = ${dbid} and s.toplevel and s.userid = 'authenticated'::regrole and s.query ilike 'insert into public.%'`
+    : [null];
   check(
     "push: every op of the batched pushes applied, at the predicted version",
     pushBad === 0,
@@ -194,6 +202,14 @@ export async function runPush(b) {
     // What the push does besides the writes the user's upserts also do, per batch of P.batch ops:
     // validation, version reads, idempotency records, the answer, the token, zod and HTTP.
     own_work_ms_per_batch: spreadOf(perRound.map((r) => (r.fnMs - r.userMs) / r.batches), 1),
+    // Over the whole phase (pg_stat_statements): the push's call in the database against the user's
+    // upserts' statements there, per batch; the rest of each side is outside the database.
+    db_split: pushDb?.db_ms_per_request == null || userDb == null ? null : {
+      push_db_ms_per_batch: rnd(pushDb.db_ms_per_request),
+      user_upserts_db_ms_per_batch: rnd(userDb.ms / push.userCeiling.batches),
+      push_outside_db_ms_per_batch: rnd(push.fn.ms / push.fn.batchMs.length - pushDb.db_ms_per_request),
+      user_upserts_outside_db_ms_per_batch: rnd((push.userCeiling.ms - userDb.ms) / push.userCeiling.batches),
+    },
     function_ms_per_batch: spreadOf(perRound.map((r) => r.fnMs / r.batches), 1),
     user_upserts_ms_per_batch: spreadOf(perRound.map((r) => r.userMs / r.batches), 1),
     ceiling_as_user_vs_ceiling: rnd(userCeilRate / ceilRate, 4),

@@ -129,6 +129,19 @@ export function formatReport(r) {
       "",
       range(own, ms1),
     );
+    const split = p.db_split;
+    if (split) {
+      add(
+        `Push: where a batch's time goes (pg_stat_statements over the phase): in the database / outside it`,
+        `${fmt(split.push_db_ms_per_batch)} / ${fmt(split.push_outside_db_ms_per_batch)} ms`,
+        `the user's upserts: ${fmt(split.user_upserts_db_ms_per_batch)} / ${
+          fmt(split.user_upserts_outside_db_ms_per_batch)
+        } ms`,
+        "",
+        "(reported)",
+        "",
+      );
+    }
     add(
       "Push: the same, against one multi-row upsert per table as the superuser (reference)",
       `${fmt(p.function.ops_per_s)} ops/s`,

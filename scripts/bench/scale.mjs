@@ -254,12 +254,13 @@ async function deltaBuffers(b, user, cursor, limit) {
       }
     });
   }
-  // Each page ran twice in the counted walk (EXPLAIN, then for its cursor): halved.
+  // Each page ran twice in the counted walk (EXPLAIN, then for its cursor): halved. A statement's
+  // counts include those of the statements it ran (sync.pull itself, which runs all, is left out).
   const top = !pgss ? [] : (await sql`
-    select calls::float8 / 2 as calls, (shared_blks_hit + shared_blks_read)::float8 / 2 as buffers, left(query, 160) as query
+    select calls::float8 / 2 as calls, (shared_blks_hit + shared_blks_read)::float8 / 2 as buffers, left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 200) as query
       from extensions.pg_stat_statements
-     where dbid = ${dbid} and not toplevel
-     order by shared_blks_hit + shared_blks_read desc limit 6`).map((r) => ({
+     where dbid = ${dbid} and not toplevel and query !~* '^[[:space:]]*explain' and query !~* '^[[:space:]]*select sync[.]pull[(]'
+     order by shared_blks_hit + shared_blks_read desc limit 8`).map((r) => ({
     calls: r.calls,
     buffers: r.buffers,
     buffers_per_row: rnd(r.buffers / Math.max(1, counted.changes), 3),
