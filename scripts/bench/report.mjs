@@ -27,7 +27,11 @@ export function formatReport(r) {
   if (st && r.mode !== "smoke") {
     say("\n## Where the database time goes (pg_stat_statements, track = all, nested statements by total time)");
     for (
-      const [name, s] of [["push request", st.push], ["pull page", st.pull_page], ["empty delta pull", st.empty_delta]]
+      const [name, s, key] of [
+        ["push request", st.push, "push"],
+        ["pull page", st.pull_page, "pull_page"],
+        ["empty delta pull", st.empty_delta, "empty_delta"],
+      ]
     ) {
       say(
         `\n${name}: ${fmt(s.toplevel_per_request, 1)} top-level statements per request (${
@@ -41,6 +45,15 @@ export function formatReport(r) {
       say("\n| calls/request | total ms | statement |\n|---:|---:|---|");
       for (const q of s.top_nested) {
         say(`| ${fmt(q.per_request, 1)} | ${fmt(q.ms, 1)} | \`${q.query.replaceAll("|", "\\|")}\` |`);
+      }
+      /** @type {{ function: string, calls: number, self_ms: number, total_ms: number }[]} */
+      const fns = st.functions?.[key] ?? [];
+      if (fns.length) {
+        say(`\nfunctions by their own time (track_functions = all), per ${name}:\n`);
+        say("| calls | self ms | total ms | function |\n|---:|---:|---:|---|");
+        for (const q of fns) {
+          say(`| ${fmt(q.calls, 1)} | ${fmt(q.self_ms, 2)} | ${fmt(q.total_ms, 2)} | ${q.function} |`);
+        }
       }
     }
   }
