@@ -51,7 +51,8 @@ export async function runStatements(b, { cursor, rm1Parents }) {
     });
     warm.commit();
     await pgssReset(sql, dbid);
-    const timeFunctions = b.opts.mode !== "smoke";
+    // Only in the full run: waiting for the backends' reports takes some 45 s.
+    const timeFunctions = b.opts.mode === "full";
     let fn0 = await functionTimes(sql, timeFunctions);
     let statsBad = 0;
     /** @type {string[]} */
@@ -108,7 +109,7 @@ export async function runStatements(b, { cursor, rm1Parents }) {
 /**
  * The cumulative time of every tracked function, once the backends have reported: an idle backend
  * reports within PostgreSQL's idle interval of 10 s (a second was seen not to be enough: one
- * push's figures arrived in the next window). Not in smoke mode, which has no use for them.
+ * push's figures arrived in the next window). Only when `wanted` (the full run).
  * @param {import("postgres").Sql} sql
  * @param {boolean} wanted
  * @returns {Promise<Map<string, { name: string, calls: number, total: number, self: number }>>}
