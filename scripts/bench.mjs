@@ -11,14 +11,15 @@
 //   npm run bench -- --quick     under two minutes: small sizes, scale at 10 000 only
 //   npm run bench -- --smoke     the check `npm test` runs: a few hundred ops, no scale phase
 //   options: --db NAME (default supasync_bench), --keep-db, --no-json, --page N, --push-ops N,
-//            --pull-rows N, --devices N, --rounds N, --scale 10000,100000
+//            --pull-rows N, --devices N, --rounds N, --scale 10000,100000, --no-browser,
+//            --browser-only, --help
 //
 // The database is dropped and re-created each run (migrations and seed, as `npm test` does); it is
 // kept afterwards for inspection, except in --smoke mode. The function is started on loopback ports the
 // system picks (scripts/lib/ports.mjs). Every loop is bounded in count and in time.
 //
-// One module per phase under scripts/bench/: setup, push, devices, pull, empty_delta, statements,
-// scale, plans, in the order run.mjs runs them, then report. The helpers they share: options (the
+// One module per phase under scripts/bench/: setup, triggers, push, devices, pull, empty_delta,
+// cold, statements, scale, plans, browser, in the order run.mjs runs them, then report. The helpers they share: options (the
 // modes' sizes), workload (the op streams), http (requests to the function), db (the ceilings and
 // bulk loads), pgss (pg_stat_statements), explain (plans of the engine's statements), checks, util.
 import { run } from "./bench/run.mjs";

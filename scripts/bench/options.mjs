@@ -10,7 +10,13 @@ import { parseArgs } from "node:util";
  * @property {number} perItemOps the per-item sample, worked out from the two above
  * @property {number} pullRows rows loaded for the full-pull user
  * @property {number} page pull page size
+ * @property {number} pushRounds interleaved rounds the push's batches are grouped into (a ratio per round)
  * @property {number} pullRounds rounds of the pull phase (the median of each side is kept)
+ * @property {number} deltaRounds rounds of empty delta pulls interleaved with probe requests
+ * @property {number} triggerRows rows written one per statement, per table and round (triggers phase)
+ * @property {number} triggerBulkRows rows written 500 per statement, per table and round
+ * @property {number} triggerRounds interleaved rounds of the triggers phase
+ * @property {number} coldRounds rounds of the fresh-connection first pull
  * @property {number} emptyPulls empty delta pulls timed
  * @property {number} statsPushes pushes counted by pg_stat_statements
  * @property {number} statsPages pull pages counted by pg_stat_statements
@@ -40,6 +46,7 @@ import { parseArgs } from "node:util";
  * @property {boolean} keepDb
  * @property {boolean} noJson
  * @property {boolean} browserOnly run only the Chromium phase (no database)
+ * @property {boolean} noBrowser skip the Chromium phase
  */
 
 /** @type {Record<Mode, Omit<Preset, "perItemOps">>} */
@@ -50,7 +57,7 @@ export const PRESETS = {
     perItemMax: 1000,
     pullRows: 100_000,
     page: 1000,
-    pullRounds: 3,
+    pullRounds: 5,
     emptyPulls: 50,
     statsPushes: 2,
     statsPages: 3,
@@ -68,14 +75,20 @@ export const PRESETS = {
     browserRows: 100_000,
     browserHeapRows: [10_000, 100_000],
     browserRounds: 5,
+    pushRounds: 5,
+    deltaRounds: 5,
+    triggerRows: 300,
+    triggerBulkRows: 2000,
+    triggerRounds: 5,
+    coldRounds: 7,
   },
   quick: {
-    pushOps: 2000,
+    pushOps: 2500,
     batch: 500,
     perItemMax: 200,
     pullRows: 6000,
     page: 1000,
-    pullRounds: 3,
+    pullRounds: 5,
     emptyPulls: 30,
     statsPushes: 2,
     statsPages: 2,
@@ -93,6 +106,12 @@ export const PRESETS = {
     browserRows: 20_000,
     browserHeapRows: [2000, 20_000],
     browserRounds: 3,
+    pushRounds: 5,
+    deltaRounds: 5,
+    triggerRows: 200,
+    triggerBulkRows: 1000,
+    triggerRounds: 5,
+    coldRounds: 5,
   },
   smoke: {
     pushOps: 300,
@@ -118,6 +137,12 @@ export const PRESETS = {
     browserRows: 2000,
     browserHeapRows: [500, 2000],
     browserRounds: 1,
+    pushRounds: 1,
+    deltaRounds: 1,
+    triggerRows: 20,
+    triggerBulkRows: 500,
+    triggerRounds: 1,
+    coldRounds: 1,
   },
 };
 
@@ -142,9 +167,22 @@ export function parseOptions(args) {
       rounds: { type: "string" },
       scale: { type: "string" },
       "browser-only": { type: "boolean", default: false },
+      "no-browser": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
     },
     strict: true,
   });
+  if (argv.help) {
+    console.log(`npm run bench [-- options]
+  (none)            the full run
+  --quick           small sizes, scale at 10 000 customers only (a few minutes)
+  --smoke           the check npm test runs
+  --no-browser      skip the Chromium phase;  --browser-only  run only it
+  --db NAME         the bench database (default supasync_bench), re-created each run;  --keep-db  keep it after --smoke
+  --no-json         write no bench/results file
+  --page N --push-ops N --pull-rows N --devices N --rounds N --scale 10000,100000   override a mode's sizes`);
+    process.exit(0);
+  }
   /** @type {Mode} */
   const mode = argv.smoke ? "smoke" : argv.quick ? "quick" : "full";
   const P = { ...PRESETS[mode], perItemOps: 0 };
@@ -172,5 +210,6 @@ export function parseOptions(args) {
     keepDb: Boolean(argv["keep-db"]),
     noJson: Boolean(argv["no-json"]),
     browserOnly: Boolean(argv["browser-only"]),
+    noBrowser: Boolean(argv["no-browser"]),
   };
 }

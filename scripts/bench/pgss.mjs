@@ -46,7 +46,7 @@ export function statementsPerRequest(rows, requests, ops = null) {
   const topSetup = sum(top.filter((r) => isSetup(r.query)));
   const topWork = topAll - topTxn - topSetup;
   const nestedCalls = sum(nested);
-  const call = top.find((r) => /public\.sync_(push|pull)/.test(r.query));
+  const call = top.find((r) => /public\.sync_(push|pull)|sync\.apply_push/.test(r.query));
   return {
     requests,
     toplevel_per_request: topAll / requests,

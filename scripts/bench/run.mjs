@@ -13,6 +13,7 @@ import { runEmptyDelta } from "./empty_delta.mjs";
 import { http } from "./http.mjs";
 import { parseOptions } from "./options.mjs";
 import { runBrowser } from "./browser.mjs";
+import { runCold } from "./cold.mjs";
 import { runPlans } from "./plans.mjs";
 import { runPull } from "./pull.mjs";
 import { runPush } from "./push.mjs";
@@ -20,6 +21,7 @@ import { formatReport } from "./report.mjs";
 import { runScale } from "./scale.mjs";
 import { setup } from "./setup.mjs";
 import { runStatements } from "./statements.mjs";
+import { runTriggers } from "./triggers.mjs";
 import { messageOf, now, rnd, sleep } from "./util.mjs";
 
 /**
@@ -107,6 +109,9 @@ export async function run(args) {
       const b = await setup(opts, results, live);
       const { sql } = b;
 
+      clock.phase("triggers");
+      await runTriggers(b);
+
       clock.phase("push");
       const { rm1Parents } = await runPush(b);
 
@@ -119,6 +124,9 @@ export async function run(args) {
       clock.phase("empty_delta");
       const { cursor } = await runEmptyDelta(b, pulled.cursor);
 
+      clock.phase("cold_pull");
+      await runCold(b);
+
       clock.phase("statements");
       if (b.pgss) await runStatements(b, { cursor, rm1Parents });
 
@@ -128,7 +136,7 @@ export async function run(args) {
       clock.phase("plans");
       await runPlans(b);
 
-      await browserPhase();
+      if (!opts.noBrowser) await browserPhase();
 
       clock.phase("wrap_up");
       results.noise.end = await noiseSnapshot(sql);

@@ -9,8 +9,9 @@
 //  - push of mixed ops in batches, then the delta pull of exactly those changes (all tables).
 import { log } from "../lib/cluster.mjs";
 import { check } from "./checks.mjs";
-import { loadRows, preload } from "./db.mjs";
+import { claimsOf, loadRows, preload } from "./db.mjs";
 import { call, pullAll } from "./http.mjs";
+import { pgssReset } from "./pgss.mjs";
 import { fmt, medianOf, messageOf, now, quantile, rnd } from "./util.mjs";
 import { Stream, verifyPush } from "./workload.mjs";
 
@@ -140,12 +141,19 @@ export async function runScale(b) {
     });
     if (push.value) check(`scale ${level}: every op applied`, bad === 0, samples.join("; "));
     // A pull only reads, so the same delta can be pulled nine times from the same cursor.
+    const deltaFrom = scaleCursor;
     /** @type {Timed<import("./http.mjs").PullRun>} */
     const delta = catchUp.error ? { error: "no cursor" } : await timed(
       "delta pull",
       () => medianOf(9, () => pullAll(api.apiUrl, tokens.rm1s, { ...opts, cursor: scaleCursor, limit: 1000 })),
     );
     if (delta.value?.cursor) scaleCursor = delta.value.cursor;
+    // The same delta's buffer accesses, a counter that noise does not move (issue 18).
+    const buffers = catchUp.error ? { error: "no cursor" } : await timed(
+      "delta buffers",
+      () => deltaBuffers(b, U.rm1s, deltaFrom, 1000),
+    );
+    const bu = buffers.value;
     const [c, f, p, d] = [catchUp.value, full.value, push.value, delta.value];
     scale.push({
       level,
@@ -167,6 +175,12 @@ export async function runScale(b) {
       delta_ms: rnd(d?.ms),
       delta_ms_per_row: d ? rnd(d.ms / Math.max(1, d.changes), 4) : null,
       delta_error: delta.error,
+      delta_buffers: bu?.buffers ?? null,
+      delta_buffer_rows: bu?.changes ?? null,
+      delta_buffers_per_row: bu ? rnd(bu.buffers / Math.max(1, bu.changes), 3) : null,
+      delta_sql_ms_per_row: bu ? rnd(bu.ms / Math.max(1, bu.changes), 4) : null,
+      delta_buffers_top: bu?.top ?? null,
+      delta_buffers_error: buffers.error,
     });
     log(
       `scale ${customers}: catch-up ${fmt((c?.ms ?? NaN) / 1000, 2)} s, customers pull ${
@@ -190,6 +204,67 @@ export async function runScale(b) {
     s.push_vs_smallest = rel(s.push_ms_per_op, base.push_ms_per_op);
     s.full_pull_vs_smallest = rel(s.full_pull_ms_per_row, base.full_pull_ms_per_row);
     s.delta_vs_smallest = rel(s.delta_ms_per_row, base.delta_ms_per_row);
+    s.delta_buffers_vs_smallest = rel(s.delta_buffers_per_row, base.delta_buffers_per_row);
   }
   return scale;
+}
+
+/**
+ * The buffers (shared hits and reads) a delta pull from `cursor` touches, all its pages, as the user
+ * in the function's transaction: `EXPLAIN (ANALYZE, BUFFERS)` of each page's `sync_pull` call (its
+ * counts include every statement the call runs), the page itself run again to get the next cursor.
+ * The pages are walked twice, each walk in a transaction of its own, and the second walk counted,
+ * so the session's first catalog reads are in neither. Where pg_stat_statements is loaded, the
+ * second walk's nested statements are tracked too, and the ones that touched the most buffers are
+ * returned: where a level's extra buffers are read.
+ * @param {import("./setup.mjs").Bench} b
+ * @param {import("./workload.mjs").BenchUser} user
+ * @param {string} cursor
+ * @param {number} limit
+ * @returns {Promise<{ buffers: number, changes: number, pages: number, ms: number, top: Record<string, any>[] }>}
+ */
+async function deltaBuffers(b, user, cursor, limit) {
+  const { sql, pgss, dbid } = b;
+  let counted = { buffers: 0, changes: 0, pages: 0, ms: 0 };
+  for (let walk = 0; walk < 2; walk++) {
+    const track = walk === 1 && pgss;
+    if (track) await pgssReset(sql, dbid);
+    counted = { buffers: 0, changes: 0, pages: 0, ms: 0 };
+    await sql.begin("isolation level repeatable read read only", async (tx) => {
+      if (track) await tx`set local pg_stat_statements.track = 'all'`;
+      await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${
+        claimsOf(user)
+      }, true), set_config('sync.replayed_lsn', '', true)`;
+      for (let at = cursor; counted.pages < 200;) {
+        const payload = JSON.stringify({ protocol: 2, cursor: at, limit });
+        const [row] = await tx.unsafe(
+          `explain (analyze, buffers, format json) select public.sync_pull($1::text::jsonb)::text`,
+          [payload],
+        );
+        const plan = row["QUERY PLAN"];
+        const top = (typeof plan === "string" ? JSON.parse(plan) : plan)[0];
+        counted.buffers += top.Plan["Shared Hit Blocks"] + top.Plan["Shared Read Blocks"];
+        counted.ms += top["Execution Time"];
+        const [{ answer }] = await tx`select public.sync_pull(${payload}::text::jsonb)::text as answer`;
+        const page = JSON.parse(answer);
+        counted.changes += page.changes.length;
+        counted.pages++;
+        at = page.cursor;
+        if (!page.has_more) break;
+      }
+    });
+  }
+  // Each page ran twice in the counted walk (EXPLAIN, then for its cursor): halved. A statement's
+  // counts include those of the statements it ran (sync.pull itself, which runs all, is left out).
+  const top = !pgss ? [] : (await sql`
+    select calls::float8 / 2 as calls, (shared_blks_hit + shared_blks_read)::float8 / 2 as buffers, left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 200) as query
+      from extensions.pg_stat_statements
+     where dbid = ${dbid} and not toplevel and query !~* '^[[:space:]]*explain' and query !~* '^[[:space:]]*select sync[.]pull[(]'
+     order by shared_blks_hit + shared_blks_read desc limit 8`).map((r) => ({
+    calls: r.calls,
+    buffers: r.buffers,
+    buffers_per_row: rnd(r.buffers / Math.max(1, counted.changes), 3),
+    query: r.query,
+  }));
+  return { ...counted, top };
 }

@@ -110,7 +110,9 @@ export async function setup(opts, results, live) {
   const keys = await localKeys();
   const api = await onFreePorts(
     2,
-    ([apiPort, functionPort]) => startApi({ dbUrl, keys, apiPort, functionPort, quiet: true }),
+    // The probe route, the empty delta pull's baseline, exists only in this instance.
+    ([apiPort, functionPort]) =>
+      startApi({ dbUrl, keys, apiPort, functionPort, quiet: true, env: { SYNC_BENCH_PROBE: "on" } }),
   );
   live.apis.push(api);
   const tokens = /** @type {Record<SeedKey, string>} */ ({});

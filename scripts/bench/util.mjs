@@ -96,3 +96,26 @@ export async function medianOf(n, fn) {
  * @param {unknown} err
  */
 export const messageOf = (err) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * A figure over interleaved rounds: the median and the spread (min..max), and every round's value.
+ * @typedef {{ median: number | null, min: number | null, max: number | null, rounds: (number | null)[] }} Spread
+ */
+
+/**
+ * The median and spread of one figure over rounds (values rounded to `d` decimals).
+ * @param {(number | null | undefined)[]} values
+ * @param {number} [d]
+ * @returns {Spread}
+ */
+export function spreadOf(values, d = 4) {
+  const v = /** @type {number[]} */ (values.filter((x) => x != null && Number.isFinite(x)));
+  const s = [...v].sort((a, b) => a - b);
+  const median = !s.length ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return {
+    median: rnd(median, d),
+    min: rnd(s[0], d),
+    max: rnd(s[s.length - 1], d),
+    rounds: values.map((x) => rnd(x, d)),
+  };
+}

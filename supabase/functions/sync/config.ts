@@ -15,6 +15,11 @@ export interface Config {
   retryAfterSeconds: number;
   corsOrigin: string;
   log: boolean;
+  /**
+   * POST /sync/probe, for `npm run bench` only (SYNC_BENCH_PROBE=on): the pull's door (token, body,
+   * transaction as the user) around `select 1`, the baseline of the empty delta pull. Off by default.
+   */
+  benchProbe?: boolean;
 }
 
 function int(name: string, fallback: number): number {
@@ -58,5 +63,6 @@ export function loadConfig(): Config {
     retryAfterSeconds: int("SYNC_RETRY_AFTER_SECONDS", 2),
     corsOrigin: Deno.env.get("SYNC_CORS_ORIGIN") ?? "*",
     log: Deno.env.get("SYNC_LOG") !== "off",
+    benchProbe: Deno.env.get("SYNC_BENCH_PROBE") === "on",
   };
 }

@@ -71,6 +71,8 @@ export interface Database {
    */
   pull(claims: Record<string, unknown>, payloadJson: string, minLsn?: string): Promise<PullAnswer>;
   health(): Promise<string>;
+  /** `select 1` as a pull runs sync_pull: same server choice, transaction and set-up (the bench's probe). */
+  probe(claims: Record<string, unknown>, minLsn?: string): Promise<string>;
 }
 
 // A hot standby cancels a query whose snapshot or locks stand in the way of the WAL it replays, with
@@ -267,6 +269,11 @@ export function openDatabase(config: Config): Database {
         }
         throw err;
       }
+    },
+    async probe(claims, minLsn) {
+      const replica = await replicaPosition(minLsn);
+      await asUser("isolation level repeatable read read only", "authenticated", claims, (tx) => tx`select 1`, replica);
+      return '{"ok":true}';
     },
     async health() {
       const [row] = await run((db) =>
