@@ -130,8 +130,14 @@ test("normal responses carry the CORS header: health, push and pull", async () =
   }
 });
 
-test("an unknown route is 404 not_found", async () => {
+test("an unknown route is 404 not_found; so is the bench's probe unless SYNC_BENCH_PROBE=on (npm test leaves it off)", async () => {
   assertError(await call("/nope"), 404, "not_found", /no route \/nope/);
+  assertError(
+    await call("/probe", { protocol: 2, cursor: null }, { token: await rm1() }),
+    404,
+    "not_found",
+    /no route \/probe/,
+  );
   assertError(await call("/nope", {}, { token: await rm1() }), 404, "not_found");
   assertError(await call(""), 404, "not_found");
   assertError(await call("/push/extra", {}, { token: await rm1() }), 404, "not_found");
