@@ -74,6 +74,23 @@ $$;
 comment on function sync.pull_snapshot(pg_snapshot) is
   'The snapshot a new pull cycle delivers up to, given the one the device''s data is complete up to (p_lower): the current one on a primary; on a hot standby, whose snapshot lists no transaction in progress, the same with xmax lowered to xmin (every xid in [xmin, xmax) counts as not yet delivered), widened to what p_lower saw.';
 
+create function sync.ahead_of_this_server(p_snapshot pg_snapshot) returns boolean
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+  -- The transactions this server has not ended are those its snapshot lists and those from its
+  -- xmax on; of the latter, p_snapshot counts as committed those below its own xmax it does not
+  -- list, counted rather than listed (a cursor's snapshot may lie far ahead of a server it was not
+  -- taken on).
+  select p_snapshot is not null
+     and (exists (select 1 from pg_snapshot_xip(c) x where sync.changed_between(x, c, p_snapshot))
+          or pg_snapshot_xmax(p_snapshot)::text::numeric - pg_snapshot_xmax(c)::text::numeric
+             > (select count(*) from pg_snapshot_xip(p_snapshot) x where x >= pg_snapshot_xmax(c)))
+    from pg_current_snapshot() c
+$$;
+comment on function sync.ahead_of_this_server(pg_snapshot) is
+  'Does p_snapshot (a cursor''s, possibly a standby''s) count as committed a transaction this server has not ended? On a primary such a snapshot came from a standby that showed a commit first; a pull reading against it now would miss the commit''s rows.';
+
 create function sync.wal_position() returns pg_lsn
 language sql stable
 set search_path = pg_catalog, pg_temp
@@ -315,8 +332,16 @@ begin
     if v_state is null
        or v_state.schema_epoch is distinct from v_limits.schema_epoch
        or v_state.scope_key is distinct from v_scope_key
-       or v_state.lineage is distinct from sync.server_lineage()
        or pg_snapshot_xmin(v_state.since_snapshot) <= v_limits.purged_through_xid then
+      return json_build_object('server_time', clock_timestamp(), 'changes', '[]'::json, 'cursor', null,
+                               'has_more', false, 'resync_required', true);
+    end if;
+    if v_state.lineage is distinct from sync.server_lineage() then
+      -- A standby not yet on the timeline of a failover knows too little to send a device back to a
+      -- full pull: the primary decides.
+      if pg_is_in_recovery() then
+        perform sync.request_error('replica_behind', 'the replica has not yet replayed what this pull asks for');
+      end if;
       return json_build_object('server_time', clock_timestamp(), 'changes', '[]'::json, 'cursor', null,
                                'has_more', false, 'resync_required', true);
     end if;
@@ -333,21 +358,13 @@ begin
   v_lo := v_state.since_snapshot;
   v_hi := coalesce(v_state.until_snapshot, sync.pull_snapshot(v_lo));
   v_full := v_lo is null;
-  -- A cycle's upper snapshot taken on a standby counts every xid below its xmin as visible, and a
-  -- standby may show a commit before the primary's backend has finished making it visible there (it
-  -- flushes, may wait for synchronous standbys, then ends). Read here now, such a commit's rows would
-  -- be their older versions and the change never sent: the pull waits for it (busy; the function
-  -- retries).
-  -- The transactions this server has not ended are those its snapshot lists and those from its xmax on.
-  if v_state.until_snapshot is not null and not pg_is_in_recovery()
-     and exists (select 1
-                   from pg_current_snapshot() c,
-                        lateral (select x from pg_snapshot_xip(c) x
-                                 union all
-                                 select g::text::xid8
-                                   from generate_series(pg_snapshot_xmax(c)::text::bigint,
-                                                        pg_snapshot_xmax(v_hi)::text::bigint - 1) g) t
-                  where sync.changed_between(t.x, c, v_hi)) then
+  -- A standby's snapshot counts every xid below its xmin as committed, and a standby may show a
+  -- commit before the primary's backend has finished making it visible there (it flushes, may wait
+  -- for synchronous standbys, then ends). Read here now against such a snapshot from the cursor,
+  -- the commit's rows would be their older versions: a cycle's upper snapshot would count the change
+  -- as sent, a lower one its table as registered. The pull waits for it (busy; the function retries).
+  if not pg_is_in_recovery()
+     and (sync.ahead_of_this_server(v_lo) or sync.ahead_of_this_server(v_state.until_snapshot)) then
     perform sync.request_error('busy', 'a commit this pull''s window counts as visible is not yet visible on this server');
   end if;
   -- The tables of this cycle are those whose registration its upper snapshot sees; those the
@@ -580,8 +597,8 @@ comment on function sync.pull(jsonb) is
 
 -- The pull runs as the engine (public.sync_pull); nothing else needs these.
 revoke all on function sync.server_lineage(), sync.pull_snapshot(pg_snapshot), sync.wal_position(), sync.replica_behind(pg_lsn),
-  sync.standby_upper_snapshot(pg_snapshot, pg_snapshot)
+  sync.standby_upper_snapshot(pg_snapshot, pg_snapshot), sync.ahead_of_this_server(pg_snapshot)
   from public;
 grant execute on function sync.server_lineage(), sync.pull_snapshot(pg_snapshot), sync.wal_position(), sync.replica_behind(pg_lsn),
-  sync.standby_upper_snapshot(pg_snapshot, pg_snapshot)
+  sync.standby_upper_snapshot(pg_snapshot, pg_snapshot), sync.ahead_of_this_server(pg_snapshot)
   to sync_engine;

@@ -84,19 +84,23 @@ export function isRecoveryConflict(err: unknown): boolean {
 }
 
 export function openDatabase(config: Config): Database {
-  const open = (url = config.dbUrl): Sql =>
+  const open = (url = config.dbUrl, connectTimeout = 10): Sql =>
     postgres(url, {
       // Transaction-mode poolers (Supavisor on port 6543) do not support prepared statements.
       prepare: false,
       max: config.dbPoolSize,
       idle_timeout: 30,
-      connect_timeout: 10,
+      connect_timeout: connectTimeout,
       onnotice: () => {},
       connection: { application_name: "sync-function" },
     });
   let sql = open();
   // Pulls run on the read replica when there is one; pushes, and pulls the replica cannot serve yet, on the primary.
-  let readSql = config.readDbUrl ? open(config.readDbUrl) : null;
+  let readSql = config.readDbUrl ? open(config.readDbUrl, 3) : null;
+  // Until when pulls leave the replica alone after it failed them: a replica that drops packets
+  // would otherwise cost every pull its connect timeout before the primary served it.
+  let replicaDownUntil = 0;
+  const REPLICA_PAUSE_MS = 10_000;
 
   // When a connection fails under a request, the request runs again on a fresh pool: a pull only
   // reads, and a push is idempotent, so even one whose commit was lost with its connection comes
@@ -106,6 +110,8 @@ export function openDatabase(config: Config): Database {
   // a pause. When the attempts are spent, the database had no connection to give: `unavailable`,
   // which the client retries later, rather than a failure of the server.
   async function run<T>(work: (sql: Sql) => Promise<T>, replica = false): Promise<T> {
+    // The replica gets one attempt: a pull it cannot serve goes to the primary at once (see pull).
+    const attempts = replica && readSql ? 1 : 3;
     for (let attempt = 1;; attempt++) {
       const current = replica && readSql ? readSql : sql;
       try {
@@ -113,21 +119,22 @@ export function openDatabase(config: Config): Database {
       } catch (err) {
         const refused = isRefusedConnection(err);
         if (!refused && !isConnectionError(err)) throw err;
-        if (attempt >= 3) {
+        // A refused connection keeps the pool (of the replica's or the primary's) it was refused by;
+        // a failed one is replaced, for the next request too when this one has no attempt left.
+        if (!refused && replica && readSql === current) {
+          readSql = open(config.readDbUrl ?? config.dbUrl, 3);
+          current.end({ timeout: 1 }).catch(() => {});
+        } else if (!refused && sql === current) {
+          sql = open();
+          current.end({ timeout: 1 }).catch(() => {});
+        }
+        if (attempt >= attempts) {
           throw new HttpError(
             "unavailable",
             refused
               ? "the database has no connection to give now; retry after the Retry-After seconds"
               : "the database cannot be reached now; retry after the Retry-After seconds",
           );
-        }
-        // A refused connection keeps the pool (of the replica's or the primary's) it was refused by.
-        if (!refused && replica && readSql === current) {
-          readSql = open(config.readDbUrl ?? config.dbUrl);
-          current.end({ timeout: 1 }).catch(() => {});
-        } else if (!refused && sql === current) {
-          sql = open();
-          current.end({ timeout: 1 }).catch(() => {});
         }
         await new Promise((r) => setTimeout(r, 50 * attempt));
       }
@@ -169,7 +176,7 @@ export function openDatabase(config: Config): Database {
   async function replicaPosition(
     minLsn: string | undefined,
   ): Promise<{ replayedLsn: string; replayedOn: string } | undefined> {
-    if (!readSql) return undefined;
+    if (!readSql || Date.now() < replicaDownUntil) return undefined;
     let row;
     try {
       [row] = await run(
@@ -180,7 +187,10 @@ export function openDatabase(config: Config): Database {
       );
     } catch (err) {
       // A replica out of reach leaves pulls to the primary rather than failing them.
-      if (err instanceof HttpError && err.code === "unavailable") return undefined;
+      if (err instanceof HttpError && err.code === "unavailable") {
+        replicaDownUntil = Date.now() + REPLICA_PAUSE_MS;
+        return undefined;
+      }
       throw err;
     }
     // Not a standby (null): detached or promoted, it no longer follows the primary the pushes go to.
@@ -257,6 +267,12 @@ export function openDatabase(config: Config): Database {
       } catch (err) {
         // The replica has not replayed what the cursor was issued at: the primary has it.
         if ((err as { code?: string })?.code === REQUEST_ERRORS.replica_behind.sqlstate) return await primary();
+        // The replica failed between its position and the pull (it may come back replaying from an
+        // older point, so the position read is not retried there): the primary serves the pull.
+        if (err instanceof HttpError && err.code === "unavailable") {
+          replicaDownUntil = Date.now() + REPLICA_PAUSE_MS;
+          return await primary();
+        }
         if (isRecoveryConflict(err)) {
           throw new HttpError(
             "busy",

@@ -237,6 +237,29 @@ replicaTest(
 );
 
 replicaTest(
+  "a standby that does not know the timeline a cursor names (not yet replayed a failover) refuses with replica_behind, and leaves the resync to the primary",
+  async () => {
+    await replicaCaughtUp();
+    const first = await pullSql(sql, null);
+    const [{ other }] = await sql`
+      with p as (
+        select (convert_from(sync.b64url_decode(split_part(${first.cursor}, '.', 1)), 'UTF8'))::sync.pull_position as p
+      )
+      select sync.sign_cursor(row((p).user_id, (p).schema_epoch, (p).tables_key, (p).scope_key, (p).since_snapshot,
+               null, null, null, null, null, null, null, null, null,
+               split_part((p).lineage, '/', 1) || '/' || (split_part((p).lineage, '/', 2)::int + 1), (p).wal_lsn)::sync.pull_position) as other
+        from p`;
+    await replicaCaughtUp();
+    const [{ lsn }] = await replicaSql!`select pg_last_wal_replay_lsn()::text as lsn`;
+    await assert.rejects(pullSql(replicaSql!, other, lsn), (err: { code?: string }) => {
+      assert.equal(err.code, REQUEST_ERRORS.replica_behind.sqlstate);
+      return true;
+    });
+    assert.equal((await pullSql(sql, other)).resync_required, true, "the primary, on another timeline, resyncs it");
+  },
+);
+
+replicaTest(
   "failover: after a standby is promoted, a cursor the old primary issued, or the standby before its promotion, gets resync_required there",
   async () => {
     assert.ok(standbyCtl, "npm test names the standby control script");
