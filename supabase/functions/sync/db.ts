@@ -296,22 +296,31 @@ export function openDatabase(config: Config): Database {
         db`select public.sync_health()::text as answer, pg_current_wal_lsn()::text as lsn`
       );
       if (!readSql) return row.answer as string;
-      // How far the replica that serves pulls is behind: what the primary has written and it has not replayed.
-      const [replica] = await run(
+      // How far the replica that serves pulls is behind: what the primary has written and it has not
+      // replayed. A replica out of reach is reported, not an outage: pulls then go to the primary.
+      const replica = await run(
         (db) =>
           db`select pg_last_wal_replay_lsn()::text as replay_lsn,
                     pg_wal_lsn_diff(${row.lsn as string}::pg_lsn, pg_last_wal_replay_lsn())::float8 as lag_bytes,
                     case when pg_is_in_recovery() then pg_get_wal_replay_pause_state() <> 'not paused' else false end as paused`,
         true,
-      );
+      ).then(([r]) => r, (err) => {
+        if (err instanceof HttpError && err.code === "unavailable") return null;
+        throw err;
+      });
       return (row.answer as string).replace(
         /}$/,
         `, "replica": ${
-          JSON.stringify({
-            replay_lsn: replica.replay_lsn,
-            lag_bytes: replica.lag_bytes === null ? null : Math.max(0, Number(replica.lag_bytes)),
-            replay_paused: replica.paused,
-          })
+          JSON.stringify(
+            replica
+              ? {
+                replay_lsn: replica.replay_lsn,
+                lag_bytes: replica.lag_bytes === null ? null : Math.max(0, Number(replica.lag_bytes)),
+                replay_paused: replica.paused,
+                reachable: true,
+              }
+              : { replay_lsn: null, lag_bytes: null, replay_paused: null, reachable: false },
+          )
         }}`,
       );
     },

@@ -105,6 +105,9 @@ export const healthResponse = z.strictObject({
     lag_bytes: z.number().nullable().meta({
       description: "Bytes of WAL the primary has written and the replica not replayed.",
     }),
-    replay_paused: z.boolean(),
+    replay_paused: z.boolean().nullable().meta({ description: "Whether replay is paused (null: not reachable)." }),
+    reachable: z.boolean().meta({
+      description: "Whether the function reached the replica now; when not, pulls go to the primary.",
+    }),
   }).optional().meta({ description: "The read replica pulls run on (SYNC_READ_DB_URL), when one is configured." }),
 });

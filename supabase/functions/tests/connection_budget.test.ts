@@ -179,12 +179,16 @@ test("Supavisor's refusals (SQLSTATE XX000, its own words) count as no connectio
   assert.equal(isRefusedConnection(refusal("internal error")), false, "an XX000 of another kind is not a refusal");
 });
 
-test("a read replica out of reach leaves pulls to the primary: served, not 503", async () => {
+test("a read replica out of reach leaves pulls to the primary: served, not 503; health says so", async () => {
   const dead = `postgresql://postgres:postgres@127.0.0.1:${freePort()}/postgres?sslmode=disable`;
   await withFunction(env.dbUrl, async (url) => {
     const res = await pullAt(url);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.readFrom, "primary");
+    const health = await fetch(`${url}/health`);
+    const body = await health.json();
+    assert.equal(health.status, 200, JSON.stringify(body));
+    assert.deepEqual(body.replica, { replay_lsn: null, lag_bytes: null, replay_paused: null, reachable: false });
   }, { SYNC_READ_DB_URL: dead });
 });
 
