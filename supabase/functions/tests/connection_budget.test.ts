@@ -199,3 +199,30 @@ test("a read server that is no longer a standby (detached, promoted) leaves pull
     assert.equal(res.readFrom, "primary");
   }, { SYNC_READ_DB_URL: env.dbUrl });
 });
+
+test("a replica that accepts connections and never answers costs one pull its short connect timeout, then is left alone while the primary serves", async () => {
+  // A server that takes the connection and says nothing, as a hung replica or a dropped route does.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) held.push(conn);
+  })();
+  const port = (listener.addr as Deno.NetAddr).port;
+  try {
+    await withFunction(env.dbUrl, async (url) => {
+      const first = await pullAt(url);
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      assert.equal(first.readFrom, "primary");
+      const tried = held.length;
+      assert.ok(tried >= 1, "the first pull tried the replica");
+      const second = await pullAt(url);
+      assert.equal(second.status, 200, JSON.stringify(second.body));
+      assert.equal(second.readFrom, "primary");
+      assert.equal(held.length, tried, "the next pull did not try the replica again");
+    }, { SYNC_READ_DB_URL: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres?sslmode=disable` });
+  } finally {
+    listener.close();
+    for (const c of held) c.close();
+    await accepting.catch(() => {});
+  }
+});
