@@ -176,18 +176,21 @@ async function runDenoTests(dbUrl, replicaUrl) {
   // outgoing connections, and taken by one of them. Two instances of the function behind the
   // gateway, which alternates between them, as hosted Supabase runs several: consecutive requests of
   // one device (a push, then its pull) meet different processes.
-  const api = await onFreePorts(
-    3,
-    ([apiPort, ...functionPorts]) =>
+  /**
+   * Two instances of the function behind a gateway of their own, on the primary through its pooler.
+   * @param {Record<string, string>} env
+   */
+  const twoInstances = (env = {}) =>
+    onFreePorts(3, ([apiPort, ...functionPorts]) =>
       startApi({
         dbUrl,
         keys,
         apiPort,
         functionPorts,
         quiet: true,
-        env: { SYNC_LOG: "off", SYNC_DB_URL: throughPooler(dbUrl, pooler) },
-      }),
-  ).catch(async (err) => {
+        env: { SYNC_LOG: "off", SYNC_DB_URL: throughPooler(dbUrl, pooler), ...env },
+      }));
+  const api = await twoInstances().catch(async (err) => {
     await stopPoolers();
     throw err;
   });
@@ -197,22 +200,7 @@ async function runDenoTests(dbUrl, replicaUrl) {
   // a transaction pooler may hand to different server connections of the same standby. Two of them,
   // so a push and the pull that carries its commit_lsn meet different processes.
   const replicaApi = replicaUrl && standbyPooler
-    ? await onFreePorts(
-      3,
-      ([apiPort, ...functionPorts]) =>
-        startApi({
-          dbUrl,
-          keys,
-          apiPort,
-          functionPorts,
-          quiet: true,
-          env: {
-            SYNC_LOG: "off",
-            SYNC_DB_URL: throughPooler(dbUrl, pooler),
-            SYNC_READ_DB_URL: throughPooler(replicaUrl, standbyPooler),
-          },
-        }),
-    ).catch(async (err) => {
+    ? await twoInstances({ SYNC_READ_DB_URL: throughPooler(replicaUrl, standbyPooler) }).catch(async (err) => {
       await api.stop();
       await stopPoolers();
       throw err;
